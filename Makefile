@@ -1,0 +1,101 @@
+# livecore - one non-recursive Makefile (STYLE.md: scdoc's layout, but a
+# `check` that fails when a test fails).
+#
+#   make                      build the tools, test targets and man pages
+#   make check                run the whole bats suite against this build
+#   make install              PREFIX=/usr/local DESTDIR= BINDIR= MANDIR=
+#   make install-caps         install with file capabilities (permitted set
+#                             only), executable by group $(LIVECORE_GROUP)
+#
+# CI passes CFLAGS_EXTRA=-Werror.
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+LIVECORE_GROUP ?= livecore
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Ilib/common $(CFLAGS_EXTRA)
+LDLIBS_COMMON = -lcap -lpthread
+
+BUILD   := build
+TOOLS   := lc-maps lc-precopy lc-freeze lc-elfwrite
+
+LIB_SRC := $(wildcard lib/common/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_A   := $(BUILD)/libcommon.a
+
+# Test targets: every tests/targets/*.c is one program.
+TARGET_SRC := $(wildcard tests/targets/*.c)
+TARGET_BIN := $(TARGET_SRC:tests/targets/%.c=$(BUILD)/targets/%)
+
+MAN_SRC := $(wildcard doc/*.scd)
+MAN_OUT := $(MAN_SRC:.scd=)
+
+TOOL_BIN := $(TOOLS:%=$(BUILD)/bin/%)
+
+all: $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(TARGET_BIN) man
+
+$(BUILD)/%.o: %.c $(wildcard lib/common/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+# Each tool links its own directory's objects and the common library.
+# lc-elfwrite additionally uses libseccomp (its allow-list).
+define tool_rule
+$(1)_OBJ := $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tools/$(1)/*.c))
+$(BUILD)/bin/$(1): $$($(1)_OBJ) $(LIB_A)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIB_A) $$(LDLIBS_$(subst -,_,$(1))) $(LDLIBS_COMMON)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+LDLIBS_lc_elfwrite = -lseccomp
+
+$(BUILD)/bin/livecore.sh: livecore.sh
+	@mkdir -p $(dir $@)
+	cp $< $@
+	chmod 755 $@
+
+$(BUILD)/targets/%: tests/targets/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O0 -g -fno-omit-frame-pointer -o $@ $< -lpthread
+
+man: $(MAN_OUT)
+doc/%: doc/%.scd
+	scdoc < $< > $@
+
+# The whole suite, with the fresh build first on PATH. bats exits non-zero
+# when any test fails, and so does make.
+check: all
+	PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" LIVECORE_BUILD="$(CURDIR)/$(BUILD)" \
+		bats --print-output-on-failure $(BATS_FLAGS) tests/bats
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(DESTDIR)$(BINDIR)/
+	install -m 644 $(filter %.1,$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(filter %.5,$(MAN_OUT)) $(DESTDIR)$(MANDIR)/man5/
+
+# File capabilities in the permitted set only (no "+e"): each tool raises a
+# capability around the one open that needs it and drops it for good after.
+# Only members of $(LIVECORE_GROUP) may execute the privileged binaries.
+install-caps: install
+	getent group $(LIVECORE_GROUP) >/dev/null || groupadd --system $(LIVECORE_GROUP)
+	for t in lc-maps lc-precopy lc-freeze; do \
+		chgrp $(LIVECORE_GROUP) $(DESTDIR)$(BINDIR)/$$t && \
+		chmod 750 $(DESTDIR)$(BINDIR)/$$t || exit 1; \
+	done
+	setcap cap_sys_ptrace,cap_dac_read_search=p $(DESTDIR)$(BINDIR)/lc-maps
+	setcap cap_sys_ptrace,cap_dac_read_search,cap_dac_override=p $(DESTDIR)$(BINDIR)/lc-precopy
+	setcap cap_sys_ptrace,cap_dac_read_search,cap_dac_override=p $(DESTDIR)$(BINDIR)/lc-freeze
+
+clean:
+	rm -rf $(BUILD) $(MAN_OUT)
+
+.PHONY: all man check install install-caps clean

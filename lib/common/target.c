@@ -1,0 +1,88 @@
+#include "target.h"
+#include "xio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int target_parse_pid(const char *arg, pid_t *out)
+{
+	long v = 0;
+
+	if (!*arg || strlen(arg) > 7)
+		goto bad;
+	for (const char *p = arg; *p; p++) {
+		if (*p < '0' || *p > '9')
+			goto bad;
+		v = v * 10 + (*p - '0');
+	}
+	if (v < 1 || v > 4194304) /* PID_MAX_LIMIT */
+		goto bad;
+	*out = (pid_t)v;
+	return 0;
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+int target_open(pid_t pid, struct target *t)
+{
+	char path[32];
+
+	memset(t, 0, sizeof *t);
+	t->pid = pid;
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	t->proc_dirfd = xio_openat(AT_FDCWD, path, O_PATH | O_DIRECTORY, 1);
+	if (t->proc_dirfd < 0) {
+		if (errno == ENOENT)
+			errno = ESRCH;
+		return -1;
+	}
+	if (procfs_read_stat_at(t->proc_dirfd, &t->stat) < 0 ||
+	    procfs_read_status_at(t->proc_dirfd, &t->status) < 0) {
+		int saved = errno == ENOENT ? ESRCH : errno;
+
+		close(t->proc_dirfd);
+		t->proc_dirfd = -1;
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+void target_close(struct target *t)
+{
+	if (t->proc_dirfd >= 0)
+		close(t->proc_dirfd);
+	t->proc_dirfd = -1;
+}
+
+int target_verify(struct target *t, uint64_t starttime)
+{
+	struct procfs_stat now;
+
+	/* A held /proc/PID directory of a process that has exited answers
+	 * ESRCH or ENOENT, even if the pid was reused since. */
+	if (procfs_read_stat_at(t->proc_dirfd, &now) < 0) {
+		if (errno == ENOENT || errno == EINVAL)
+			errno = ESRCH;
+		return -1;
+	}
+	if (now.starttime != starttime || now.pid != t->pid) {
+		errno = ESRCH;
+		return -1;
+	}
+	t->stat = now;
+	return 0;
+}
+
+const char *target_not_dumpable(const struct target *t)
+{
+	if (t->stat.flags & TARGET_PF_KTHREAD)
+		return "is a kernel thread (it has no memory map)";
+	if (t->stat.state == 'Z' || t->stat.state == 'X' || t->status.is_zombie)
+		return "is a zombie (its memory is gone)";
+	return NULL;
+}

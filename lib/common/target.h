@@ -1,0 +1,37 @@
+/* target - the process being dumped: its /proc directory held open, and its
+ * identity (pid + starttime), so that a pid reused by another process is
+ * noticed instead of dumped. */
+#ifndef LC_TARGET_H
+#define LC_TARGET_H
+
+#include "procfs.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TARGET_PF_KTHREAD 0x00200000ul /* include/linux/sched.h */
+
+struct target {
+	pid_t pid;
+	int proc_dirfd;             /* /proc/PID, O_PATH|O_DIRECTORY */
+	struct procfs_stat stat;
+	struct procfs_status status;
+};
+
+/* Strict pid parsing: decimal, 1..4194304, nothing else. */
+int target_parse_pid(const char *arg, pid_t *out);
+
+/* Opens /proc/PID and reads stat and status. -1 with errno = ESRCH when
+ * the process does not exist. */
+int target_open(pid_t pid, struct target *t);
+void target_close(struct target *t);
+
+/* Re-reads stat through the held directory and checks starttime: -1 with
+ * errno = ESRCH when the process exited or the pid now names another one. */
+int target_verify(struct target *t, uint64_t starttime);
+
+/* Why this target has no memory to dump, or NULL: "is a zombie",
+ * "is a kernel thread". */
+const char *target_not_dumpable(const struct target *t);
+
+#endif

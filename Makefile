@@ -3,6 +3,8 @@
 #
 #   make                      build the tools, test targets and man pages
 #   make check                run the whole bats suite against this build
+#   make test                 install missing packages (as root), then check
+#   make demo                 dump a running demo program, read it with gdb
 #   make install              PREFIX=/usr/local DESTDIR= BINDIR= MANDIR=
 #   make install-caps         install with file capabilities (permitted set
 #                             only), executable by group $(LIVECORE_GROUP)
@@ -36,7 +38,7 @@ MAN_OUT := $(MAN_SRC:.scd=)
 
 TOOL_BIN := $(TOOLS:%=$(BUILD)/bin/%)
 
-all: $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(TARGET_BIN) man
+all: $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(TARGET_BIN) $(BUILD)/demo/lc-demo man
 
 $(BUILD)/%.o: %.c $(wildcard lib/common/*.h)
 	@mkdir -p $(dir $@)
@@ -66,6 +68,10 @@ $(BUILD)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O0 -g -fno-omit-frame-pointer -o $@ $< -lpthread
 
+$(BUILD)/demo/lc-demo: demo/lc-demo.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 -g -fno-omit-frame-pointer -o $@ $< -lpthread
+
 man: $(MAN_OUT)
 doc/%: doc/%.scd
 	scdoc < $< > $@
@@ -75,6 +81,18 @@ doc/%: doc/%.scd
 check: all
 	PATH="$(CURDIR)/$(BUILD)/bin:$$PATH" LIVECORE_BUILD="$(CURDIR)/$(BUILD)" \
 		bats --print-output-on-failure $(BATS_FLAGS) tests/bats
+
+# The README's test command: installs missing packages (as root), builds,
+# runs the whole suite.
+test:
+	sh tests/deps.sh
+	$(MAKE) check
+
+# Dump a running demo program live and read the core with gdb.
+demo:
+	sh tests/deps.sh
+	$(MAKE) all
+	LIVECORE_BUILD=$(BUILD) sh demo/run.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
@@ -98,4 +116,4 @@ install-caps: install
 clean:
 	rm -rf $(BUILD) $(MAN_OUT)
 
-.PHONY: all man check install install-caps clean
+.PHONY: all man check test demo install install-caps clean

@@ -1,0 +1,181 @@
+#!/bin/sh
+# livecore.sh - dump a running process to an ELF core with a pause of
+# milliseconds: discovery, pre-copy while it runs, a short stop, assembly.
+# See livecore(1). POSIX sh; the tools are looked up beside this script
+# first, then on PATH.
+set -u
+
+usage() {
+	cat <<'USAGE'
+usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
+                   [-r RETRIES] [-w WORKDIR] [-k] [-q] [-f] PID OUT.core
+  -p PASSES          most pre-copy passes (lc-precopy -p)
+  -t DIRTY_PCT       stop pre-copying below this dirty share (lc-precopy -t)
+  -T TRACKING        auto, soft-dirty, uffd or none (lc-precopy -T)
+  -b PAUSE_BUDGET_MS give up a stop that would last longer (lc-freeze -b)
+                     and pre-copy again; at most RETRIES times
+  -r RETRIES         stops to retry after the budget was exceeded (default 3)
+  -w WORKDIR         directory for the work files (default: OUT's directory,
+                     so that the core is assembled in place)
+  -k                 keep the work directory (manifests, staging, notes)
+  -q                 quiet: only errors and the summary line
+  -f                 replace OUT if it exists
+USAGE
+}
+
+prog=livecore.sh
+die() { # status message...
+	status=$1
+	shift
+	printf '%s: %s\n' "$prog" "$*" >&2
+	exit "$status"
+}
+
+passes='' dirty_pct='' tracking='' budget='' retries=3 workparent='' keep=0 quiet=0 force=0
+while getopts p:t:T:b:r:w:kqfh opt; do
+	case $opt in
+	p) passes=$OPTARG ;;
+	t) dirty_pct=$OPTARG ;;
+	T) tracking=$OPTARG ;;
+	b) budget=$OPTARG ;;
+	r) retries=$OPTARG ;;
+	w) workparent=$OPTARG ;;
+	k) keep=1 ;;
+	q) quiet=1 ;;
+	f) force=1 ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 2 ] || { usage >&2; exit 2; }
+pid=$1 out=$2
+
+is_number() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
+is_number "$pid" || die 2 "bad pid \"$pid\" (want a decimal process id)"
+is_number "$retries" || die 2 "bad retry count \"$retries\""
+[ -z "$budget" ] || is_number "$budget" || die 2 "bad pause budget \"$budget\" (milliseconds)"
+[ -d "/proc/$pid" ] || die 3 "no process $pid"
+if [ "$out" != - ] && { [ -e "$out" ] || [ -L "$out" ]; } && [ "$force" = 0 ]; then
+	die 7 "$out exists (use -f to replace it)"
+fi
+
+# The tools: beside this script (build tree, make install), else PATH.
+here=$(cd "$(dirname "$0")" && pwd)
+tool() {
+	if [ -x "$here/$1" ]; then printf '%s\n' "$here/$1"; else command -v "$1" || echo "$1"; fi
+}
+LC_MAPS=$(tool lc-maps)
+LC_PRECOPY=$(tool lc-precopy)
+LC_FREEZE=$(tool lc-freeze)
+LC_ELFWRITE=$(tool lc-elfwrite)
+
+now_ms() { date +%s%3N; }
+t_start=$(now_ms)
+
+# The work directory sits on OUT's filesystem by default: lc-elfwrite then
+# turns the staging file into the core in place, without a second copy.
+if [ -z "$workparent" ]; then
+	if [ "$out" = - ]; then workparent=${TMPDIR:-/tmp}; else workparent=$(dirname "$out"); fi
+fi
+umask 077
+work=$(mktemp -d "$workparent/.livecore.$pid.XXXXXX") ||
+	die 1 "cannot create a work directory in $workparent"
+
+child=
+cleanup() {
+	if [ -n "$child" ]; then
+		kill -TERM "$child" 2>/dev/null
+		wait "$child" 2>/dev/null
+	fi
+	if [ "$keep" = 1 ]; then
+		printf '%s: work files kept in %s\n' "$prog" "$work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+# An interrupt: lc-freeze resumes the target itself (it gets the same
+# SIGINT from the terminal); the trap waits for the running tool and cleans.
+trap 'cleanup; trap - EXIT; exit 8' INT TERM HUP
+
+# Runs one tool in the background so that a signal to the driver reaches
+# the trap at once; returns the tool's status.
+run() { # stdin stdout command...
+	in=$1 outf=$2
+	shift 2
+	"$@" <"$in" >"$outf" &
+	child=$!
+	wait "$child"
+	rc=$?
+	child=
+	return $rc
+}
+
+quiet_flag=
+[ "$quiet" = 1 ] && quiet_flag=-q
+
+run /dev/null "$work/manifest.maps" "$LC_MAPS" "$pid" || exit $?
+
+set -- -s "$work/stage" $quiet_flag
+[ -n "$passes" ] && set -- "$@" -p "$passes"
+[ -n "$dirty_pct" ] && set -- "$@" -t "$dirty_pct"
+[ -n "$tracking" ] && set -- "$@" -T "$tracking"
+run "$work/manifest.maps" "$work/manifest.precopy" "$LC_PRECOPY" "$@" "$pid" || exit $?
+
+attempt=0
+while :; do
+	if [ -n "$budget" ]; then
+		run "$work/manifest.precopy" "$work/manifest.freeze" \
+			"$LC_FREEZE" -s "$work/stage" -n "$work/notes" -b "$budget" "$pid"
+	else
+		run "$work/manifest.precopy" "$work/manifest.freeze" \
+			"$LC_FREEZE" -s "$work/stage" -n "$work/notes" "$pid"
+	fi
+	rc=$?
+	[ $rc -eq 6 ] || break
+	attempt=$((attempt + 1))
+	if [ $attempt -gt "$retries" ]; then
+		die 6 "the stop would exceed the pause budget of ${budget} ms after $retries retries (target not stopped longer than needed to measure)"
+	fi
+	[ "$quiet" = 1 ] || printf '%s: the stop would exceed %s ms; pre-copying again (retry %d of %d)\n' \
+		"$prog" "$budget" "$attempt" "$retries" >&2
+	# Another pass over the same staging file, from the manifest lc-precopy wrote.
+	mv "$work/manifest.precopy" "$work/manifest.precopy.$attempt"
+	run "$work/manifest.precopy.$attempt" "$work/manifest.precopy" \
+		"$LC_PRECOPY" -c -s "$work/stage" $quiet_flag -p 1 "$pid" || exit $?
+done
+[ $rc -eq 0 ] || exit $rc
+
+force_flag=
+[ "$force" = 1 ] && force_flag=-f
+if [ "$out" = - ]; then
+	run "$work/manifest.freeze" /dev/stdout "$LC_ELFWRITE" -s "$work/stage" -n "$work/notes" -o - || exit $?
+else
+	run "$work/manifest.freeze" /dev/null "$LC_ELFWRITE" -s "$work/stage" -n "$work/notes" \
+		-o "$out" $force_flag || exit $?
+fi
+t_end=$(now_ms)
+
+# One summary line from what the tools wrote into the manifest.
+awk -v total_ms=$((t_end - t_start)) -v out="$out" -v disk_kb="$(
+	if [ "$out" != - ]; then du -k "$out" | cut -f1; else echo 0; fi)" '
+function field(line, key,    n, i, kv) {
+	n = split(line, kv, " ")
+	for (i = 1; i <= n; i++)
+		if (index(kv[i], key "=") == 1) return substr(kv[i], length(key) + 2)
+	return 0
+}
+/^# pass / { passes++; bytes += field($0, "bytes") }
+/^# tracking / { tracking = $3 }
+/^# freeze / { freeze = $0 }
+END {
+	pause = field(freeze, "pause-us") / 1000
+	printf "livecore: pause %.2f ms (seize %.2f, registers %.2f, maps %.2f, delta %.2f ms: %d pages), " \
+		"%d pre-copy passes (%s), %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total\n",
+		pause, field(freeze, "seize-us") / 1000, field(freeze, "regs-us") / 1000,
+		field(freeze, "maps-us") / 1000, field(freeze, "delta-us") / 1000,
+		field(freeze, "delta-pages"), passes, tracking,
+		(bytes + field(freeze, "delta-bytes")) / 1048576,
+		out == "-" ? "streamed, " : "", disk_kb / 1024, total_ms / 1000
+}' "$work/manifest.freeze" >&2

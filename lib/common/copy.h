@@ -1,0 +1,92 @@
+/* copy - the copy engine: target memory into the staging file.
+ *
+ * The caller gives a list of ranges (target address -> staging offset).
+ * Workers (pthreads, each with its own buffer) take batches of ranges,
+ * read them from the target and pwrite them to the staging fd. A batch is
+ * at most COPY_BATCH_IOVECS ranges and COPY_BATCH_BYTES bytes, so one
+ * process_vm_readv call stays below IOV_MAX iovecs and far below 2 GiB
+ * (the kernel caps one call at MAX_RW_COUNT, INT_MAX & PAGE_MASK).
+ *
+ * A page that cannot be read (unmapped, or its mapping changed under the
+ * copy, or a file mapping past the end of its file) stops a read short: the
+ * short count is mapped back to the page that faulted, that page is
+ * recorded as unreadable and zeroed in the staging file (a hole), and the
+ * copy goes on with the next page. Only a failure of the staging file (a
+ * full disk) or the target vanishing (ESRCH) stops the copy.
+ *
+ * Two ways to read, same results (bench/copy-engine.sh compares them):
+ *  - COPY_PROCESS_VM_READV: batched process_vm_readv. For a target of
+ *    another uid the kernel checks PTRACE_MODE_ATTACH on every call, so the
+ *    tool would have to keep CAP_SYS_PTRACE for the whole copy.
+ *  - COPY_PROC_MEM: pread on /proc/PID/mem opened while privileged. The
+ *    kernel checks at open only; the tool holds no capability afterwards.
+ */
+#ifndef LC_COPY_H
+#define LC_COPY_H
+
+#include "pagemap.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define COPY_BATCH_IOVECS 1024u              /* = IOV_MAX on Linux */
+#define COPY_BATCH_BYTES  (8u << 20)         /* per worker buffer */
+#define COPY_MAX_WORKERS  64u
+
+enum copy_method {
+	COPY_PROCESS_VM_READV,
+	COPY_PROC_MEM,
+};
+
+struct copy_range {
+	uint64_t addr;          /* target address, page aligned */
+	uint64_t len;           /* bytes, a multiple of the page size */
+	uint64_t offset;        /* staging file offset of addr */
+};
+
+struct copy_list {
+	struct copy_range *range;
+	size_t n, cap;
+};
+
+void copy_list_init(struct copy_list *l);
+void copy_list_free(struct copy_list *l);
+void copy_list_clear(struct copy_list *l);
+/* Appends, merging with the last range when both address and offset
+ * continue it. -1 on ENOMEM. */
+int copy_list_append(struct copy_list *l, uint64_t addr, uint64_t len, uint64_t offset);
+uint64_t copy_list_bytes(const struct copy_list *l);
+
+struct copy_source {
+	enum copy_method method;
+	pid_t pid;              /* for process_vm_readv */
+	int mem_fd;             /* /proc/PID/mem, for COPY_PROC_MEM */
+};
+
+struct copy_options {
+	unsigned workers;       /* 1..COPY_MAX_WORKERS; 0 means 1 */
+	unsigned page_size;
+	/* Optional: incremented (relaxed) with the bytes each batch handled,
+	 * so that another thread can print progress. */
+	_Atomic uint64_t *progress;
+};
+
+struct copy_result {
+	uint64_t bytes;         /* bytes read and written */
+	uint64_t pages;
+	struct pagemap_runs unreadable; /* pages that faulted (ascending, merged) */
+};
+
+void copy_result_init(struct copy_result *r);
+void copy_result_free(struct copy_result *r);
+
+/* Copies every range of list into stage_fd. Returns 0 when every range was
+ * handled (unreadable pages included: see result->unreadable), -1 with
+ * errno when the staging file failed or the target is gone (ESRCH); the
+ * result then holds what was done. */
+int copy_run(const struct copy_source *src, int stage_fd, const struct copy_list *list,
+	     const struct copy_options *opt, struct copy_result *result);
+
+#endif

@@ -1,0 +1,35 @@
+#!/bin/sh
+# tests/vm/smoke.sh RESULTS_DIR - run in the soft-dirty guest by
+# run-guest.sh: the whole pipeline on a target that writes while it is
+# dumped, with the tracker auto picks. The core goes to RESULTS_DIR for the
+# host's gdb. Exit 0 when everything held.
+set -u
+res=$1
+dir=$(mktemp -d)
+fail() { echo "SMOKE FAIL: $*"; kill -9 "$pid" 2>/dev/null; exit 1; }
+
+lc-target -o "$dir/info" --threads 3 --pattern-mib 64 --dirty-rate 2000 --progress-file "$dir/progress" &
+pid=$!
+i=0
+while ! [ -f "$dir/info" ]; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && fail "lc-target did not start"
+	sleep 0.1
+done
+livecore.sh -k -w "$dir" "$pid" "$dir/smoke.core" 2>"$dir/stderr"
+rc=$?
+cat "$dir/stderr"
+[ $rc = 0 ] || fail "livecore.sh exited $rc"
+m=$(ls "$dir"/.livecore.*/manifest.freeze)
+grep '^# tracking ' "$m"
+grep -q '^# tracking soft-dirty$' "$m" || fail "auto did not pick soft-dirty"
+grep '^# pass ' "$m"
+grep '^# freeze ' "$m" || fail "no freeze line"
+p1=$(cat "$dir/progress")
+sleep 0.3
+p2=$(cat "$dir/progress")
+[ "$p2" -gt "$p1" ] || fail "the target stopped running after the dump ($p1 -> $p2)"
+[ "$(stat -c %a "$dir/smoke.core")" = 600 ] || fail "core is not 0600"
+cp "$dir/smoke.core" "$res/smoke.core" || fail "cannot copy the core out"
+kill -9 "$pid"
+echo "SMOKE OK"

@@ -1,0 +1,3 @@
+module lcgo
+
+go 1.19

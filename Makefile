@@ -67,6 +67,13 @@ $(BUILD)/bin/livecore.sh: livecore.sh
 $(BUILD)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O0 -g -fno-omit-frame-pointer -o $@ $< -lpthread
+# the targets' shared headers (lc_pattern.h)
+$(TARGET_BIN): $(wildcard tests/targets/*.h)
+
+# lc-manifest-check drives lib/common's manifest reader: it links the library.
+$(BUILD)/targets/lc-manifest-check: tests/targets/lc-manifest-check.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS_COMMON)
 
 $(BUILD)/demo/lc-demo: demo/lc-demo.c
 	@mkdir -p $(dir $@)

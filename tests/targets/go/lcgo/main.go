@@ -10,6 +10,8 @@
 //	busy_tid=TID          the thread main.busyLoop is locked to
 //	marker=0x...          the value of main.lcGlobalMarker
 //	string=...            the value of main.lcGlobalString
+//	heap_marker=0x...     the value of main.lcHeapRecord.Marker
+//	heap_name=...         the value of main.lcHeapRecord.Name
 //	goroutines=F1,F2,...  the parked goroutines' functions
 //	ready=1               last, so a reader of INFO sees it whole
 //
@@ -33,6 +35,16 @@ import (
 var lcGlobalMarker uint64 = 0x6c69766563307265
 
 var lcGlobalString = "livecore go target"
+
+// A value on the Go heap, reached from a global: dlv reads it through the
+// pointer, so the heap arena must be in the core. Its marker is the
+// complement of lcGlobalMarker.
+type heapRecord struct {
+	Marker uint64
+	Name   string
+}
+
+var lcHeapRecord *heapRecord
 
 // Written by busyLoop so that it is never a loop the compiler can drop.
 var lcBusyCounter uint64
@@ -129,8 +141,9 @@ func writeInfo(path string, busyTid int) error {
 	for i, p := range parked {
 		names[i] = p.function
 	}
-	text := fmt.Sprintf("pid=%d\nbusy_tid=%d\nmarker=%#x\nstring=%s\ngoroutines=%s\nready=1\n",
-		os.Getpid(), busyTid, lcGlobalMarker, lcGlobalString, strings.Join(names, ","))
+	text := fmt.Sprintf("pid=%d\nbusy_tid=%d\nmarker=%#x\nstring=%s\nheap_marker=%#x\nheap_name=%s\ngoroutines=%s\nready=1\n",
+		os.Getpid(), busyTid, lcGlobalMarker, lcGlobalString,
+		lcHeapRecord.Marker, lcHeapRecord.Name, strings.Join(names, ","))
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".lcgo-info-*")
 	if err != nil {
 		return err
@@ -165,6 +178,7 @@ func main() {
 		os.Exit(2)
 	}
 
+	lcHeapRecord = &heapRecord{Marker: ^lcGlobalMarker, Name: "on the go heap"}
 	heldMutex.Lock() // held for good: blockOnMutex waits forever
 	go blockOnChannel()
 	go blockInSelect()

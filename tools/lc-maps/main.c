@@ -216,7 +216,8 @@ int main(int argc, char **argv)
 		log_errno("cannot set up capabilities");
 		return EXIT_FAILURE_IO;
 	}
-	while ((c = getopt(argc, argv, "f:o:h")) != -1) {
+	opterr = 0; /* getopt would name the program by its full path */
+	while ((c = getopt(argc, argv, ":f:o:h")) != -1) {
 		switch (c) {
 		case 'f':
 			if (parse_filter(optarg, &o) < 0) {
@@ -230,7 +231,12 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
+		case ':':
+			log_error("option -%c needs an argument", optopt);
+			usage(stderr);
+			return EXIT_USAGE;
 		default:
+			log_error("unknown option -%c", optopt);
 			usage(stderr);
 			return EXIT_USAGE;
 		}

@@ -1,0 +1,167 @@
+# helpers.bash - loaded by every suite (`load helpers`).
+#
+# Each .bats file starts with `bats_require_minimum_version 1.8.0`, loads
+# this file in setup(), and calls lc_cleanup_targets in teardown():
+#
+#   setup()    { load helpers; }
+#   teardown() { lc_cleanup_targets; }
+#
+# Tests write only under $BATS_TEST_TMPDIR. `make check` sets LIVECORE_BUILD
+# (the build/ directory) and puts the fresh tools first on PATH.
+
+bats_load_library bats-support
+bats_load_library bats-assert
+
+: "${LIVECORE_BUILD:=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}"
+export LIVECORE_BUILD
+case ":$PATH:" in
+*":$LIVECORE_BUILD/bin:"*) ;;
+*) PATH="$LIVECORE_BUILD/bin:$PATH" ;;
+esac
+
+LC_TARGET="$LIVECORE_BUILD/targets/lc-target"
+LC_PAGECHECK="$LIVECORE_BUILD/targets/lc-pagecheck"
+
+# pids of every target this test started (killed by lc_cleanup_targets)
+LC_TARGET_PIDS=()
+
+# lc_start_target [lc-target options...]
+# Starts lc-target in the background with its info file under
+# $BATS_TEST_TMPDIR and waits (at most ~10 s) until the info file exists.
+# Sets and exports LC_TARGET_PID and LC_TARGET_INFO. Fails (with the
+# target's stderr) if the target dies or never gets ready. Several targets
+# may be started; lc_info reads the last one's file unless LC_TARGET_INFO is
+# set to another.
+lc_start_target() {
+	local n=${#LC_TARGET_PIDS[@]}
+	local info="$BATS_TEST_TMPDIR/target$n.info"
+	local err="$BATS_TEST_TMPDIR/target$n.stderr"
+	local pid i
+
+	[ -x "$LC_TARGET" ] || {
+		echo "lc_start_target: $LC_TARGET is not built (make)" >&2
+		return 1
+	}
+	rm -f "$info"
+	# 3>&-: bats waits for every holder of fd 3 before it ends a test
+	"$LC_TARGET" -o "$info" "$@" 2>"$err" </dev/null >/dev/null 3>&- &
+	pid=$!
+	LC_TARGET_PIDS+=("$pid")
+	for ((i = 0; i < 1000; i++)); do
+		[ -s "$info" ] && break
+		case $(lc_proc_state "$pid") in
+		'' | Z | X) ;;
+		*) sleep 0.01; continue ;;
+		esac
+		[ -s "$info" ] || {
+			echo "lc_start_target: lc-target $* died before it was ready:" >&2
+			cat "$err" >&2
+			return 1
+		}
+	done
+	if [ ! -s "$info" ]; then
+		echo "lc_start_target: lc-target $* not ready after 10 s" >&2
+		cat "$err" >&2
+		return 1
+	fi
+	LC_TARGET_PID=$pid
+	LC_TARGET_INFO=$info
+	export LC_TARGET_PID LC_TARGET_INFO
+}
+
+# lc_info KEY [INFOFILE] - the value of KEY in the target's info file.
+# Fails (status 1, message on stderr) when the key is absent.
+lc_info() {
+	local file=${2:-$LC_TARGET_INFO}
+	local v
+
+	v=$(awk -v k="$1" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); found = 1; exit }
+		END { exit !found }' "$file") || {
+		echo "lc_info: no $1 in $file" >&2
+		return 1
+	}
+	printf '%s\n' "$v"
+}
+export -f lc_info
+
+# lc_proc_state PID - the state letter of /proc/PID/stat (R S D T t Z X I),
+# or nothing when the process is gone.
+lc_proc_state() {
+	local stat
+
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	printf '%s\n' "${stat%% *}"
+}
+
+# lc_proc_field PID N - field N (1-based, as in proc(5)) of /proc/PID/stat.
+# The comm field may hold spaces and parentheses: count after its last ')'.
+lc_proc_field() {
+	local stat rest
+
+	stat=$(cat "/proc/$1/stat") || return 1
+	rest=${stat##*) }
+	# rest starts at field 3
+	awk -v n="$2" '{ print $(n - 2) }' <<<"$rest"
+}
+
+# lc_wait_state PID STATES [TRIES] - waits (10 ms steps, default 500) until
+# the state of PID is one of the letters in STATES; fails otherwise.
+lc_wait_state() {
+	local i s
+
+	for ((i = 0; i < ${3:-500}; i++)); do
+		s=$(lc_proc_state "$1")
+		[[ -n $s && $2 == *"$s"* ]] && return 0
+		sleep 0.01
+	done
+	echo "lc_wait_state: process $1 is in state '${s:-gone}', not one of '$2'" >&2
+	return 1
+}
+
+# lc_stop_target PID - SIGSTOP, and wait until the kernel shows it stopped.
+lc_stop_target() {
+	kill -STOP "$1" && lc_wait_state "$1" T
+}
+
+# lc_kill_target PID - SIGKILL (SIGCONT first if it is stopped, so that it
+# does not linger) and reap it if it is our child.
+lc_kill_target() {
+	local pid=$1 s
+
+	s=$(lc_proc_state "$pid")
+	[ -n "$s" ] || return 0
+	if [ "$s" = T ] || [ "$s" = t ]; then
+		kill -CONT "$pid" 2>/dev/null
+	fi
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# lc_cleanup_targets - for teardown(): kills every target this test started.
+# Never fails, so that teardown itself never masks the test's result.
+lc_cleanup_targets() {
+	local pid
+
+	for pid in "${LC_TARGET_PIDS[@]}"; do
+		lc_kill_target "$pid"
+	done
+	LC_TARGET_PIDS=()
+	return 0
+}
+
+# lc_core_pattern_is_plain - true when core_pattern makes the kernel write a
+# file named "core" (maybe "core.PID") in the dumping process's directory,
+# which the tests that want a kernel-made core need.
+lc_core_pattern_is_plain() {
+	local p
+
+	p=$(cat /proc/sys/kernel/core_pattern 2>/dev/null) || return 1
+	[ "$p" = core ] || [ "$p" = core.%p ]
+}
+
+# lc_require_root - skips the test unless it runs as root.
+lc_require_root() {
+	[ "$(id -u)" = 0 ] || skip "needs: root"
+}

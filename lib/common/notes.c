@@ -1,0 +1,184 @@
+#include "notes.h"
+#include "xio.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The layouts the kernel writes (include/uapi/linux/elfcore.h, x86-64). */
+_Static_assert(sizeof(struct notes_prstatus) == 336, "elf_prstatus is 336 bytes");
+_Static_assert(offsetof(struct notes_prstatus, sigpend) == 16, "pr_sigpend");
+_Static_assert(offsetof(struct notes_prstatus, pid) == 32, "pr_pid");
+_Static_assert(offsetof(struct notes_prstatus, utime) == 48, "pr_utime");
+_Static_assert(offsetof(struct notes_prstatus, reg) == 112, "pr_reg");
+_Static_assert(offsetof(struct notes_prstatus, fpvalid) == 328, "pr_fpvalid");
+_Static_assert(sizeof(struct notes_prpsinfo) == 136, "elf_prpsinfo is 136 bytes");
+_Static_assert(offsetof(struct notes_prpsinfo, flag) == 8, "pr_flag");
+_Static_assert(offsetof(struct notes_prpsinfo, uid) == 16, "pr_uid");
+_Static_assert(offsetof(struct notes_prpsinfo, pid) == 24, "pr_pid");
+_Static_assert(offsetof(struct notes_prpsinfo, fname) == 40, "pr_fname");
+_Static_assert(offsetof(struct notes_prpsinfo, psargs) == 56, "pr_psargs");
+_Static_assert(sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr) == NOTES_FILE_OFFSET, "header sizes");
+
+#define NOTES_NT_FILE_PAGE 4096u /* NT_FILE counts offsets in 4 KiB pages */
+
+static size_t pad4(size_t n)
+{
+	return (n + 3u) & ~(size_t)3u;
+}
+
+static size_t add(struct notes_note *list, size_t i, const char *name, uint32_t type,
+		  const void *desc, size_t size)
+{
+	list[i].name = name;
+	list[i].type = type;
+	list[i].desc = desc;
+	list[i].desc_size = size;
+	return i + 1;
+}
+
+static size_t add_thread_regs(struct notes_note *list, size_t i, const struct notes_thread *t)
+{
+	i = add(list, i, "CORE", NOTES_NT_PRFPREG, t->fpregs, sizeof t->fpregs);
+	return add(list, i, "LINUX", NOTES_NT_X86_XSTATE, t->xstate, t->xstate_size);
+}
+
+long notes_list(const struct notes_process *p, struct notes_note *list, size_t max)
+{
+	size_t i = 0;
+
+	if (p->n_threads == 0 || max < 4 + 3 * p->n_threads) {
+		errno = p->n_threads == 0 ? EINVAL : ENOSPC;
+		return -1;
+	}
+	i = add(list, i, "CORE", NOTES_NT_PRSTATUS, &p->threads[0].prstatus,
+		sizeof p->threads[0].prstatus);
+	i = add(list, i, "CORE", NOTES_NT_PRPSINFO, &p->psinfo, sizeof p->psinfo);
+	i = add(list, i, "CORE", NOTES_NT_SIGINFO, p->siginfo, sizeof p->siginfo);
+	i = add(list, i, "CORE", NOTES_NT_AUXV, p->auxv, p->auxv_size);
+	i = add(list, i, "CORE", NOTES_NT_FILE, p->file, p->file_size);
+	i = add_thread_regs(list, i, &p->threads[0]);
+	for (size_t t = 1; t < p->n_threads; t++) {
+		i = add(list, i, "CORE", NOTES_NT_PRSTATUS, &p->threads[t].prstatus,
+			sizeof p->threads[t].prstatus);
+		i = add_thread_regs(list, i, &p->threads[t]);
+	}
+	return (long)i;
+}
+
+size_t notes_note_size(const struct notes_note *n)
+{
+	return sizeof(Elf64_Nhdr) + pad4(strlen(n->name) + 1) + pad4(n->desc_size);
+}
+
+size_t notes_size(const struct notes_note *list, size_t n)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += notes_note_size(&list[i]);
+	return total;
+}
+
+void notes_encode(const struct notes_note *list, size_t n, unsigned char *buf)
+{
+	size_t at = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct notes_note *note = &list[i];
+		size_t namesz = strlen(note->name) + 1;
+		Elf64_Nhdr h = {
+			.n_namesz = (Elf64_Word)namesz,
+			.n_descsz = (Elf64_Word)note->desc_size,
+			.n_type = note->type,
+		};
+		size_t size = notes_note_size(note);
+
+		memset(buf + at, 0, size);
+		memcpy(buf + at, &h, sizeof h);
+		memcpy(buf + at + sizeof h, note->name, namesz);
+		if (note->desc_size)
+			memcpy(buf + at + sizeof h + pad4(namesz), note->desc, note->desc_size);
+		at += size;
+	}
+}
+
+int notes_write_file(int fd, const struct notes_note *list, size_t n)
+{
+	size_t size = notes_size(list, n);
+	unsigned char *buf = malloc(NOTES_FILE_OFFSET + size);
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int rc;
+
+	if (!buf)
+		return -1;
+	memset(&eh, 0, sizeof eh);
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_ident[EI_OSABI] = ELFOSABI_NONE;
+	eh.e_type = ET_CORE;
+	eh.e_machine = EM_X86_64;
+	eh.e_version = EV_CURRENT;
+	eh.e_phoff = sizeof eh;
+	eh.e_ehsize = sizeof eh;
+	eh.e_phentsize = sizeof ph;
+	eh.e_phnum = 1;
+
+	memset(&ph, 0, sizeof ph);
+	ph.p_type = PT_NOTE;
+	ph.p_offset = NOTES_FILE_OFFSET;
+	ph.p_filesz = size;
+	ph.p_align = 4;
+
+	memcpy(buf, &eh, sizeof eh);
+	memcpy(buf + sizeof eh, &ph, sizeof ph);
+	notes_encode(list, n, buf + NOTES_FILE_OFFSET);
+	rc = xio_write_full(fd, buf, NOTES_FILE_OFFSET + size);
+	free(buf);
+	return rc;
+}
+
+size_t notes_file_size(const struct notes_file_entry *e, size_t n)
+{
+	size_t size = 2 * sizeof(uint64_t) + n * 3 * sizeof(uint64_t);
+
+	for (size_t i = 0; i < n; i++)
+		size += strlen(e[i].name) + 1;
+	return size;
+}
+
+void notes_file_encode(const struct notes_file_entry *e, size_t n, unsigned char *buf)
+{
+	uint64_t head[2] = { n, NOTES_NT_FILE_PAGE };
+	size_t at = sizeof head;
+
+	memcpy(buf, head, sizeof head);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t triple[3] = { e[i].start, e[i].end, e[i].offset / NOTES_NT_FILE_PAGE };
+
+		memcpy(buf + at, triple, sizeof triple);
+		at += sizeof triple;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(e[i].name) + 1;
+
+		memcpy(buf + at, e[i].name, len);
+		at += len;
+	}
+}
+
+int notes_state_number(char stat_state)
+{
+	switch (stat_state) {
+	case 'S': return 1;
+	case 'D': return 2;
+	case 'T': case 't': return 3;
+	case 'Z': case 'X': return 4;
+	case 'W': return 5;
+	default: return 0;
+	}
+}

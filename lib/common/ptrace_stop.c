@@ -1,0 +1,489 @@
+#include "ptrace_stop.h"
+#include "procfs.h"
+#include "xio.h"
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The largest XSAVE area a CPU reports today is about 11 KiB (AMX tiles);
+ * the kernel answers PTRACE_GETREGSET with the size it actually has. */
+#define XSTATE_MAX (64u << 10)
+/* How often a wait for stops looks for threads that became zombies (a
+ * traced group leader that exits is not reported until its group is). */
+#define ZOMBIE_CHECK_MS 20
+
+void ptrace_stop_init(struct ptrace_stop *s, pid_t pid, int task_dirfd)
+{
+	memset(s, 0, sizeof *s);
+	s->pid = pid;
+	s->task_dirfd = task_dirfd;
+}
+
+void ptrace_stop_free(struct ptrace_stop *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->threads[i].xstate);
+	free(s->threads);
+	s->threads = NULL;
+	s->n = s->cap = 0;
+}
+
+static struct ptrace_thread *find(struct ptrace_stop *s, pid_t tid)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->threads[i].tid == tid)
+			return &s->threads[i];
+	return NULL;
+}
+
+static struct ptrace_thread *add(struct ptrace_stop *s, pid_t tid)
+{
+	struct ptrace_thread *t;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		struct ptrace_thread *grown = realloc(s->threads, cap * sizeof *grown);
+
+		if (!grown)
+			return NULL;
+		s->threads = grown;
+		s->cap = cap;
+	}
+	t = &s->threads[s->n++];
+	memset(t, 0, sizeof *t);
+	t->tid = tid;
+	return t;
+}
+
+static int64_t ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* State letter and tracer of task TID, from task/TID/status. -1 when the
+ * task is gone. */
+static int task_status(const struct ptrace_stop *s, pid_t tid, struct procfs_status *st)
+{
+	char path[64];
+	int dirfd, rc;
+
+	snprintf(path, sizeof path, "%d", (int)tid);
+	dirfd = xio_openat(s->task_dirfd, path, O_PATH | O_DIRECTORY, 1);
+	if (dirfd < 0)
+		return -1;
+	rc = procfs_read_status_at(dirfd, st);
+	close(dirfd);
+	return rc;
+}
+
+static int seize_one(struct ptrace_stop *s, pid_t tid)
+{
+	struct procfs_status st;
+	struct ptrace_thread *t;
+
+	if (s->n == 0)
+		clock_gettime(CLOCK_MONOTONIC, &s->first_seize);
+	if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) == 0) {
+		if (!(t = add(s, tid)))
+			return -1;
+		t->attached = true;
+		/* ESRCH here means it is exiting: waitpid reports the exit */
+		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 && errno != ESRCH)
+			return -1;
+		return 0;
+	}
+	if (errno == ESRCH) { /* exited since the listing */
+		if (!(t = add(s, tid)))
+			return -1;
+		t->gone = true;
+		s->n_dropped++;
+		return 0;
+	}
+	if (errno != EPERM)
+		return -1;
+	/* EPERM: a zombie, a thread the kernel attached to us already (a clone
+	 * whose event we have not read yet), someone else's tracee, or not
+	 * ours to trace. */
+	if (task_status(s, tid, &st) < 0 || st.is_zombie) {
+		if (!(t = add(s, tid)))
+			return -1;
+		t->gone = true;
+		s->n_dropped++;
+		return 0;
+	}
+	if (st.tracer_pid == getpid()) {
+		if (!(t = add(s, tid)))
+			return -1;
+		t->attached = true;
+		return 0;
+	}
+	if (st.tracer_pid != 0) {
+		s->other_tracer = st.tracer_pid;
+		errno = EBUSY;
+	} else {
+		errno = EPERM;
+	}
+	return -1;
+}
+
+/* Seizes every listed thread not known yet; *added counts them. */
+static int seize_new(struct ptrace_stop *s, size_t *added)
+{
+	int fd = openat(s->task_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *d;
+	DIR *dir;
+	int rc = 0;
+
+	*added = 0;
+	if (fd < 0)
+		return -1;
+	if (!(dir = fdopendir(fd))) {
+		close(fd);
+		return -1;
+	}
+	errno = 0;
+	while ((d = readdir(dir))) {
+		char *end;
+		long tid = strtol(d->d_name, &end, 10);
+
+		if (*end || tid <= 0 || find(s, (pid_t)tid))
+			continue;
+		if (seize_one(s, (pid_t)tid) < 0) {
+			rc = -1;
+			break;
+		}
+		(*added)++;
+		errno = 0;
+	}
+	if (rc == 0 && errno) /* readdir failed: the process is gone */
+		rc = -1;
+	{
+		int saved = errno;
+
+		closedir(dir);
+		errno = saved;
+	}
+	if (rc < 0 && errno == ENOENT)
+		errno = ESRCH;
+	return rc;
+}
+
+static void mark_gone(struct ptrace_stop *s, struct ptrace_thread *t)
+{
+	if (!t->gone)
+		s->n_dropped++;
+	t->gone = true;
+	t->attached = false;
+	t->stopped = false;
+}
+
+/* One waitpid answer. */
+static int handle_status(struct ptrace_stop *s, pid_t tid, int status)
+{
+	struct ptrace_thread *t = find(s, tid);
+
+	if (!t) {
+		/* a thread attached by the kernel (PTRACE_O_TRACECLONE) whose
+		 * stop came before its parent's clone event */
+		if (!(t = add(s, tid)))
+			return -1;
+		t->attached = true;
+	}
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		mark_gone(s, t);
+		return 0;
+	}
+	if (!WIFSTOPPED(status))
+		return 0;
+	t->stopped = true;
+	if ((status >> 16) == PTRACE_EVENT_CLONE) {
+		unsigned long child;
+
+		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && !find(s, (pid_t)child)) {
+			struct ptrace_thread *c = add(s, (pid_t)child);
+
+			if (!c)
+				return -1;
+			c->attached = true;
+		}
+	} else if ((status >> 16) == 0) {
+		/* signal-delivery-stop: the signal is delivered only if the
+		 * detach passes it back */
+		t->pending_signal = WSTOPSIG(status);
+		if (ptrace(PTRACE_GETSIGINFO, tid, 0, &t->siginfo) < 0)
+			memset(&t->siginfo, 0, sizeof t->siginfo);
+	}
+	return 0;
+}
+
+static bool all_stopped(const struct ptrace_stop *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->threads[i].attached && !s->threads[i].stopped && !s->threads[i].gone)
+			return false;
+	return true;
+}
+
+static void drop_zombies(struct ptrace_stop *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct ptrace_thread *t = &s->threads[i];
+		struct procfs_status st;
+
+		if (t->attached && !t->stopped && !t->gone &&
+		    (task_status(s, t->tid, &st) < 0 || st.is_zombie)) {
+			/* still traced by us until we exit or it is reaped;
+			 * detach answers ESRCH for it, which is fine */
+			if (!t->gone)
+				s->n_dropped++;
+			t->gone = true;
+		}
+	}
+}
+
+static int wait_for_stops(struct ptrace_stop *s, const struct timespec *t0, unsigned timeout_ms,
+			  const sigset_t *cancel)
+{
+	sigset_t waitset;
+
+	if (cancel)
+		waitset = *cancel;
+	else
+		sigemptyset(&waitset);
+	sigaddset(&waitset, SIGCHLD);
+	for (;;) {
+		int status;
+		pid_t w;
+
+		while ((w = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
+			if (handle_status(s, w, status) < 0)
+				return -1;
+		if (w < 0 && errno == ECHILD) {
+			/* nothing traced is left alive */
+			for (size_t i = 0; i < s->n; i++)
+				if (s->threads[i].attached && !s->threads[i].stopped)
+					mark_gone(s, &s->threads[i]);
+		} else if (w < 0 && errno != EINTR) {
+			return -1;
+		}
+		if (all_stopped(s))
+			return 0;
+		{
+			int64_t left = (int64_t)timeout_ms - ms_since(t0);
+			struct timespec slice;
+			int sig;
+
+			if (left <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			if (left > ZOMBIE_CHECK_MS)
+				left = ZOMBIE_CHECK_MS;
+			slice.tv_sec = 0;
+			slice.tv_nsec = (long)left * 1000000L;
+			sig = sigtimedwait(&waitset, NULL, &slice);
+			if (sig > 0 && sig != SIGCHLD) {
+				/* put it back so the caller sees it pending */
+				raise(sig);
+				errno = EINTR;
+				return -1;
+			}
+			if (sig < 0 && errno == EAGAIN)
+				drop_zombies(s);
+		}
+	}
+}
+
+static int by_tid_leader_first(const void *a, const void *b, void *pid)
+{
+	pid_t ta = ((const struct ptrace_thread *)a)->tid, tb = ((const struct ptrace_thread *)b)->tid;
+	pid_t leader = *(pid_t *)pid;
+
+	if (ta == leader || tb == leader)
+		return ta == leader ? (tb == leader ? 0 : -1) : 1;
+	return (ta > tb) - (ta < tb);
+}
+
+int ptrace_stop_all(struct ptrace_stop *s, unsigned timeout_ms, const sigset_t *cancel)
+{
+	struct timespec t0;
+	size_t added;
+	int saved;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		if (seize_new(s, &added) < 0 || wait_for_stops(s, &t0, timeout_ms, cancel) < 0)
+			goto fail;
+	} while (added > 0);
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->threads[i].gone)
+			goto live;
+	errno = ESRCH;
+	goto fail;
+live:
+	qsort_r(s->threads, s->n, sizeof *s->threads, by_tid_leader_first, &s->pid);
+	return 0;
+fail:
+	saved = errno;
+	ptrace_stop_detach_all(s);
+	errno = saved;
+	return -1;
+}
+
+static int read_regset(pid_t tid, unsigned type, void *buf, size_t *len)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = *len };
+
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)(unsigned long)type, &iov) < 0)
+		return -1;
+	*len = iov.iov_len;
+	return 0;
+}
+
+int ptrace_stop_read_registers(struct ptrace_stop *s)
+{
+	unsigned char *xstate = malloc(XSTATE_MAX);
+
+	if (!xstate)
+		return -1;
+	for (size_t i = 0; i < s->n; i++) {
+		struct ptrace_thread *t = &s->threads[i];
+		size_t len;
+
+		if (t->gone || !t->stopped)
+			continue;
+		len = sizeof t->regs;
+		if (read_regset(t->tid, NT_PRSTATUS, &t->regs, &len) < 0)
+			goto failed;
+		if (len != sizeof t->regs)
+			goto short_read;
+		len = sizeof t->fpregs;
+		if (read_regset(t->tid, NT_PRFPREG, t->fpregs, &len) < 0)
+			goto failed;
+		if (len != sizeof t->fpregs)
+			goto short_read;
+		len = XSTATE_MAX;
+		if (read_regset(t->tid, NT_X86_XSTATE, xstate, &len) < 0)
+			goto failed;
+		free(t->xstate);
+		if (!(t->xstate = malloc(len ? len : 1)))
+			goto fail;
+		memcpy(t->xstate, xstate, len);
+		t->xstate_size = len;
+		continue;
+failed:
+		if (errno == ESRCH) {
+			/* killed (SIGKILL ends a ptrace stop) or exiting: no
+			 * registers to take, the thread is left out */
+			mark_gone(s, t);
+			continue;
+		}
+		goto fail;
+short_read:
+		errno = EIO;
+		goto fail;
+	}
+	free(xstate);
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->threads[i].gone)
+			return 0;
+	errno = ESRCH;
+	return -1;
+fail:
+	free(xstate);
+	return -1;
+}
+
+/* A thread attached but not yet stopped cannot be detached (PTRACE_DETACH
+ * needs a stopped tracee): wait a little for the stop its interrupt will
+ * bring. If it never comes, the kernel detaches it when we exit. */
+static int detach_unstopped(struct ptrace_stop *s, struct ptrace_thread *t)
+{
+	for (int i = 0; i < 200; i++) {
+		int status;
+		pid_t w = waitpid(t->tid, &status, __WALL | WNOHANG);
+
+		if (w == t->tid) {
+			if (WIFEXITED(status) || WIFSIGNALED(status)) {
+				mark_gone(s, t);
+				return 0;
+			}
+			if (WIFSTOPPED(status)) {
+				if ((status >> 16) == 0)
+					t->pending_signal = WSTOPSIG(status);
+				break;
+			}
+		} else if (w < 0 && errno != EINTR) {
+			mark_gone(s, t);
+			return 0;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 500000 }, NULL);
+	}
+	return ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->pending_signal);
+}
+
+int ptrace_stop_detach_all(struct ptrace_stop *s)
+{
+	int failed = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct ptrace_thread *t = &s->threads[i];
+		int rc;
+
+		if (!t->attached)
+			continue;
+		if (t->gone) /* a zombie still traced: nothing to resume */
+			rc = 0, (void)ptrace(PTRACE_DETACH, t->tid, 0, 0);
+		else if (t->stopped)
+			rc = ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->pending_signal);
+		else
+			rc = detach_unstopped(s, t);
+		if (rc < 0 && errno == ESRCH) {
+			struct procfs_status st;
+
+			/* gone or a zombie: nothing left to resume */
+			if (task_status(s, t->tid, &st) < 0 || st.is_zombie)
+				rc = 0;
+		}
+		if (rc < 0)
+			failed++;
+		t->attached = false;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &s->last_detach);
+	return failed;
+}
+
+size_t ptrace_stop_live(const struct ptrace_stop *s, const struct ptrace_thread **out, size_t max)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n && k < max; i++)
+		if (!s->threads[i].gone && s->threads[i].stopped)
+			out[k++] = &s->threads[i];
+	return k;
+}
+
+bool ptrace_stop_signal_pending(const sigset_t *set)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) < 0)
+		return false;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(set, sig) == 1 && sigismember(&pending, sig) == 1)
+			return true;
+	return false;
+}

@@ -1,0 +1,94 @@
+/* ptrace_stop - stop every thread of a process with ptrace, read their
+ * registers, and let them go (DESIGN.md "The stop").
+ *
+ * PTRACE_SEIZE each thread with PTRACE_O_TRACECLONE (threads born meanwhile
+ * are attached by the kernel and report a PTRACE_EVENT_STOP), then
+ * PTRACE_INTERRUPT, and wait (waitpid __WALL) until each thread reports a
+ * stop; /proc/PID/task is listed again until no new thread appears. A stop
+ * of any kind counts: the interrupt's PTRACE_EVENT_STOP, a group-stop (the
+ * target was already stopped by SIGSTOP: it stops again after the detach,
+ * because the kernel reinstates the group stop), a clone event, or a
+ * signal-delivery-stop, whose signal is remembered and re-injected at
+ * detach so that the target loses no signal.
+ *
+ * A thread that exits meanwhile (ESRCH on seize, an exit status from
+ * waitpid, ESRCH on a register read) is dropped, not fatal; so is a zombie
+ * thread (PTRACE_SEIZE answers EPERM for a task that has exited: the kernel
+ * does not put exited tasks in a core either). The stop fails only when
+ * the process is gone (ESRCH), already traced by someone else (EBUSY),
+ * not ours to trace (EPERM), does not stop in time (ETIMEDOUT), or the
+ * caller is interrupted (EINTR); on failure every thread is detached
+ * before the call returns.
+ *
+ * All ptrace calls must come from one thread (the kernel ties a tracee to
+ * its tracer thread). The caller blocks SIGCHLD and the signals in
+ * `cancel` (SIGINT, SIGTERM) with sigprocmask before ptrace_stop_all: the
+ * waits use sigtimedwait on them, so a SIGINT during the stop is seen at
+ * the next wait and never interrupts a half-done step. */
+#ifndef LC_PTRACE_STOP_H
+#define LC_PTRACE_STOP_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#define PTRACE_STOP_FPREGS_SIZE 512u
+
+struct ptrace_thread {
+	pid_t tid;
+	bool attached;          /* ours to detach */
+	bool stopped;           /* reported a ptrace stop */
+	bool gone;              /* exited or zombie: dropped */
+	int pending_signal;     /* signal-delivery-stop: re-injected at detach */
+	siginfo_t siginfo;      /* of pending_signal (valid when it is not 0) */
+	/* filled by ptrace_stop_read_registers */
+	struct user_regs_struct regs;
+	unsigned char fpregs[PTRACE_STOP_FPREGS_SIZE];
+	unsigned char *xstate;  /* malloc'd, xstate_size bytes as the kernel reports */
+	size_t xstate_size;
+};
+
+struct ptrace_stop {
+	pid_t pid;
+	int task_dirfd;         /* /proc/PID/task, the caller's */
+	struct ptrace_thread *threads;
+	size_t n, cap;
+	size_t n_dropped;       /* threads that exited or were zombies */
+	pid_t other_tracer;     /* TracerPid when the seize failed with EBUSY */
+	struct timespec first_seize; /* CLOCK_MONOTONIC, just before the first seize */
+	struct timespec last_detach; /* just after the last detach */
+};
+
+void ptrace_stop_init(struct ptrace_stop *s, pid_t pid, int task_dirfd);
+void ptrace_stop_free(struct ptrace_stop *s);
+
+/* Stops every thread (see above). timeout_ms bounds the wait for the
+ * threads to report their stops. cancel: signals (blocked by the caller)
+ * that abort the stop with EINTR. Returns 0 or -1 with errno; on -1 every
+ * thread has been detached again. */
+int ptrace_stop_all(struct ptrace_stop *s, unsigned timeout_ms, const sigset_t *cancel);
+
+/* Reads every live stopped thread's registers with PTRACE_GETREGSET:
+ * NT_PRSTATUS (struct user_regs_struct), NT_PRFPREG (512 bytes) and
+ * NT_X86_XSTATE at the size the kernel reports. A read that fails with
+ * ESRCH drops that thread (it was killed while stopped: SIGKILL ends a
+ * ptrace stop); any other failure, or a short NT_PRSTATUS/NT_PRFPREG, fails
+ * the call (-1, errno): nothing is ever filled with zeros. */
+int ptrace_stop_read_registers(struct ptrace_stop *s);
+
+/* Detaches every attached thread, re-injecting its pending signal. Returns
+ * the number of threads that could not be detached for a reason other than
+ * having exited (0 normally). Safe to call twice. */
+int ptrace_stop_detach_all(struct ptrace_stop *s);
+
+/* Threads not dropped, in the order kept (the main thread first when it
+ * is alive, then ascending tid). */
+size_t ptrace_stop_live(const struct ptrace_stop *s, const struct ptrace_thread **out, size_t max);
+
+/* true when a signal in set is pending for this process (blocked). */
+bool ptrace_stop_signal_pending(const sigset_t *set);
+
+#endif

@@ -1,0 +1,312 @@
+#!/usr/bin/env bats
+# Real readers on a core of the C target (tests/targets/lc-target.c): gdb
+# (backtraces, registers, memory, thread-local storage through
+# libthread_db), eu-stack, lldb, and a byte and register comparison with
+# gdb's gcore of the same stopped target. The vdso test uses
+# tests/targets/lc-vdsospin.c, whose thread lives inside [vdso].
+#
+# Cores come from livecore.sh; LC_READERS_DUMPER=gcore runs every assertion
+# on gcore's cores instead, which checks the assertions themselves
+# (tests/bats/readers.bash).
+
+bats_require_minimum_version 1.8.0
+bats_load_library bats-support
+bats_load_library bats-assert
+
+setup() {
+	load helpers
+	load readers
+	readers_require_dumper
+	LC_CORECMP="$LIVECORE_BUILD/targets/lc-corecmp"
+	LC_VDSOSPIN="$LIVECORE_BUILD/targets/lc-vdsospin"
+	# lldb keeps a module cache under $HOME
+	export HOME="$BATS_TEST_TMPDIR/home"
+	mkdir -p "$HOME"
+}
+
+teardown() {
+	lc_cleanup_targets
+}
+
+require_cmd() {
+	command -v "$1" >/dev/null || skip "needs: $1"
+}
+
+# c_target_core [--stopped] - starts lc-target with 4 blocked threads, an 8
+# MiB pattern region and thread-local values, and dumps it to $CORE. With
+# --stopped, the target is stopped with SIGSTOP first (and stays stopped),
+# so that a second dumper sees the very same registers and memory.
+c_target_core() {
+	lc_start_target --threads 4 --pattern-mib 8 --tls
+	BIN=$(lc_info exe)
+	CORE="$BATS_TEST_TMPDIR/target.core"
+	if [ "${1:-}" = --stopped ]; then
+		lc_stop_target "$LC_TARGET_PID"
+	fi
+	readers_dump "$LC_TARGET_PID" "$CORE"
+	if [ "${1:-}" = --stopped ]; then
+		[ "$(lc_proc_state "$LC_TARGET_PID")" = T ] ||
+			fail "${LC_READERS_DUMPER:-livecore} resumed a target stopped with SIGSTOP"
+	fi
+}
+
+# gdb_core BIN CORE COMMAND... - runs gdb in batch mode on a core.
+gdb_core() {
+	local bin=$1 core=$2 args=() c
+	shift 2
+	for c in "$@"; do
+		args+=(-ex "$c")
+	done
+	gdb -batch -nx -iex 'set debuginfod enabled off' "${args[@]}" "$bin" "$core"
+}
+
+# expected_threads - "TID FUNCTION" for every thread of lc-target, from its
+# info file: the function the target put each thread in.
+expected_threads() {
+	local i
+
+	echo "$(lc_info main.tid) $(lc_info main.func)"
+	for ((i = 0; i < $(lc_info threads); i++)); do
+		echo "$(lc_info "thread.$i.tid") $(lc_info "thread.$i.func")"
+	done
+}
+
+# per_thread - reads `thread apply all ...` output of gdb on stdin and
+# prefixes every line with the LWP of the thread it belongs to.
+per_thread() {
+	awk '/^Thread [0-9]+ \(.*LWP [0-9]+\)\)?:$/ {
+		lwp = $0; sub(/.*LWP /, "", lwp); sub(/\).*/, "", lwp); next }
+	lwp != "" && NF { print lwp, $0 }'
+}
+
+# gdb_frames - `thread apply all bt` output on stdin to "TID FUNCTION"
+# lines, one per frame.
+gdb_frames() {
+	per_thread | awk '$2 ~ /^#[0-9]+$/ { f = ($3 ~ /^0x/ && $4 == "in") ? $5 : $3; print $1, f }'
+}
+
+@test "gdb: thread apply all bt shows the function lc-target put each thread in" {
+	require_cmd gdb
+	c_target_core
+
+	run -0 gdb_core "$BIN" "$CORE" 'info threads' 'thread apply all bt'
+	# libthread_db recognised the threads (Thread 0x... (LWP n))
+	assert_line --regexp '^Thread [0-9]+ \(Thread 0x[0-9a-f]+ \(LWP [0-9]+\)\):$'
+	threads=$(grep -c '^Thread [0-9]* (.*LWP [0-9]*.*):$' <<<"$output")
+	assert_equal "$threads" $(($(lc_info threads) + 1))
+	frames=$(gdb_frames <<<"$output")
+	run -0 echo "$frames"
+	while read -r tid fn; do
+		assert_line "$tid $fn"
+	done < <(expected_threads)
+	# and every backtrace goes on to where the thread started
+	assert_line "$(lc_info main.tid) main"
+	for ((i = 0; i < $(lc_info threads); i++)); do
+		assert_line "$(lc_info "thread.$i.tid") worker_main"
+	done
+}
+
+@test "gdb: registers of every thread equal gcore's of the same stopped target" {
+	require_cmd gdb
+	require_cmd gcore
+	c_target_core --stopped
+	readers_gcore "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/gcore.core" >/dev/null 2>&1 ||
+		fail "gcore failed"
+
+	run -0 gdb_core "$BIN" "$CORE" 'thread apply all info all-registers'
+	ours=$(per_thread <<<"$output" | sort)
+	run -0 gdb_core "$BIN" "$BATS_TEST_TMPDIR/gcore.core" 'thread apply all info all-registers'
+	theirs=$(per_thread <<<"$output" | sort)
+
+	# rip of every thread, as a user would look at it first, then the rest
+	for tid in $(expected_threads | cut -d' ' -f1); do
+		rip=$(grep "^$tid rip " <<<"$theirs") || fail "gcore's core has no rip for thread $tid"
+		run -0 grep "^$tid rip " <<<"$ours"
+		assert_output "$rip"
+	done
+	[ "$(wc -l <<<"$theirs")" -gt 100 ] || fail "gdb printed too few registers: $theirs"
+	run diff <(echo "$theirs") <(echo "$ours")
+	assert_success
+}
+
+@test "gdb: x/2gx at pattern pages shows the page address and generation" {
+	require_cmd gdb
+	c_target_core
+	addr=$(lc_info pattern.addr)
+	size=$(lc_info pattern.size)
+
+	pages=("$addr" "$(printf '0x%x' $((addr + size / 2)))" "$(printf '0x%x' $((addr + size - 4096)))")
+	run -0 gdb_core "$BIN" "$CORE" "x/2gx ${pages[0]}" "x/2gx ${pages[1]}" "x/2gx ${pages[2]}"
+	for p in "${pages[@]}"; do
+		# word 0: the page's own address; word 1: generation 1
+		assert_line --regexp "^$p:[[:space:]]+$(printf '0x%016x' "$p")[[:space:]]+0x0000000000000001\$"
+	done
+}
+
+@test "the core holds lc-target's pattern on every page of the region" {
+	require_cmd eu-readelf
+	c_target_core
+	addr=$(lc_info pattern.addr)
+	size=$(lc_info pattern.size)
+
+	# the PT_LOAD that covers the region: its file offset for the region
+	run -0 eu-readelf -l "$CORE"
+	offset=
+	while read -r type off va _ fs _; do
+		[ "$type" = LOAD ] || continue
+		if ((va <= addr && addr + size <= va + fs)); then
+			offset=$((off + addr - va))
+			break
+		fi
+	done <<<"$output"
+	[ -n "$offset" ] || fail "no PT_LOAD holds the pattern region $addr+$size in full"
+	run -0 "$LC_PAGECHECK" "$CORE" "$offset" "$addr" $((size / 4096))
+	assert_output "good $((size / 4096)) bad 0"
+}
+
+@test "gdb: the __thread variable of every thread prints its value (libthread_db)" {
+	require_cmd gdb
+	c_target_core
+
+	run -0 gdb_core "$BIN" "$CORE" 'thread apply all print/x lc_tls_value'
+	values=$(per_thread <<<"$output")
+	run -0 echo "$values"
+	assert_line --regexp "^$(lc_info main.tid) \\\$[0-9]+ = $(lc_info main.tls)\$"
+	for ((i = 0; i < $(lc_info threads); i++)); do
+		assert_line --regexp "^$(lc_info "thread.$i.tid") \\\$[0-9]+ = $(lc_info "thread.$i.tls")\$"
+	done
+}
+
+# vdso_target_core - starts lc-vdsospin and dumps it to $CORE until the
+# dump caught its thread inside [vdso] (nearly always the first time: the
+# thread spends its time in a system call made from the vdso). Sets BIN,
+# CORE, VDSO_TID.
+vdso_target_core() {
+	local try pid start end rip
+
+	[ -x "$LC_VDSOSPIN" ] || fail "$LC_VDSOSPIN is not built (make)"
+	LC_TARGET_INFO="$BATS_TEST_TMPDIR/vdsospin.info"
+	"$LC_VDSOSPIN" -o "$LC_TARGET_INFO" 2>"$BATS_TEST_TMPDIR/vdsospin.stderr" </dev/null >/dev/null 3>&- &
+	pid=$!
+	LC_TARGET_PIDS+=("$pid")
+	for ((try = 0; try < 1000; try++)); do
+		[ -s "$LC_TARGET_INFO" ] && break
+		sleep 0.01
+	done
+	[ -s "$LC_TARGET_INFO" ] || fail "lc-vdsospin did not get ready: $(cat "$BATS_TEST_TMPDIR/vdsospin.stderr")"
+	BIN=$(lc_info exe)
+	VDSO_TID=$(lc_info vdso.tid)
+	read -r start end < <(awk '$6 == "[vdso]" { split($1, r, "-"); print "0x" r[1], "0x" r[2] }' "/proc/$pid/maps")
+	[ -n "$start" ] || fail "lc-vdsospin has no [vdso] mapping"
+	CORE="$BATS_TEST_TMPDIR/vdsospin.core"
+	for ((try = 0; try < 5; try++)); do
+		rm -f "$CORE"
+		readers_dump "$pid" "$CORE"
+		rip=$(gdb_core "$BIN" "$CORE" 'thread apply all print/x $pc' | per_thread |
+			awk -v t="$VDSO_TID" '$1 == t { print $4 }')
+		[ -n "$rip" ] || fail "gdb finds no thread $VDSO_TID in the core"
+		((rip >= start && rip < end)) && return 0
+	done
+	fail "five dumps never caught thread $VDSO_TID inside [vdso] $start-$end (last rip $rip)"
+}
+
+@test "the vdso frames unwind: gdb, eu-stack and lldb reach the caller of clock_gettime" {
+	require_cmd gdb
+	vdso_target_core
+
+	run -0 gdb_core "$BIN" "$CORE" 'thread apply all bt' \
+		'thread apply all info symbol $pc'
+	gdb_output=$output
+	# gdb found the vdso image in the core and named the function in it
+	run -0 per_thread <<<"$gdb_output"
+	assert_line --regexp "^$VDSO_TID clock_gettime( \\+ [0-9]+)? in section \\.text of system-supplied DSO at 0x[0-9a-f]+\$"
+	assert_line --regexp "^$VDSO_TID #0 +0x[0-9a-f]+ in clock_gettime \\(\\)\$"
+	run -0 gdb_frames <<<"$gdb_output"
+	assert_line "$VDSO_TID lc_spin_in_vdso"
+	assert_line "$VDSO_TID spin_main"
+	assert_line "$(lc_info pid) lc_vdsospin_main_wait"
+
+	if command -v eu-stack >/dev/null; then
+		run -0 eu-stack --core "$CORE" -e "$BIN"
+		run -0 eu_stack_frames <<<"$output"
+		assert_line "$VDSO_TID 0 __vdso_clock_gettime"
+		assert_line --regexp "^$VDSO_TID [0-9]+ lc_spin_in_vdso\$"
+	fi
+	if command -v lldb >/dev/null; then
+		run -0 --separate-stderr lldb_frames "$BIN" "$CORE"
+		assert_line --regexp "^$VDSO_TID 0 linux-vdso\\.so\\.1"
+		assert_line --regexp "^$VDSO_TID [0-9]+ lc-vdsospin\`lc_spin_in_vdso\$"
+	fi
+}
+
+# eu_stack_frames - eu-stack output on stdin to "TID N FUNCTION" lines.
+eu_stack_frames() {
+	awk '/^TID [0-9]+:$/ { tid = $2; sub(/:/, "", tid); next }
+	tid != "" && $1 ~ /^#[0-9]+$/ { n = substr($1, 2); print tid, n + 0, $3 }'
+}
+
+@test "eu-stack --core shows every thread in the function lc-target put it in" {
+	require_cmd eu-stack
+	c_target_core
+
+	run -0 eu-stack --core "$CORE" -e "$BIN"
+	assert_line "PID $(lc_info pid) - core"
+	frames=$(eu_stack_frames <<<"$output")
+	run -0 echo "$frames"
+	threads=$(awk '{ print $1 }' <<<"$frames" | sort -u | wc -l)
+	assert_equal "$threads" $(($(lc_info threads) + 1))
+	while read -r tid fn; do
+		assert_line --regexp "^$tid [0-9]+ $fn\$"
+	done < <(expected_threads)
+	assert_line --regexp "^$(lc_info main.tid) [0-9]+ main\$"
+	for ((i = 0; i < $(lc_info threads); i++)); do
+		assert_line --regexp "^$(lc_info "thread.$i.tid") [0-9]+ worker_main\$"
+	done
+}
+
+# lldb_frames BIN CORE - "TID N MODULE`FUNCTION" for every frame of every
+# thread that lldb finds in the core (`thread list` gives the tids,
+# `thread backtrace all` the frames).
+lldb_frames() {
+	lldb --batch -o "target create --core $2 $1" -o 'thread list' -o 'thread backtrace all' </dev/null |
+		awk '
+		/^[* ] thread #[0-9]+: tid = [0-9]+,/ {
+			match($0, /#[0-9]+/); i = substr($0, RSTART + 1, RLENGTH - 1)
+			match($0, /tid = [0-9]+/); tid[i] = substr($0, RSTART + 6, RLENGTH - 6); next }
+		/^[* ] thread #[0-9]+,/ {
+			match($0, /#[0-9]+/); cur = tid[substr($0, RSTART + 1, RLENGTH - 1)]; next }
+		cur != "" && /^ +[* ]? *frame #[0-9]+: / {
+			n = $0; sub(/.*frame #/, "", n); sub(/:.*/, "", n)
+			f = $0; sub(/.*frame #[0-9]+: 0x[0-9a-f]+ ?/, "", f)
+			sub(/[( ].*/, "", f); print cur, n, f }'
+}
+
+@test "lldb: thread backtrace all shows every thread in the function lc-target put it in" {
+	require_cmd lldb
+	c_target_core
+
+	run -0 --separate-stderr lldb_frames "$BIN" "$CORE"
+	threads=$(awk '{ print $1 }' <<<"$output" | sort -u | wc -l)
+	assert_equal "$threads" $(($(lc_info threads) + 1))
+	while read -r tid fn; do
+		assert_line --regexp "^$tid [0-9]+ lc-target\`$fn\$"
+	done < <(expected_threads)
+	assert_line --regexp "^$(lc_info main.tid) [0-9]+ lc-target\`main\$"
+}
+
+@test "against gcore: every address both cores dump holds the same bytes" {
+	require_cmd gcore
+	[ -x "$LC_CORECMP" ] || fail "$LC_CORECMP is not built (make)"
+	c_target_core --stopped
+	readers_gcore "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/gcore.core" >/dev/null 2>&1 ||
+		fail "gcore failed"
+
+	# the pattern region must be among the compared bytes, in full
+	run -0 "$LC_CORECMP" "$CORE" "$BATS_TEST_TMPDIR/gcore.core" \
+		"$(lc_info pattern.addr):$(lc_info pattern.size)"
+	assert_line --regexp '^compared [0-9]+ bytes in [0-9]+ ranges, 0 pages differ$'
+	compared=$(awk '/^compared/ { print $2 }' <<<"$output")
+	# beyond the pattern: the binary, libc, the stacks, the heap
+	((compared > $(lc_info pattern.size) + 4 * 1024 * 1024)) ||
+		fail "only $compared bytes dumped by both cores"
+}

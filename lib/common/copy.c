@@ -1,0 +1,436 @@
+#include "copy.h"
+#include "xio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+void copy_list_init(struct copy_list *l)
+{
+	memset(l, 0, sizeof *l);
+}
+
+void copy_list_free(struct copy_list *l)
+{
+	free(l->range);
+	copy_list_init(l);
+}
+
+void copy_list_clear(struct copy_list *l)
+{
+	l->n = 0;
+}
+
+int copy_list_append(struct copy_list *l, uint64_t addr, uint64_t len, uint64_t offset)
+{
+	if (len == 0)
+		return 0;
+	if (l->n) {
+		struct copy_range *last = &l->range[l->n - 1];
+
+		if (last->addr + last->len == addr && last->offset + last->len == offset) {
+			last->len += len;
+			return 0;
+		}
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct copy_range *p = realloc(l->range, cap * sizeof *p);
+
+		if (!p)
+			return -1;
+		l->range = p;
+		l->cap = cap;
+	}
+	l->range[l->n++] = (struct copy_range){ addr, len, offset };
+	return 0;
+}
+
+uint64_t copy_list_bytes(const struct copy_list *l)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		n += l->range[i].len;
+	return n;
+}
+
+void copy_result_init(struct copy_result *r)
+{
+	r->bytes = 0;
+	r->pages = 0;
+	pagemap_runs_init(&r->unreadable);
+}
+
+void copy_result_free(struct copy_result *r)
+{
+	pagemap_runs_free(&r->unreadable);
+	r->bytes = r->pages = 0;
+}
+
+/* What the workers share: a cursor into the list, under a mutex (taken
+ * once per batch of up to 8 MiB, so it is never contended for long). */
+struct copy_job {
+	const struct copy_source *src;
+	int stage_fd;
+	const struct copy_list *list;
+	const struct copy_options *opt;
+	pthread_mutex_t lock;
+	size_t next_range;
+	uint64_t next_inner;        /* bytes of next_range already handed out */
+	atomic_bool failed;
+	int error;                  /* first errno that stopped the copy */
+};
+
+struct copy_worker {
+	struct copy_job *job;
+	pthread_t thread;
+	unsigned char *buf;
+	unsigned char *zero_page;
+	struct copy_range piece[COPY_BATCH_IOVECS];
+	struct iovec local[COPY_BATCH_IOVECS], remote[COPY_BATCH_IOVECS];
+	uint64_t bytes;
+	struct pagemap_runs unreadable;  /* ascending within this worker */
+	struct pagemap_runs batch_faults; /* the current batch's faulted pages */
+};
+
+static size_t next_batch(struct copy_worker *w)
+{
+	struct copy_job *j = w->job;
+	uint64_t bytes = 0;
+	size_t n = 0;
+
+	pthread_mutex_lock(&j->lock);
+	while (n < COPY_BATCH_IOVECS && bytes < COPY_BATCH_BYTES && j->next_range < j->list->n) {
+		const struct copy_range *r = &j->list->range[j->next_range];
+		uint64_t take = r->len - j->next_inner;
+
+		if (take > COPY_BATCH_BYTES - bytes)
+			take = COPY_BATCH_BYTES - bytes;
+		w->piece[n++] = (struct copy_range){ r->addr + j->next_inner, take,
+						     r->offset + j->next_inner };
+		bytes += take;
+		j->next_inner += take;
+		if (j->next_inner == r->len) {
+			j->next_range++;
+			j->next_inner = 0;
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	return n;
+}
+
+static void fail(struct copy_job *j, int err)
+{
+	pthread_mutex_lock(&j->lock);
+	if (!atomic_load(&j->failed)) {
+		j->error = err;
+		atomic_store(&j->failed, true);
+	}
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* Fatal read errors: the target is gone or we may not read it at all.
+ * Anything else (EFAULT, EIO, ENOMEM from a mapping that changed; EINVAL
+ * from pread at an address above 2^63, such as the gate VMA) is the
+ * page's problem, not the copy's. */
+static bool fatal_read_error(int err)
+{
+	return err == ESRCH || err == EPERM || err == EACCES || err == EBADF;
+}
+
+/* Reads the batch into buf. *pos counts bytes of the batch done; on return
+ * every byte is either read or inside a page listed in batch_faults (and
+ * zeroed in buf). Returns -1 only on a fatal error. */
+static int read_batch_vm(struct copy_worker *w, size_t n, uint64_t total, unsigned page_size)
+{
+	uint64_t pos = 0;
+
+	while (pos < total) {
+		size_t first = 0, niov = 0;
+		uint64_t skip = pos, buf_at = pos;
+		ssize_t got;
+
+		/* iovecs for [pos, total) */
+		while (skip >= w->piece[first].len) {
+			skip -= w->piece[first].len;
+			first++;
+		}
+		for (size_t i = first; i < n; i++) {
+			uint64_t off = i == first ? skip : 0;
+
+			w->remote[niov].iov_base = (void *)(uintptr_t)(w->piece[i].addr + off);
+			w->remote[niov].iov_len = w->piece[i].len - off;
+			niov++;
+		}
+		w->local[0].iov_base = w->buf + buf_at;
+		w->local[0].iov_len = total - pos;
+		do
+			got = process_vm_readv(w->job->src->pid, w->local, 1, w->remote, niov, 0);
+		while (got < 0 && errno == EINTR);
+		if (got < 0) {
+			if (fatal_read_error(errno))
+				return -1;
+			got = 0;
+		}
+		pos += (uint64_t)got;
+		if (pos < total) {
+			/* the page at pos faulted: a short count stops at a page
+			 * boundary (every iovec is page aligned) */
+			uint64_t addr, in = pos;
+			size_t i = 0;
+
+			while (in >= w->piece[i].len) {
+				in -= w->piece[i].len;
+				i++;
+			}
+			addr = (w->piece[i].addr + in) & ~((uint64_t)page_size - 1);
+			pos = pos - (w->piece[i].addr + in - addr);
+			memset(w->buf + pos, 0, page_size);
+			if (pagemap_runs_append(&w->batch_faults, addr, addr + page_size) < 0)
+				return -1;
+			pos += page_size;
+		}
+	}
+	return 0;
+}
+
+static int read_batch_mem(struct copy_worker *w, size_t n, unsigned page_size)
+{
+	uint64_t buf_at = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t done = 0, len = w->piece[i].len;
+
+		while (done < len) {
+			ssize_t got;
+
+			do
+				got = pread(w->job->src->mem_fd, w->buf + buf_at + done, len - done,
+					    (off_t)(w->piece[i].addr + done));
+			while (got < 0 && errno == EINTR);
+			if (got < 0 && fatal_read_error(errno))
+				return -1;
+			if (got > 0) {
+				done += (uint64_t)got;
+				continue;
+			}
+			/* EIO or 0: the page at addr+done cannot be read */
+			{
+				uint64_t addr = w->piece[i].addr + done;
+
+				memset(w->buf + buf_at + done, 0, page_size);
+				if (pagemap_runs_append(&w->batch_faults, addr, addr + page_size) < 0)
+					return -1;
+				done += page_size;
+			}
+		}
+		buf_at += len;
+	}
+	return 0;
+}
+
+/* An unreadable page reads as zeros: a hole, so that a copy staged there
+ * by an earlier pass does not survive. */
+static int stage_zero(int fd, uint64_t offset, uint64_t len, const unsigned char *zero_page,
+		      unsigned page_size)
+{
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return -1;
+	for (uint64_t at = 0; at < len; at += page_size)
+		if (xio_pwrite_full(fd, zero_page, page_size, (off_t)(offset + at)) < 0)
+			return -1;
+	return 0;
+}
+
+/* Writes piece i from buf, leaving the batch's faulted pages as holes. */
+static int write_piece(struct copy_worker *w, const struct copy_range *p, const unsigned char *src,
+		       size_t *fault_i, unsigned page_size)
+{
+	int fd = w->job->stage_fd;
+	uint64_t at = p->addr, end = p->addr + p->len;
+
+	while (at < end) {
+		const struct pagemap_run *f =
+			*fault_i < w->batch_faults.n ? &w->batch_faults.run[*fault_i] : NULL;
+		uint64_t stop = end;
+
+		if (f && f->start < end) {
+			if (f->start <= at) {
+				uint64_t fend = f->end < end ? f->end : end;
+
+				if (stage_zero(fd, p->offset + (at - p->addr), fend - at,
+					       w->zero_page, page_size) < 0)
+					return -1;
+				at = fend;
+				if (fend == f->end)
+					(*fault_i)++;
+				continue;
+			}
+			stop = f->start;
+		}
+		if (xio_pwrite_full(fd, src + (at - p->addr), (size_t)(stop - at),
+				    (off_t)(p->offset + (at - p->addr))) < 0)
+			return -1;
+		w->bytes += stop - at;
+		at = stop;
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct copy_worker *w = arg;
+	struct copy_job *j = w->job;
+	unsigned page_size = j->opt->page_size;
+	size_t n;
+
+	while (!atomic_load(&j->failed) && (n = next_batch(w)) > 0) {
+		uint64_t total = 0, at = 0;
+		size_t fault_i = 0;
+		int rc;
+
+		for (size_t i = 0; i < n; i++)
+			total += w->piece[i].len;
+		pagemap_runs_clear(&w->batch_faults);
+		rc = j->src->method == COPY_PROC_MEM ? read_batch_mem(w, n, page_size)
+						     : read_batch_vm(w, n, total, page_size);
+		if (rc < 0) {
+			fail(j, errno);
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (write_piece(w, &w->piece[i], w->buf + at, &fault_i, page_size) < 0) {
+				fail(j, errno);
+				return NULL;
+			}
+			at += w->piece[i].len;
+		}
+		for (size_t i = 0; i < w->batch_faults.n; i++)
+			if (pagemap_runs_append(&w->unreadable, w->batch_faults.run[i].start,
+						w->batch_faults.run[i].end) < 0) {
+				fail(j, errno);
+				return NULL;
+			}
+		if (j->opt->progress)
+			atomic_fetch_add_explicit(j->opt->progress, total, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static int run_cmp(const void *a, const void *b)
+{
+	const struct pagemap_run *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Merges the workers' unreadable pages into one ascending list. */
+static int merge_unreadable(struct copy_worker *w, unsigned nw, struct pagemap_runs *out)
+{
+	struct pagemap_runs all;
+
+	pagemap_runs_init(&all);
+	for (unsigned i = 0; i < nw; i++)
+		for (size_t k = 0; k < w[i].unreadable.n; k++) {
+			/* no merging here: runs of different workers interleave */
+			if (all.n == all.cap) {
+				size_t cap = all.cap ? all.cap * 2 : 64;
+				struct pagemap_run *p = realloc(all.run, cap * sizeof *p);
+
+				if (!p) {
+					pagemap_runs_free(&all);
+					return -1;
+				}
+				all.run = p;
+				all.cap = cap;
+			}
+			all.run[all.n++] = w[i].unreadable.run[k];
+		}
+	if (all.n)
+		qsort(all.run, all.n, sizeof *all.run, run_cmp);
+	for (size_t k = 0; k < all.n; k++)
+		if (pagemap_runs_append(out, all.run[k].start, all.run[k].end) < 0) {
+			pagemap_runs_free(&all);
+			return -1;
+		}
+	pagemap_runs_free(&all);
+	return 0;
+}
+
+int copy_run(const struct copy_source *src, int stage_fd, const struct copy_list *list,
+	     const struct copy_options *opt, struct copy_result *result)
+{
+	struct copy_job job = {
+		.src = src, .stage_fd = stage_fd, .list = list, .opt = opt,
+	};
+	unsigned nw = opt->workers ? opt->workers : 1, started = 0;
+	struct copy_worker *w;
+	int rc = 0, err = 0;
+
+	if (nw > COPY_MAX_WORKERS)
+		nw = COPY_MAX_WORKERS;
+	/* no more workers than batches */
+	if ((uint64_t)nw > copy_list_bytes(list) / COPY_BATCH_BYTES + 1)
+		nw = (unsigned)(copy_list_bytes(list) / COPY_BATCH_BYTES + 1);
+	w = calloc(nw, sizeof *w);
+	if (!w)
+		return -1;
+	pthread_mutex_init(&job.lock, NULL);
+	atomic_init(&job.failed, false);
+	for (unsigned i = 0; i < nw; i++) {
+		w[i].job = &job;
+		pagemap_runs_init(&w[i].unreadable);
+		pagemap_runs_init(&w[i].batch_faults);
+		w[i].buf = malloc(COPY_BATCH_BYTES);
+		w[i].zero_page = calloc(1, opt->page_size);
+		if (!w[i].buf || !w[i].zero_page) {
+			err = errno;
+			rc = -1;
+			goto out;
+		}
+	}
+	/* worker 0 is this thread: a single worker needs no thread at all */
+	for (unsigned i = 1; i < nw; i++) {
+		int e = pthread_create(&w[i].thread, NULL, worker_main, &w[i]);
+
+		if (e) {
+			fail(&job, e);
+			break;
+		}
+		started = i;
+	}
+	worker_main(&w[0]);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(w[i].thread, NULL);
+	for (unsigned i = 0; i < nw; i++)
+		result->bytes += w[i].bytes;
+	result->pages = result->bytes / opt->page_size;
+	if (merge_unreadable(w, nw, &result->unreadable) < 0) {
+		err = errno;
+		rc = -1;
+	}
+	if (atomic_load(&job.failed)) {
+		err = job.error;
+		rc = -1;
+	}
+out:
+	for (unsigned i = 0; i < nw; i++) {
+		free(w[i].buf);
+		free(w[i].zero_page);
+		pagemap_runs_free(&w[i].unreadable);
+		pagemap_runs_free(&w[i].batch_faults);
+	}
+	free(w);
+	pthread_mutex_destroy(&job.lock);
+	if (rc < 0)
+		errno = err;
+	return rc;
+}

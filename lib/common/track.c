@@ -1,0 +1,245 @@
+#include "track.h"
+#include "xio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+const char *track_mode_name(enum track_mode mode)
+{
+	switch (mode) {
+	case TRACK_SOFT_DIRTY:
+		return "soft-dirty";
+	case TRACK_UFFD:
+		return "uffd";
+	case TRACK_NONE:
+		break;
+	}
+	return "none";
+}
+
+int track_request_parse(const char *text, enum track_request *out)
+{
+	static const struct {
+		const char *name;
+		enum track_request req;
+	} names[] = {
+		{ "auto", TRACK_REQUEST_AUTO },
+		{ "none", TRACK_REQUEST_NONE },
+		{ "soft-dirty", TRACK_REQUEST_SOFT_DIRTY },
+		{ "uffd", TRACK_REQUEST_UFFD },
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!strcmp(text, names[i].name)) {
+			*out = names[i].req;
+			return 0;
+		}
+	errno = EINVAL;
+	return -1;
+}
+
+static int write_clear_refs(int fd)
+{
+	ssize_t n;
+
+	do
+		n = pwrite(fd, "4", 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		return 0;
+	if (n >= 0)
+		errno = EIO;
+	return -1;
+}
+
+/* The probe: a page of our own, written once so that it is present, then
+ * reset, written again. A working tracker must report it dirty after the
+ * second write, and (a second check against a kernel that reports every
+ * page dirty) clean between the reset and the write. */
+int track_probe_soft_dirty(char *why, size_t whylen)
+{
+	long page_size = sysconf(_SC_PAGESIZE);
+	volatile char *page;
+	uint64_t entry = 0;
+	struct pagemap pm;
+	int pagemap_fd, clear_fd, rc = -1;
+
+	pagemap_fd = xio_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY, 0);
+	clear_fd = xio_openat(AT_FDCWD, "/proc/self/clear_refs", O_WRONLY, 0);
+	if (pagemap_fd < 0 || clear_fd < 0) {
+		snprintf(why, whylen, "cannot open /proc/self/%s: %s",
+			 pagemap_fd < 0 ? "pagemap" : "clear_refs", strerror(errno));
+		goto out_fds;
+	}
+	page = mmap(NULL, (size_t)page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	if (page == MAP_FAILED) {
+		snprintf(why, whylen, "mmap: %s", strerror(errno));
+		goto out_fds;
+	}
+	pagemap_open(&pm, pagemap_fd, (unsigned)page_size);
+	page[0] = 1;
+	if (write_clear_refs(clear_fd) < 0) {
+		snprintf(why, whylen, "clear_refs refused \"4\": %s", strerror(errno));
+		goto out;
+	}
+	if (pagemap_read_entries(&pm, (uint64_t)(uintptr_t)page,
+				 (uint64_t)(uintptr_t)page + (uint64_t)page_size, &entry) < 0) {
+		snprintf(why, whylen, "cannot read /proc/self/pagemap: %s", strerror(errno));
+		goto out;
+	}
+	if (entry & PAGEMAP_ENTRY_SOFT_DIRTY) {
+		snprintf(why, whylen, "pagemap bit 55 stays set after clear_refs \"4\"");
+		goto out;
+	}
+	page[0] = 2;
+	if (pagemap_read_entries(&pm, (uint64_t)(uintptr_t)page,
+				 (uint64_t)(uintptr_t)page + (uint64_t)page_size, &entry) < 0) {
+		snprintf(why, whylen, "cannot read /proc/self/pagemap: %s", strerror(errno));
+		goto out;
+	}
+	if (!(entry & PAGEMAP_ENTRY_SOFT_DIRTY)) {
+		/* CONFIG_MEM_SOFT_DIRTY=n: clear_refs accepts 4 silently */
+		snprintf(why, whylen,
+			 "the kernel accepted clear_refs \"4\" but never set pagemap bit 55 "
+			 "(no CONFIG_MEM_SOFT_DIRTY)");
+		goto out;
+	}
+	rc = 0;
+out:
+	munmap((void *)page, (size_t)page_size);
+out_fds:
+	if (pagemap_fd >= 0)
+		close(pagemap_fd);
+	if (clear_fd >= 0)
+		close(clear_fd);
+	return rc;
+}
+
+int track_choose(enum track_request req, enum track_mode *out, char *why, size_t whylen)
+{
+	const char *force = getenv("LIVECORE_FORCE_TRACKING");
+	char probe_why[200];
+
+	why[0] = '\0';
+	if (force && *force) {
+		enum track_request forced;
+
+		if (track_request_parse(force, &forced) < 0 || forced == TRACK_REQUEST_AUTO) {
+			snprintf(why, whylen, "LIVECORE_FORCE_TRACKING=%s: want none, soft-dirty or uffd",
+				 force);
+			errno = EINVAL;
+			return -1;
+		}
+		if (forced == TRACK_REQUEST_NONE) {
+			*out = TRACK_NONE;
+			snprintf(why, whylen, "LIVECORE_FORCE_TRACKING=none");
+			return 0;
+		}
+		/* forcing a real tracker still requires it to work */
+		req = forced;
+	}
+	switch (req) {
+	case TRACK_REQUEST_NONE:
+		*out = TRACK_NONE;
+		snprintf(why, whylen, "-T none");
+		return 0;
+	case TRACK_REQUEST_UFFD:
+		snprintf(why, whylen, "uffd tracking is not implemented yet");
+		errno = ENOTSUP;
+		return -1;
+	case TRACK_REQUEST_SOFT_DIRTY:
+		if (track_probe_soft_dirty(probe_why, sizeof probe_why) < 0) {
+			snprintf(why, whylen, "soft-dirty tracking does not work here: %s", probe_why);
+			errno = ENOTSUP;
+			return -1;
+		}
+		*out = TRACK_SOFT_DIRTY;
+		return 0;
+	case TRACK_REQUEST_AUTO:
+		break;
+	}
+	if (track_probe_soft_dirty(probe_why, sizeof probe_why) == 0) {
+		*out = TRACK_SOFT_DIRTY;
+		return 0;
+	}
+	/* uffd goes here, before giving up, once it exists */
+	*out = TRACK_NONE;
+	snprintf(why, whylen, "soft-dirty unavailable: %s", probe_why);
+	return 0;
+}
+
+int track_open(struct tracker *t, enum track_mode mode, int clear_refs_fd,
+	       const struct pagemap *pm)
+{
+	memset(t, 0, sizeof *t);
+	t->mode = mode;
+	t->clear_refs_fd = clear_refs_fd;
+	t->pm = pm;
+	switch (mode) {
+	case TRACK_NONE:
+		return 0;
+	case TRACK_SOFT_DIRTY:
+		if (clear_refs_fd < 0 || !pm) {
+			errno = EBADF;
+			return -1;
+		}
+		return 0;
+	case TRACK_UFFD:
+		break;
+	}
+	errno = ENOTSUP;
+	return -1;
+}
+
+void track_close(struct tracker *t)
+{
+	t->mode = TRACK_NONE;
+	t->pm = NULL;
+	t->clear_refs_fd = -1;
+}
+
+int track_reset(struct tracker *t)
+{
+	switch (t->mode) {
+	case TRACK_NONE:
+		return 0;
+	case TRACK_SOFT_DIRTY:
+		/* clear_refs takes the mmap lock and walks every VMA: clears
+		 * the soft-dirty bits and write-protects the PTEs */
+		return write_clear_refs(t->clear_refs_fd);
+	case TRACK_UFFD:
+		break;
+	}
+	errno = ENOTSUP;
+	return -1;
+}
+
+int track_cover(struct tracker *t, uint64_t start, uint64_t end)
+{
+	(void)start;
+	(void)end;
+	if (t->mode == TRACK_UFFD) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	return 0;
+}
+
+bool track_scan_resets(const struct tracker *t)
+{
+	return t->mode == TRACK_UFFD;
+}
+
+int track_scan(struct tracker *t, uint64_t start, uint64_t end, struct pagemap_runs *dirty)
+{
+	if (t->mode == TRACK_SOFT_DIRTY)
+		return pagemap_find(t->pm, start, end, PAGEMAP_SOFT_DIRTY, dirty);
+	errno = ENOTSUP;
+	return -1;
+}

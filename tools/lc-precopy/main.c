@@ -1,0 +1,385 @@
+/* lc-precopy - copies the memory a manifest marks for dumping into a
+ * sparse staging file while the target runs, tracking the pages it writes,
+ * and passes the manifest on, annotated (lc-manifest(5), lc-stage(5)).
+ * It never stops the target. See lc-precopy(1). */
+#include "caps.h"
+#include "copy.h"
+#include "exitcode.h"
+#include "log.h"
+#include "manifest.h"
+#include "pagemap.h"
+#include "passes.h"
+#include "progress.h"
+#include "stage.h"
+#include "target.h"
+#include "track.h"
+#include "xio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_PASSES 8
+#define DEFAULT_DIRTY_PCT 5
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: lc-precopy -s STAGE [-T auto|soft-dirty|none] [-p MAXPASSES] [-t DIRTY_PCT]\n"
+		"                  [-j WORKERS] [-q] PID < MANIFEST > MANIFEST\n"
+		"  -s STAGE      create the staging file STAGE (0600; never an existing file)\n"
+		"  -T MODE       dirty tracking: auto (default: soft-dirty if it works here),\n"
+		"                soft-dirty (fail if it does not work), none (one pass)\n"
+		"  -p MAXPASSES  at most this many passes (default %d)\n"
+		"  -t DIRTY_PCT  stop when fewer pages than this percent of the first pass\n"
+		"                are dirty (default %d)\n"
+		"  -j WORKERS    copy threads (default: online CPUs)\n"
+		"  -q            no progress line\n"
+		"  -h            this help\n",
+		DEFAULT_MAX_PASSES, DEFAULT_DIRTY_PCT);
+}
+
+struct options {
+	const char *stage;
+	enum track_request tracking;
+	unsigned max_passes, dirty_pct, workers;
+	bool quiet;
+	pid_t pid;
+};
+
+static int number(const char *arg, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v < lo || v > hi)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	int c;
+
+	o->tracking = TRACK_REQUEST_AUTO;
+	o->max_passes = DEFAULT_MAX_PASSES;
+	o->dirty_pct = DEFAULT_DIRTY_PCT;
+	o->workers = 0;
+	while ((c = getopt(argc, argv, "s:T:p:t:j:qh")) != -1) {
+		switch (c) {
+		case 's':
+			o->stage = optarg;
+			break;
+		case 'T':
+			if (track_request_parse(optarg, &o->tracking) < 0 ||
+			    o->tracking == TRACK_REQUEST_UFFD) {
+				log_error("bad tracking mode \"%s\" (want auto, soft-dirty or none)", optarg);
+				return -1;
+			}
+			break;
+		case 'p':
+			if (number(optarg, 1, 1000, &o->max_passes) < 0) {
+				log_error("bad pass limit \"%s\" (want 1 to 1000)", optarg);
+				return -1;
+			}
+			break;
+		case 't':
+			if (number(optarg, 0, 100, &o->dirty_pct) < 0) {
+				log_error("bad dirty threshold \"%s\" (want a percentage, 0 to 100)", optarg);
+				return -1;
+			}
+			break;
+		case 'j':
+			if (number(optarg, 1, COPY_MAX_WORKERS, &o->workers) < 0) {
+				log_error("bad worker count \"%s\" (want 1 to %u)", optarg, COPY_MAX_WORKERS);
+				return -1;
+			}
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_OK);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (!o->stage) {
+		log_error("no staging file (-s STAGE)");
+		usage(stderr);
+		return -1;
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return -1;
+	}
+	if (target_parse_pid(argv[optind], &o->pid) < 0) {
+		log_error("bad pid \"%s\" (want a decimal process id)", argv[optind]);
+		return -1;
+	}
+	if (!o->workers) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o->workers = n < 1 ? 1 : n > (long)COPY_MAX_WORKERS ? COPY_MAX_WORKERS : (unsigned)n;
+	}
+	return 0;
+}
+
+/* ---- the staging file is this tool's output: on failure or a signal it
+ * is removed, so that no half-written staging file is mistaken for one. */
+
+static const char *volatile stage_to_remove;
+
+static void remove_stage_and_die(int sig)
+{
+	const char *path = stage_to_remove;
+
+	(void)sig;
+	if (path)
+		unlink(path);
+	_exit(EXIT_INTERRUPTED);
+}
+
+static void remove_stage(void)
+{
+	const char *path = stage_to_remove;
+
+	stage_to_remove = NULL;
+	if (path)
+		unlink(path);
+}
+
+static void catch_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = remove_stage_and_die;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+/* ---- privileged opens ---------------------------------------------------- */
+
+struct sources {
+	int smaps, mem, pagemap, clear_refs;
+};
+
+/* The kernel checks access to these files when they are opened
+ * (PTRACE_MODE_READ for smaps, mem and pagemap, after the 0400 mode that
+ * needs CAP_DAC_READ_SEARCH for another uid's target; clear_refs is 0200:
+ * CAP_DAC_OVERRIDE), never on a later read or write. */
+static int open_sources(const struct target *t, bool need_clear_refs, struct sources *s)
+{
+	s->smaps = xio_openat(t->proc_dirfd, "smaps", O_RDONLY, 1);
+	s->mem = xio_openat(t->proc_dirfd, "mem", O_RDONLY, 1);
+	s->pagemap = xio_openat(t->proc_dirfd, "pagemap", O_RDONLY, 1);
+	if (s->smaps < 0 || s->mem < 0 || s->pagemap < 0)
+		return -1;
+	if (need_clear_refs && (s->clear_refs = xio_openat(t->proc_dirfd, "clear_refs", O_WRONLY, 1)) < 0)
+		return -1;
+	return 0;
+}
+
+static int exit_for_open_errno(int err)
+{
+	return err == EACCES || err == EPERM ? EXIT_DENIED
+	       : err == ESRCH || err == ENOENT ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
+}
+
+/* process_vm_readv is checked on every call; pread on an open mem fd is
+ * not. LIVECORE_COPY_METHOD chooses for benchmarks (bench/copy-engine.sh). */
+static int copy_method(enum copy_method *out)
+{
+	const char *m = getenv("LIVECORE_COPY_METHOD");
+
+	*out = COPY_PROC_MEM;
+	if (!m || !*m || !strcmp(m, "mem"))
+		return 0;
+	if (!strcmp(m, "process_vm_readv")) {
+		*out = COPY_PROCESS_VM_READV;
+		return 0;
+	}
+	log_error("LIVECORE_COPY_METHOD=%s: want mem or process_vm_readv", m);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
+	static const cap_value_t ptrace_only[] = { CAP_SYS_PTRACE };
+	struct options o = { 0 };
+	struct sources src = { -1, -1, -1, -1 };
+	struct manifest in, out;
+	struct target t;
+	struct precopy p;
+	struct progress pr = { 0 };
+	enum track_mode mode;
+	enum copy_method method;
+	unsigned page_size = (unsigned)sysconf(_SC_PAGESIZE);
+	char err[512], why[300];
+	const char *not_dumpable;
+	int stage_fd, status = EXIT_FAILURE_IO;
+
+	log_init(argv[0]);
+	if (caps_init(needed, 3) < 0) {
+		log_errno("cannot set up capabilities");
+		return EXIT_FAILURE_IO;
+	}
+	if (parse_options(argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (copy_method(&method) < 0)
+		return EXIT_USAGE;
+
+	manifest_init(&in);
+	if (manifest_read(stdin, "standard input", &in, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return errno == EINVAL ? EXIT_BAD_INPUT : EXIT_FAILURE_IO;
+	}
+	if (in.pid != o.pid) {
+		log_error("standard input: the manifest describes process %d, not %d", (int)in.pid,
+			  (int)o.pid);
+		return EXIT_BAD_INPUT;
+	}
+	if (in.page_size != page_size) {
+		log_error("standard input: the manifest's page size is %u, this system's is %u",
+			  in.page_size, page_size);
+		return EXIT_BAD_INPUT;
+	}
+	if (target_open(o.pid, &t) < 0) {
+		if (errno == ESRCH)
+			log_error("no process %d", (int)o.pid);
+		else
+			log_errno("cannot open /proc/%d", (int)o.pid);
+		return errno == ESRCH ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
+	}
+	if (target_verify(&t, in.starttime) < 0) {
+		log_error("process %d is not the process the manifest describes (starttime %" PRIu64
+			  ", manifest says %" PRIu64 "): the pid was reused", (int)o.pid,
+			  t.stat.starttime, in.starttime);
+		return EXIT_NO_TARGET;
+	}
+	if ((not_dumpable = target_not_dumpable(&t))) {
+		log_error("process %d %s", (int)o.pid, not_dumpable);
+		return EXIT_NO_TARGET;
+	}
+	if (caps_check_own_target(t.status.uid) < 0) {
+		log_error("process %d belongs to uid %u: with file capabilities lc-precopy copies "
+			  "only the caller's own processes", (int)o.pid, (unsigned)t.status.uid[0]);
+		return EXIT_DENIED;
+	}
+	/* Decide the tracker before anything is created: a tracker that was
+	 * asked for and does not work leaves nothing behind. */
+	if (track_choose(o.tracking, &mode, why, sizeof why) < 0) {
+		log_error("%s", why);
+		return EXIT_FAILURE_IO;
+	}
+
+	if (caps_raise() < 0 || open_sources(&t, mode == TRACK_SOFT_DIRTY, &src) < 0) {
+		int saved = errno;
+
+		caps_lower();
+		errno = saved;
+		log_errno("cannot open the memory of process %d", (int)o.pid);
+		return exit_for_open_errno(saved);
+	}
+	/* From here on the copy needs nothing (pread on the open mem fd), or
+	 * CAP_SYS_PTRACE alone for process_vm_readv on another uid's target. */
+	if (method == COPY_PROC_MEM ? caps_drop_all() < 0 || caps_verify_none() < 0
+				    : caps_keep_only(ptrace_only, 1) < 0) {
+		log_errno("cannot drop capabilities");
+		return EXIT_FAILURE_IO;
+	}
+	if (getenv("LIVECORE_DEBUG_PRIVILEGES")) {
+		char desc[512];
+
+		if (caps_describe_self(desc, sizeof desc) == 0)
+			log_error("privileges after setup: %s", desc);
+	}
+
+	/* The staging file is created without privilege: where it may go is
+	 * the caller's business, not root's. */
+	catch_signals();
+	stage_fd = stage_create(o.stage, o.pid, in.starttime, page_size, 0);
+	if (stage_fd < 0) {
+		if (errno == EEXIST)
+			log_error("%s exists (an existing file or symbolic link is never reused)", o.stage);
+		else
+			log_errno("cannot create the staging file %s", o.stage);
+		return errno == EEXIST ? EXIT_EXISTS : EXIT_FAILURE_IO;
+	}
+	stage_to_remove = o.stage;
+
+	precopy_init(&p);
+	p.in = &in;
+	p.pid = o.pid;
+	p.page_size = page_size;
+	p.filter = in.coredump_filter;
+	p.filter_all = manifest_header_get(&in, "filter-source") &&
+		       !strcmp(manifest_header_get(&in, "filter-source"), "all");
+	p.max_passes = o.max_passes;
+	p.dirty_pct = o.dirty_pct;
+	p.workers = o.workers;
+	p.smaps_fd = src.smaps;
+	p.mem_fd = src.mem;
+	p.stage_fd = stage_fd;
+	p.src = (struct copy_source){ .method = method, .pid = o.pid, .mem_fd = src.mem };
+	pagemap_open(&p.pm, src.pagemap, page_size);
+	if (track_open(&p.tracker, mode, src.clear_refs, &p.pm) < 0) {
+		log_errno("cannot start %s tracking", track_mode_name(mode));
+		goto out;
+	}
+	if (mode == TRACK_NONE)
+		log_error("no dirty tracking (%s): one pass; the stop must copy every dumped page", why);
+
+	if (!o.quiet && isatty(STDERR_FILENO))
+		progress_start(&pr, &p.progress_pass, &p.progress_done, &p.progress_total);
+	if (precopy_run(&p, err, sizeof err) < 0) {
+		int saved = errno;
+
+		progress_stop(&pr);
+		log_error("%s", err);
+		status = saved == ESRCH ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
+		goto out;
+	}
+	progress_stop(&pr);
+	if (target_verify(&t, in.starttime) < 0) {
+		log_error("process %d exited during the copy", (int)o.pid);
+		status = EXIT_NO_TARGET;
+		goto out;
+	}
+	if (precopy_annotate(&p, &out) < 0) {
+		log_errno("cannot build the manifest");
+		manifest_free(&out);
+		goto out;
+	}
+	if (manifest_write(stdout, &out) < 0) {
+		log_errno("cannot write the manifest to standard output");
+		manifest_free(&out);
+		goto out;
+	}
+	manifest_free(&out);
+	status = EXIT_OK;
+out:
+	if (status != EXIT_OK)
+		remove_stage();
+	stage_to_remove = NULL;
+	track_close(&p.tracker);
+	precopy_free(&p);
+	manifest_free(&in);
+	close(stage_fd);
+	return status;
+}

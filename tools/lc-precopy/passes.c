@@ -1,0 +1,496 @@
+#include "passes.h"
+#include "dumprule.h"
+#include "procfs.h"
+#include "ranges.h"
+#include "stage.h"
+#include "xio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Header keys lc-precopy writes (lc-manifest(5)); an input that already
+ * has them (a manifest run through lc-precopy before) loses the old ones. */
+static const char *const owned_keys[] = { "tracking", "stop-copy", "pass", "stage-end",
+					  "unreadable" };
+
+/* Above the user address space: the gate VMA ([vsyscall]) is in maps only. */
+#define GATE_AREA_START 0x800000000000ull
+
+void precopy_init(struct precopy *p)
+{
+	memset(p, 0, sizeof *p);
+	p->smaps_fd = p->mem_fd = p->stage_fd = -1;
+	manifest_init(&p->now);
+	pagemap_runs_init(&p->wanted);
+	pagemap_runs_init(&p->clean);
+	pagemap_runs_init(&p->unreadable);
+}
+
+void precopy_free(struct precopy *p)
+{
+	manifest_free(&p->now);
+	extents_free(&p->ext);
+	pagemap_runs_free(&p->wanted);
+	pagemap_runs_free(&p->clean);
+	pagemap_runs_free(&p->unreadable);
+	free(p->pass);
+	p->pass = NULL;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- the maps, every pass ----------------------------------------------- */
+
+static const struct manifest_vma *input_record(const struct manifest *in, uint64_t start)
+{
+	size_t lo = 0, hi = in->n_vmas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (in->vmas[mid].start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < in->n_vmas && in->vmas[lo].start == start ? &in->vmas[lo] : NULL;
+}
+
+static void vmflags_field(const char *text, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (const char *q = text; *q && n + 1 < len; q++)
+		out[n++] = *q == ' ' ? ',' : *q;
+	out[n] = '\0';
+	if (n == 0)
+		snprintf(out, len, "-");
+}
+
+/* The decision for a VMA as it is now: the input's, carried over by
+ * address when the VMA is the one lc-maps saw (same range, permissions,
+ * file and offset); lc-maps' rule otherwise. One exception: an anonymous
+ * VMA lc-maps saw unwritten that has been written since is decided again,
+ * or its new contents would be lost. */
+static struct dumprule_decision decide(const struct precopy *p, const struct procfs_smaps_vma *sv)
+{
+	const struct manifest_vma *old = input_record(p->in, sv->map.start);
+	bool written = sv->anonymous_kb > 0 || sv->swap_kb > 0;
+	struct dumprule_vma in = {
+		.map = &sv->map,
+		.vmflags = sv->vmflags,
+		.has_private_pages = written,
+	};
+
+	if (old && old->end == sv->map.end && !strcmp(old->perms, sv->map.perms) &&
+	    old->offset == sv->map.offset && old->inode == sv->map.inode &&
+	    !(written && !strcmp(old->decision, "skip:unwritten")))
+		return (struct dumprule_decision){ old->decision, old->dump_size };
+	if (dumprule_wants_elf_check(&in, p->filter)) {
+		unsigned char magic[4];
+
+		in.elf_header = xio_pread_full(p->mem_fd, magic, 4, (off_t)sv->map.start) == 4 &&
+				!memcmp(magic, "\177ELF", 4);
+	}
+	return dumprule_decide(&in, p->filter, p->filter_all, p->page_size);
+}
+
+static int read_records(struct precopy *p, char *err, size_t errlen)
+{
+	struct procfs_smaps_vma sv;
+	char *text, *cursor;
+	uint64_t last_end = 0;
+	int rc;
+
+	manifest_free(&p->now);
+	manifest_init(&p->now);
+	if (lseek(p->smaps_fd, 0, SEEK_SET) < 0 || !(text = xio_read_fd_all(p->smaps_fd, NULL))) {
+		snprintf(err, errlen, "cannot read /proc/%d/smaps: %s", (int)p->pid, strerror(errno));
+		return -1;
+	}
+	if (!*text) {
+		/* an exited process has an empty smaps */
+		free(text);
+		snprintf(err, errlen, "process %d exited", (int)p->pid);
+		errno = ESRCH;
+		return -1;
+	}
+	cursor = text;
+	while ((rc = procfs_smaps_next(&cursor, &sv)) == 1) {
+		struct dumprule_decision d = decide(p, &sv);
+		struct manifest_vma v = { 0 };
+		char flags[200];
+
+		vmflags_field(sv.vmflags_text, flags, sizeof flags);
+		v.start = sv.map.start;
+		v.end = sv.map.end;
+		memcpy(v.perms, sv.map.perms, sizeof v.perms);
+		v.offset = sv.map.offset;
+		v.dev_major = sv.map.dev_major;
+		v.dev_minor = sv.map.dev_minor;
+		v.inode = sv.map.inode;
+		snprintf(v.decision, sizeof v.decision, "%s", d.decision);
+		v.dump_size = d.dump_size;
+		v.vmflags = flags;
+		v.path = (char *)sv.map.path;
+		if (!manifest_add_vma(&p->now, &v)) {
+			free(text);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		last_end = v.end;
+	}
+	free(text);
+	if (rc < 0) {
+		snprintf(err, errlen, "/proc/%d/smaps: cannot parse it", (int)p->pid);
+		errno = EINVAL;
+		return -1;
+	}
+	/* the gate VMA does not change: carry it over as lc-maps wrote it */
+	for (size_t i = 0; i < p->in->n_vmas; i++) {
+		struct manifest_vma v = p->in->vmas[i];
+
+		if (v.start < GATE_AREA_START || v.start < last_end)
+			continue;
+		v.n_extents = v.n_clean = 0;
+		if (!manifest_add_vma(&p->now, &v)) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Whether every page of a dumped VMA is copied (a file mapping: the kernel
+ * reads unpopulated file pages from the file too; a special mapping such
+ * as [vdso] or the gate VMA, which pagemap does not describe: PAGEMAP_SCAN
+ * gives EFAULT above the user address space) or only populated ones
+ * (anonymous memory: an unpopulated page reads as zeros, a hole). */
+static bool copies_every_page(const struct manifest_vma *v)
+{
+	return v->inode != 0 || dumprule_is_special(v->path);
+}
+
+struct wanted_sets {
+	struct pagemap_runs every, populated;   /* by copies_every_page */
+};
+
+static int compute_wanted(struct precopy *p, struct wanted_sets *w)
+{
+	pagemap_runs_clear(&p->wanted);
+	for (size_t i = 0; i < p->now.n_vmas; i++) {
+		const struct manifest_vma *v = &p->now.vmas[i];
+		uint64_t end = v->start + v->dump_size;
+
+		if (!manifest_vma_dumped(v))
+			continue;
+		if (pagemap_runs_append(&p->wanted, v->start, end) < 0 ||
+		    pagemap_runs_append(copies_every_page(v) ? &w->every : &w->populated, v->start,
+					end) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* candidate -> the addresses to copy: all of those in file mappings, the
+ * populated ones in anonymous memory. */
+static int select_pages(struct precopy *p, const struct wanted_sets *w,
+			const struct pagemap_runs *candidate, struct pagemap_runs *out)
+{
+	struct pagemap_runs every, anon, populated;
+	int rc = -1;
+
+	pagemap_runs_init(&every);
+	pagemap_runs_init(&anon);
+	pagemap_runs_init(&populated);
+	if (ranges_intersect(candidate, &w->every, &every) < 0 ||
+	    ranges_intersect(candidate, &w->populated, &anon) < 0)
+		goto out;
+	for (size_t i = 0; i < anon.n; i++)
+		if (pagemap_find(&p->pm, anon.run[i].start, anon.run[i].end, PAGEMAP_POPULATED,
+				 &populated) < 0)
+			goto out;
+	rc = ranges_union(&every, &populated, out);
+out:
+	pagemap_runs_free(&every);
+	pagemap_runs_free(&anon);
+	pagemap_runs_free(&populated);
+	return rc;
+}
+
+/* Staging ranges that must read as zeros (or that no address uses any
+ * more: then zeroing only returns the space). */
+static int stage_punch(int fd, const struct pagemap_runs *offsets, bool must_zero, unsigned page_size)
+{
+	static const unsigned char zero[4096];
+
+	for (size_t i = 0; i < offsets->n; i++) {
+		const struct pagemap_run *r = &offsets->run[i];
+
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)r->start,
+			      (off_t)(r->end - r->start)) == 0)
+			continue;
+		if (errno != EOPNOTSUPP && errno != ENOSYS)
+			return -1;
+		if (!must_zero)
+			continue;
+		for (uint64_t at = r->start; at < r->end; at += sizeof zero)
+			if (xio_pwrite_full(fd, zero, sizeof zero, (off_t)at) < 0)
+				return -1;
+	}
+	(void)page_size;
+	return 0;
+}
+
+static int add_pass(struct precopy *p, struct pass_stats s)
+{
+	struct pass_stats *n = realloc(p->pass, (p->n_pass + 1) * sizeof *n);
+
+	if (!n)
+		return -1;
+	p->pass = n;
+	p->pass[p->n_pass++] = s;
+	return 0;
+}
+
+static int scan_dirty(struct precopy *p, const struct pagemap_runs *ranges,
+		      struct pagemap_runs *dirty)
+{
+	for (size_t i = 0; i < ranges->n; i++)
+		if (track_scan(&p->tracker, ranges->run[i].start, ranges->run[i].end, dirty) < 0)
+			return -1;
+	return 0;
+}
+
+/* One pass. The order matters: the tracker is reset before the populated
+ * pages are looked up and copied, so that a page written (or populated)
+ * after the lookup is dirty for the next pass or the stop. */
+static int one_pass(struct precopy *p, bool first, char *err, size_t errlen)
+{
+	struct wanted_sets w;
+	struct pagemap_runs fresh, dropped, dirty, candidate, addrs, holes, tmp;
+	struct copy_list list;
+	struct copy_result result;
+	struct copy_options opt = {
+		.workers = p->workers, .page_size = p->page_size, .progress = &p->progress_done,
+	};
+	struct pass_stats s = { .number = p->n_pass + 1 };
+	uint64_t t0 = now_ms();
+	int rc = -1;
+
+	pagemap_runs_init(&w.every);
+	pagemap_runs_init(&w.populated);
+	pagemap_runs_init(&fresh);
+	pagemap_runs_init(&dropped);
+	pagemap_runs_init(&dirty);
+	pagemap_runs_init(&candidate);
+	pagemap_runs_init(&addrs);
+	pagemap_runs_init(&holes);
+	pagemap_runs_init(&tmp);
+	copy_list_init(&list);
+	copy_result_init(&result);
+
+	if (read_records(p, err, errlen) < 0)
+		goto out;
+	if (compute_wanted(p, &w) < 0 || extents_retarget(&p->ext, &p->wanted, &fresh, &dropped) < 0)
+		goto nomem;
+	if (stage_punch(p->stage_fd, &dropped, false, p->page_size) < 0) {
+		snprintf(err, errlen, "cannot free staging space: %s", strerror(errno));
+		goto out;
+	}
+	if (ranges_intersect_into(&p->unreadable, &p->wanted) < 0)
+		goto nomem;
+	if (first) {
+		if (ranges_union(&p->wanted, &tmp, &candidate) < 0)
+			goto nomem;
+	} else {
+		/* what was written since the last reset, where it is staged */
+		if (ranges_subtract(&p->wanted, &fresh, &tmp) < 0)
+			goto nomem;
+		if (scan_dirty(p, &tmp, &dirty) < 0) {
+			snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
+			goto out;
+		}
+		if (ranges_union(&dirty, &fresh, &candidate) < 0 ||
+		    ranges_union_into(&candidate, &p->unreadable) < 0)
+			goto nomem;
+	}
+	if (track_reset(&p->tracker) < 0) {
+		snprintf(err, errlen, "cannot reset dirty tracking: %s", strerror(errno));
+		goto out;
+	}
+	if (select_pages(p, &w, &candidate, &addrs) < 0) {
+		snprintf(err, errlen, "cannot read /proc/%d/pagemap: %s", (int)p->pid, strerror(errno));
+		goto out;
+	}
+	if (!first) {
+		/* dirty anonymous pages no longer populated were discarded
+		 * (MADV_DONTNEED): they read as zeros now */
+		pagemap_runs_clear(&tmp);
+		if (ranges_intersect(&dirty, &w.populated, &tmp) < 0 ||
+		    ranges_subtract_into(&tmp, &addrs) < 0 || extents_offsets(&p->ext, &tmp, &holes) < 0)
+			goto nomem;
+		if (stage_punch(p->stage_fd, &holes, true, p->page_size) < 0) {
+			snprintf(err, errlen, "cannot zero discarded pages in the staging file: %s",
+				 strerror(errno));
+			goto out;
+		}
+	}
+	if (extents_copy_list(&p->ext, &addrs, &list) < 0)
+		goto nomem;
+	if (first && stage_check_space(p->stage_fd, copy_list_bytes(&list)) < 0) {
+		snprintf(err, errlen, "the staging file's filesystem has less than the %" PRIu64
+			 " bytes the target's resident memory needs", copy_list_bytes(&list));
+		errno = ENOSPC;
+		goto out;
+	}
+	atomic_store(&p->progress_pass, s.number);
+	atomic_store(&p->progress_done, 0);
+	atomic_store(&p->progress_total, copy_list_bytes(&list));
+	if (copy_run(&p->src, p->stage_fd, &list, &opt, &result) < 0) {
+		if (errno == ESRCH)
+			snprintf(err, errlen, "process %d exited during the copy", (int)p->pid);
+		else
+			snprintf(err, errlen, "cannot copy into the staging file: %s", strerror(errno));
+		goto out;
+	}
+	if (ranges_subtract_into(&p->unreadable, &addrs) < 0 ||
+	    ranges_union_into(&p->unreadable, &result.unreadable) < 0)
+		goto nomem;
+	s.pages = result.pages;
+	s.bytes = result.bytes;
+	s.dirty = pagemap_runs_pages(first ? &addrs : &dirty, p->page_size);
+	s.ms = now_ms() - t0;
+	if (add_pass(p, s) < 0)
+		goto nomem;
+	rc = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	errno = ENOMEM;
+out:
+	{
+		int saved = errno;
+
+		pagemap_runs_free(&w.every);
+		pagemap_runs_free(&w.populated);
+		pagemap_runs_free(&fresh);
+		pagemap_runs_free(&dropped);
+		pagemap_runs_free(&dirty);
+		pagemap_runs_free(&candidate);
+		pagemap_runs_free(&addrs);
+		pagemap_runs_free(&holes);
+		pagemap_runs_free(&tmp);
+		copy_list_free(&list);
+		copy_result_free(&result);
+		errno = saved;
+	}
+	return rc;
+}
+
+int precopy_run(struct precopy *p, char *err, size_t errlen)
+{
+	uint64_t total, last;
+	struct stat st;
+
+	extents_init(&p->ext, p->page_size);
+	if (one_pass(p, true, err, errlen) < 0)
+		return -1;
+	total = last = p->pass[0].dirty;
+	while (p->tracker.mode != TRACK_NONE && p->n_pass < p->max_passes) {
+		struct pagemap_runs dirty;
+		uint64_t estimate;
+
+		/* a look without a reset: is another pass worth it? */
+		pagemap_runs_init(&dirty);
+		if (scan_dirty(p, &p->wanted, &dirty) < 0) {
+			pagemap_runs_free(&dirty);
+			snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
+			return -1;
+		}
+		estimate = pagemap_runs_pages(&dirty, p->page_size);
+		pagemap_runs_free(&dirty);
+		if (estimate * 100 < (uint64_t)p->dirty_pct * total || estimate >= last)
+			break;
+		if (one_pass(p, false, err, errlen) < 0)
+			return -1;
+		last = p->pass[p->n_pass - 1].dirty;
+	}
+	/* With a tracker, every staged address is current as of the last
+	 * reset, except pages that could not be read. */
+	pagemap_runs_clear(&p->clean);
+	if (p->tracker.mode != TRACK_NONE && ranges_subtract(&p->wanted, &p->unreadable, &p->clean) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* extents past the last byte written must still be inside the file */
+	if (fstat(p->stage_fd, &st) < 0 ||
+	    ((uint64_t)st.st_size < p->ext.stage_end && ftruncate(p->stage_fd, (off_t)p->ext.stage_end) < 0)) {
+		snprintf(err, errlen, "cannot extend the staging file: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int precopy_annotate(const struct precopy *p, struct manifest *out)
+{
+	const struct manifest *in = p->in;
+
+	manifest_init(out);
+	out->pid = in->pid;
+	out->starttime = in->starttime;
+	out->page_size = in->page_size;
+	out->coredump_filter = in->coredump_filter;
+	for (size_t i = 0; i < in->n_headers; i++) {
+		bool owned = false;
+
+		for (size_t k = 0; k < sizeof owned_keys / sizeof owned_keys[0]; k++)
+			if (!strcmp(in->headers[i].key, owned_keys[k]))
+				owned = true;
+		if (!owned && manifest_header_add(out, in->headers[i].key, "%s", in->headers[i].value) < 0)
+			return -1;
+	}
+	if (manifest_header_add(out, "tracking", "%s", track_mode_name(p->tracker.mode)) < 0 ||
+	    manifest_header_add(out, "stop-copy", "%s",
+				p->tracker.mode == TRACK_NONE ? "all" : "dirty") < 0)
+		return -1;
+	for (unsigned i = 0; i < p->n_pass; i++)
+		if (manifest_header_add(out, "pass",
+					"%u pages=%" PRIu64 " bytes=%" PRIu64 " dirty=%" PRIu64
+					" ms=%" PRIu64, p->pass[i].number, p->pass[i].pages,
+					p->pass[i].bytes, p->pass[i].dirty, p->pass[i].ms) < 0)
+			return -1;
+	if (manifest_header_add(out, "stage-end", "0x%" PRIx64, p->ext.stage_end) < 0)
+		return -1;
+	for (size_t i = 0; i < p->unreadable.n; i++)
+		if (manifest_header_add(out, "unreadable", "%" PRIx64 "-%" PRIx64,
+					p->unreadable.run[i].start, p->unreadable.run[i].end) < 0)
+			return -1;
+	for (size_t i = 0; i < p->now.n_vmas; i++) {
+		struct manifest_vma *v = manifest_add_vma(out, &p->now.vmas[i]);
+
+		if (!v || extents_to_vma(&p->ext, v) < 0)
+			return -1;
+		for (size_t k = 0; k < p->clean.n; k++) {
+			uint64_t s = p->clean.run[k].start > v->start ? p->clean.run[k].start : v->start;
+			uint64_t e = p->clean.run[k].end < v->end ? p->clean.run[k].end : v->end;
+
+			if (s < e && manifest_vma_add_clean(v, s, e) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}

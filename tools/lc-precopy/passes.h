@@ -1,0 +1,62 @@
+/* passes - lc-precopy's pre-copy loop: re-read the maps, retarget the
+ * extents by address, find what to copy (populated pages first, then the
+ * pages the tracker reports dirty), copy, and decide whether another pass
+ * pays. The result is the annotated manifest. */
+#ifndef LC_PRECOPY_PASSES_H
+#define LC_PRECOPY_PASSES_H
+
+#include "copy.h"
+#include "extents.h"
+#include "manifest.h"
+#include "pagemap.h"
+#include "track.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct pass_stats {
+	unsigned number;
+	uint64_t pages, bytes, dirty, ms;
+};
+
+struct precopy {
+	/* set by the caller */
+	const struct manifest *in;  /* the manifest read from stdin */
+	pid_t pid;
+	unsigned page_size;
+	unsigned long filter;
+	bool filter_all;
+	unsigned max_passes;        /* >= 1 */
+	unsigned dirty_pct;         /* stop when dirty pages < this % of the first pass */
+	unsigned workers;
+	int smaps_fd, mem_fd, stage_fd;
+	struct pagemap pm;
+	struct tracker tracker;
+	struct copy_source src;
+	/* for the progress line: the current pass and its bytes */
+	_Atomic unsigned progress_pass;
+	_Atomic uint64_t progress_done, progress_total;
+
+	/* state */
+	struct manifest now;        /* records of the last maps read */
+	struct extents ext;
+	struct pagemap_runs wanted, clean, unreadable;
+	struct pass_stats *pass;
+	unsigned n_pass;
+};
+
+void precopy_init(struct precopy *p);
+void precopy_free(struct precopy *p);
+
+/* Runs the passes. -1 with errno and a message in err: ESRCH (target gone),
+ * ENOSPC (staging filesystem too small), other I/O errors. */
+int precopy_run(struct precopy *p, char *err, size_t errlen);
+
+/* Builds the output manifest: the input's headers (minus those lc-precopy
+ * owns), lc-precopy's headers, the records of the last maps with their
+ * extents and clean ranges. */
+int precopy_annotate(const struct precopy *p, struct manifest *out);
+
+#endif

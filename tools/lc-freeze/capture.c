@@ -1,0 +1,397 @@
+#include "capture.h"
+#include "procfs.h"
+#include "xio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The fields of /proc/PID/status the notes need that procfs_status does
+ * not keep: the pid namespaces' views and the signal masks. */
+struct task_ids {
+	pid_t nspid[32];        /* NSpid: outermost (ours) first */
+	int nspid_levels;
+	pid_t nspgid, nssid;    /* innermost */
+	pid_t ppid;             /* as we see it */
+	uint64_t sigpnd, sigblk;
+	uint32_t uid, gid;      /* real */
+};
+
+static const char *field(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (!strncmp(line, key, klen) && line[klen] == ':')
+			return line + klen + 1;
+	return NULL;
+}
+
+static pid_t last_number(const char *v)
+{
+	pid_t n = 0;
+	char *end;
+
+	while (v && *v && *v != '\n') {
+		long x = strtol(v, &end, 10);
+
+		if (end == v)
+			break;
+		n = (pid_t)x;
+		v = end;
+	}
+	return n;
+}
+
+static int parse_task_ids(const char *text, struct task_ids *ids)
+{
+	const char *v;
+	char *end;
+
+	memset(ids, 0, sizeof *ids);
+	if (!(v = field(text, "NSpid")))
+		return -1;
+	while (*v && *v != '\n' && ids->nspid_levels < 32) {
+		long x = strtol(v, &end, 10);
+
+		if (end == v)
+			break;
+		ids->nspid[ids->nspid_levels++] = (pid_t)x;
+		v = end;
+	}
+	if (ids->nspid_levels == 0)
+		return -1;
+	ids->nspgid = last_number(field(text, "NSpgid"));
+	ids->nssid = last_number(field(text, "NSsid"));
+	ids->ppid = last_number(field(text, "PPid"));
+	if ((v = field(text, "SigPnd")))
+		ids->sigpnd = strtoull(v, NULL, 16);
+	if ((v = field(text, "SigBlk")))
+		ids->sigblk = strtoull(v, NULL, 16);
+	if ((v = field(text, "Uid")))
+		ids->uid = (uint32_t)strtoul(v, NULL, 10);
+	if ((v = field(text, "Gid")))
+		ids->gid = (uint32_t)strtoul(v, NULL, 10);
+	return 0;
+}
+
+static char *read_text_at(int dirfd, const char *path)
+{
+	int fd = xio_openat(dirfd, path, O_RDONLY, 1);
+	char *text;
+	int saved;
+
+	if (fd < 0)
+		return NULL;
+	text = xio_read_fd_all(fd, NULL);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return text;
+}
+
+static int read_task(int task_dirfd, pid_t tid, struct task_ids *ids, struct procfs_stat *st)
+{
+	char path[64];
+	char *text;
+	int rc;
+
+	snprintf(path, sizeof path, "%d/status", (int)tid);
+	if (!(text = read_text_at(task_dirfd, path)))
+		return -1;
+	rc = parse_task_ids(text, ids);
+	free(text);
+	if (rc < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(path, sizeof path, "%d/stat", (int)tid);
+	if (!(text = read_text_at(task_dirfd, path)))
+		return -1;
+	rc = procfs_parse_stat(text, st);
+	free(text);
+	return rc;
+}
+
+/* The parent's pid in the target's namespace: its NSpid entry at the
+ * target's level, or 0 when the parent lives outside that namespace (the
+ * kernel's task_pid_vnr answers 0 then too). */
+static pid_t ppid_in_namespace(const struct task_ids *ids)
+{
+	struct task_ids parent;
+	char path[64];
+	char *text;
+	int level = ids->nspid_levels - 1;
+	pid_t v = 0;
+
+	if (level == 0 || ids->ppid == 0)
+		return ids->ppid;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)ids->ppid);
+	if (!(text = xio_read_path_all(path, NULL)))
+		return 0;
+	if (parse_task_ids(text, &parent) == 0 && parent.nspid_levels > level)
+		v = parent.nspid[level];
+	free(text);
+	return v;
+}
+
+static struct notes_timeval ticks_to_timeval(uint64_t ticks)
+{
+	static long hz;
+	struct notes_timeval tv;
+
+	if (!hz)
+		hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+	tv.sec = (int64_t)(ticks / (uint64_t)hz);
+	tv.usec = (int64_t)((ticks % (uint64_t)hz) * 1000000u / (uint64_t)hz);
+	return tv;
+}
+
+static void fill_ids(struct notes_prstatus *pr, const struct task_ids *ids, pid_t ppid)
+{
+	pr->pid = ids->nspid[ids->nspid_levels - 1];
+	pr->ppid = ppid;
+	pr->pgrp = ids->nspgid;
+	pr->sid = ids->nssid;
+	pr->sigpend = ids->sigpnd;
+	pr->sighold = ids->sigblk;
+}
+
+static void fill_regs(struct notes_prstatus *pr, const struct ptrace_thread *t)
+{
+	_Static_assert(sizeof t->regs == sizeof pr->reg, "user_regs_struct has 27 registers");
+	memcpy(pr->reg, &t->regs, sizeof pr->reg);
+	pr->fpvalid = 1;
+	/* the signal this thread was stopped delivering, else none: a live
+	 * process was not killed by anything */
+	pr->cursig = (int16_t)t->pending_signal;
+	pr->si_signo = t->pending_signal;
+}
+
+static int fill_threads(struct capture *c, const struct capture_fds *fds, const struct ptrace_stop *s,
+			struct task_ids *leader_ids, struct procfs_stat *leader_stat)
+{
+	const struct ptrace_thread **live = calloc(s->n ? s->n : 1, sizeof *live);
+	size_t n;
+	pid_t ppid = 0;
+	bool have_ppid = false;
+
+	if (!live)
+		return -1;
+	n = ptrace_stop_live(s, live, s->n);
+	c->threads = calloc(n ? n : 1, sizeof *c->threads);
+	if (!c->threads) {
+		free(live);
+		return -1;
+	}
+	/* the whole process's times for the main thread, as the kernel's
+	 * fill_prstatus uses thread_group_cputime for the group leader */
+	if (procfs_read_stat_at(fds->proc_dirfd, leader_stat) < 0) {
+		free(live);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct notes_thread *nt = &c->threads[c->n_threads];
+		struct task_ids ids;
+		struct procfs_stat st;
+
+		if (read_task(fds->task_dirfd, live[i]->tid, &ids, &st) < 0) {
+			if (live[i]->tid == s->pid) {
+				free(live);
+				return -1;
+			}
+			continue; /* killed while stopped: left out */
+		}
+		if (!have_ppid) {
+			ppid = ppid_in_namespace(&ids);
+			have_ppid = true;
+		}
+		memset(nt, 0, sizeof *nt);
+		fill_ids(&nt->prstatus, &ids, ppid);
+		if (live[i]->tid == s->pid) {
+			*leader_ids = ids;
+			st = *leader_stat;
+		}
+		nt->prstatus.utime = ticks_to_timeval(st.utime);
+		nt->prstatus.stime = ticks_to_timeval(st.stime);
+		nt->prstatus.cutime = ticks_to_timeval(leader_stat->cutime);
+		nt->prstatus.cstime = ticks_to_timeval(leader_stat->cstime);
+		fill_regs(&nt->prstatus, live[i]);
+		memcpy(nt->fpregs, live[i]->fpregs, sizeof nt->fpregs);
+		nt->xstate = live[i]->xstate;
+		nt->xstate_size = live[i]->xstate_size;
+		if (c->n_threads == 0 && live[i]->pending_signal)
+			memcpy(c->process.siginfo, &live[i]->siginfo, NOTES_SIGINFO_SIZE);
+		c->n_threads++;
+	}
+	free(live);
+	if (c->n_threads == 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	return 0;
+}
+
+static int fill_psinfo(struct capture *c, const struct capture_fds *fds, const struct ptrace_stop *s,
+		       char state, const struct procfs_stat *st, const struct task_ids *leader)
+{
+	struct notes_prpsinfo *ps = &c->process.psinfo;
+	struct task_ids ids = *leader;
+	unsigned char args[sizeof ps->psargs];
+	ssize_t n;
+
+	if (ids.nspid_levels == 0) {
+		/* the main thread was left out: read its status anyway */
+		char *text = read_text_at(fds->proc_dirfd, "status");
+		int rc = text ? parse_task_ids(text, &ids) : -1;
+
+		free(text);
+		if (rc < 0)
+			return -1;
+	}
+	memset(ps, 0, sizeof *ps);
+	ps->state = (char)notes_state_number(state);
+	ps->sname = "RSDTZW"[(int)ps->state];
+	ps->zomb = ps->sname == 'Z';
+	ps->nice = (char)st->nice;
+	ps->flag = st->flags;
+	ps->uid = ids.uid;
+	ps->gid = ids.gid;
+	ps->pid = ids.nspid[ids.nspid_levels - 1];
+	ps->ppid = c->n_threads ? c->threads[0].prstatus.ppid : ppid_in_namespace(&ids);
+	ps->pgrp = ids.nspgid;
+	ps->sid = ids.nssid;
+	memcpy(ps->fname, st->comm, strnlen(st->comm, sizeof ps->fname - 1));
+	/* the kernel's fill_psinfo: the first 79 bytes of the argument area,
+	 * NULs made spaces */
+	n = xio_pread_full(fds->cmdline_fd, args, sizeof args - 1, 0);
+	if (n < 0)
+		return -1;
+	for (ssize_t i = 0; i < n; i++)
+		ps->psargs[i] = args[i] ? (char)args[i] : ' ';
+	(void)s;
+	return 0;
+}
+
+static int fill_auxv(struct capture *c, const struct capture_fds *fds)
+{
+	size_t cap = 4096, len = 0;
+
+	for (;;) {
+		unsigned char *grown = realloc(c->auxv, cap);
+		ssize_t n;
+
+		if (!grown)
+			return -1;
+		c->auxv = grown;
+		n = xio_pread_full(fds->auxv_fd, c->auxv + len, cap - len, (off_t)len);
+		if (n < 0)
+			return -1;
+		len += (size_t)n;
+		if (len < cap)
+			break;
+		cap *= 2;
+	}
+	c->auxv_size = len;
+	return 0;
+}
+
+/* A mapping with a file behind it (the kernel's vma->vm_file): a device or
+ * inode number. Anonymous shared memory counts ("/dev/zero (deleted)"), as
+ * in the kernel's NT_FILE. */
+static bool has_file(const struct procfs_map *m)
+{
+	return m->inode != 0 || m->dev_major != 0 || m->dev_minor != 0;
+}
+
+static int fill_files(struct capture *c, const char *maps_text)
+{
+	char *copy = strdup(maps_text), *line, *next;
+	struct notes_file_entry *e = NULL;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = -1;
+
+	if (!copy)
+		return -1;
+	for (line = copy; line && *line; line = next) {
+		struct procfs_map m;
+		char name[PATH_MAX * 2];
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (procfs_parse_maps_line(line, &m) < 0)
+			goto out;
+		if (!has_file(&m))
+			continue;
+		if (procfs_unescape_path(m.path, name, sizeof name) < 0)
+			goto out;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			void *ge = realloc(e, ncap * sizeof *e), *gn;
+
+			if (!ge)
+				goto out;
+			e = ge;
+			if (!(gn = realloc(names, ncap * sizeof *names)))
+				goto out;
+			names = gn;
+			cap = ncap;
+		}
+		if (!(names[n] = strdup(name)))
+			goto out;
+		e[n] = (struct notes_file_entry){ m.start, m.end, m.offset, names[n] };
+		n++;
+	}
+	c->file_note_size = notes_file_size(e, n);
+	if (!(c->file_note = malloc(c->file_note_size)))
+		goto out;
+	notes_file_encode(e, n, c->file_note);
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(e);
+	free(copy);
+	if (rc < 0 && !errno)
+		errno = EINVAL;
+	return rc;
+}
+
+void capture_init(struct capture *c)
+{
+	memset(c, 0, sizeof *c);
+}
+
+void capture_free(struct capture *c)
+{
+	free(c->threads);
+	free(c->auxv);
+	free(c->file_note);
+	memset(c, 0, sizeof *c);
+}
+
+int capture_fill(struct capture *c, const struct capture_fds *fds, const struct ptrace_stop *s,
+		 char state, const char *maps_text)
+{
+	struct task_ids leader = { .nspid_levels = 0 };
+	struct procfs_stat st;
+
+	if (fill_threads(c, fds, s, &leader, &st) < 0 ||
+	    fill_psinfo(c, fds, s, state, &st, &leader) < 0 ||
+	    fill_auxv(c, fds) < 0 || fill_files(c, maps_text) < 0)
+		return -1;
+	c->process.threads = c->threads;
+	c->process.n_threads = c->n_threads;
+	c->process.auxv = c->auxv;
+	c->process.auxv_size = c->auxv_size;
+	c->process.file = c->file_note;
+	c->process.file_size = c->file_note_size;
+	return 0;
+}

@@ -95,6 +95,14 @@ $(BUILD)/targets/lcgo: tests/targets/go/lcgo/main.go tests/targets/go/lcgo/go.mo
 	cd tests/targets/go/lcgo && $(GO_ENV) $(GO) build -gcflags='all=-N -l' -o "$(CURDIR)/$@" .
 .PHONY: go-target
 
+# lc-layout-test unit-tests lc-elfwrite's layout and notes file check
+# without I/O: unlike the other test programs it links those two files of
+# the tool and the common library.
+LAYOUT_TEST_OBJ := $(BUILD)/tools/lc-elfwrite/layout.o $(BUILD)/tools/lc-elfwrite/notesfile.o
+$(BUILD)/targets/lc-layout-test: tests/targets/lc-layout-test.c $(LAYOUT_TEST_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itools/lc-elfwrite -o $@ $< $(LAYOUT_TEST_OBJ) $(LIB_A) $(LDLIBS_COMMON)
+
 man: $(MAN_OUT)
 doc/%: doc/%.scd
 	scdoc < $< > $@

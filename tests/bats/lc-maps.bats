@@ -101,7 +101,8 @@ assert_decision() {
 	run -0 grep -x "# page-size $(getconf PAGESIZE)" "$BATS_TEST_TMPDIR/m"
 	run -0 grep -x "# coredump-filter 0x33" "$BATS_TEST_TMPDIR/m"
 	run -0 grep -x "# filter-source target" "$BATS_TEST_TMPDIR/m"
-	run -0 grep -x "# exe $LIVECORE_BUILD/targets/lc-target" "$BATS_TEST_TMPDIR/m"
+	run -0 grep -x "# exe $(lc_info exe)" "$BATS_TEST_TMPDIR/m"
+	[ "$(lc_info exe)" -ef "$LC_TARGET" ]
 	# the target's own filter is the one read, not a constant
 	echo 0x7 >"/proc/$LC_TARGET_PID/coredump_filter"
 	run -0 lc-maps "$LC_TARGET_PID"
@@ -152,11 +153,11 @@ assert_decision() {
 	assert_decision "$m" "$(first_record "$m" " [vdso]")" dump "$(record_size "$m" "$(first_record "$m" " [vdso]")")"
 	assert_decision "$m" "$(first_record "$m" " [vvar]")" dump "$(record_size "$m" "$(first_record "$m" " [vvar]")")"
 	# the executable's first mapping: the ELF header page only (bit 4)
-	exe_start=$(first_record "$m" " $LIVECORE_BUILD/targets/lc-target")
+	exe_start=$(first_record "$m" " $(lc_info exe)")
 	[ -n "$exe_start" ]
 	assert_decision "$m" "$exe_start" dump 4096
 	# and its text is not in the core
-	run -0 awk -v p="$LIVECORE_BUILD/targets/lc-target" '$2 == "r-xp" && substr($0, length($0) - length(p) + 1) == p { print $6, $7 }' "$m"
+	run -0 awk -v p="$(lc_info exe)" '$2 == "r-xp" && substr($0, length($0) - length(p) + 1) == p { print $6, $7 }' "$m"
 	assert_output "skip:filter 0"
 }
 
@@ -176,9 +177,9 @@ assert_decision() {
 	# anonymous and never written: no bit brings it in
 	assert_decision "$m" "$(lc_info guard.addr)" skip:unwritten 0
 	assert_decision "$m" "$(lc_info sparse.addr)" dump $((2 << 30))
-	exe_start=$(first_record "$m" " $LIVECORE_BUILD/targets/lc-target")
+	exe_start=$(first_record "$m" " $(lc_info exe)")
 	assert_decision "$m" "$exe_start" dump "$(record_size "$m" "$exe_start")"
-	run -0 awk -v p="$LIVECORE_BUILD/targets/lc-target" '$2 == "r-xp" && substr($0, length($0) - length(p) + 1) == p { print $6 }' "$m"
+	run -0 awk -v p="$(lc_info exe)" '$2 == "r-xp" && substr($0, length($0) - length(p) + 1) == p { print $6 }' "$m"
 	assert_output dump
 }
 
@@ -191,7 +192,7 @@ assert_decision() {
 	assert_decision "$m" "$(lc_info pattern.addr)" dump $(($(lc_info pattern.size)))
 
 	run -0 lc-maps -f 1 -o "$m" "$LC_TARGET_PID"
-	assert_decision "$m" "$(first_record "$m" " $LIVECORE_BUILD/targets/lc-target")" skip:filter 0
+	assert_decision "$m" "$(first_record "$m" " $(lc_info exe)")" skip:filter 0
 	assert_decision "$m" "$(lc_info fileprivate.addr)" dump $(($(lc_info fileprivate.size)))
 	# the vdso does not depend on the filter
 	assert_decision "$m" "$(first_record "$m" " [vdso]")" dump "$(record_size "$m" "$(first_record "$m" " [vdso]")")"
@@ -212,7 +213,7 @@ assert_decision() {
 	assert_decision "$m" "$(lc_info guard.addr)" skip:unreadable 0
 	assert_decision "$m" "$(lc_info sparse.addr)" dump $((2 << 30))
 	assert_decision "$m" "$(first_record "$m" " [vvar]")" dump "$(record_size "$m" "$(first_record "$m" " [vvar]")")"
-	exe_start=$(first_record "$m" " $LIVECORE_BUILD/targets/lc-target")
+	exe_start=$(first_record "$m" " $(lc_info exe)")
 	assert_decision "$m" "$exe_start" dump "$(record_size "$m" "$exe_start")"
 	# every record is either dumped whole or unreadable
 	run -0 awk 'NR > 1 && !/^#/ && !/^end / && !($6 == "dump" || ($6 == "skip:unreadable" && $2 ~ /^-/)) { print }' "$m"

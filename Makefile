@@ -84,7 +84,7 @@ $(BUILD)/demo/lc-demo: demo/lc-demo.c
 # installed; readers-go.bats skips ("needs: go") where it is not. -N -l keep
 # every function a frame of its own for dlv.
 GO      ?= go
-GO_ENV   = GOCACHE="$(CURDIR)/$(BUILD)/go/cache" GOPATH="$(CURDIR)/$(BUILD)/go/path" \
+GO_ENV   = GOCACHE="$(abspath $(BUILD))/go/cache" GOPATH="$(abspath $(BUILD))/go/path" \
 	   GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on CGO_ENABLED=0
 ifneq ($(shell command -v $(GO) 2>/dev/null),)
 all: go-target
@@ -92,7 +92,7 @@ endif
 go-target: $(BUILD)/targets/lcgo
 $(BUILD)/targets/lcgo: tests/targets/go/lcgo/main.go tests/targets/go/lcgo/go.mod
 	@mkdir -p $(dir $@)
-	cd tests/targets/go/lcgo && $(GO_ENV) $(GO) build -gcflags='all=-N -l' -o "$(CURDIR)/$@" .
+	cd tests/targets/go/lcgo && $(GO_ENV) $(GO) build -gcflags='all=-N -l' -o "$(abspath $@)" .
 .PHONY: go-target
 
 # lc-layout-test unit-tests lc-elfwrite's layout and notes file check

@@ -14,7 +14,7 @@ static const int sandbox_allowed[] = {
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync),
 	SCMP_SYS(fallocate),                        /* punching holes in place */
 	SCMP_SYS(ftruncate),                        /* final size; undoing in place */
-	SCMP_SYS(rename), SCMP_SYS(renameat2),      /* the final step */
+	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2), /* the final step */
 	SCMP_SYS(close),
 	SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise), /* malloc */
 	SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigreturn),

@@ -74,7 +74,7 @@ void copy_result_free(struct copy_result *r)
 }
 
 /* What the workers share: a cursor into the list, under a mutex (taken
- * once per batch of up to 8 MiB, so it is never contended for long). */
+ * once per batch of up to COPY_BATCH_BYTES, so it is never contended for long). */
 struct copy_job {
 	const struct copy_source *src;
 	int stage_fd;

@@ -4,7 +4,7 @@
  * Workers (pthreads, each with its own buffer) take batches of ranges,
  * read them from the target and pwrite them to the staging fd. A batch is
  * at most COPY_BATCH_IOVECS ranges and COPY_BATCH_BYTES bytes, so one
- * process_vm_readv call stays below IOV_MAX iovecs and far below 2 GiB
+ * process_vm_readv call stays within IOV_MAX iovecs and far below 2 GiB
  * (the kernel caps one call at MAX_RW_COUNT, INT_MAX & PAGE_MASK).
  *
  * A page that cannot be read (unmapped, or its mapping changed under the
@@ -32,7 +32,10 @@
 #include <sys/types.h>
 
 #define COPY_BATCH_IOVECS 1024u              /* = IOV_MAX on Linux */
-#define COPY_BATCH_BYTES  (8u << 20)         /* per worker buffer */
+/* per worker buffer: small enough to stay in L2 between the read and the
+ * pwrite that follows it (8 MiB buffers measured 30-40% slower per pass
+ * here: the pwrite then reads from RAM again) */
+#define COPY_BATCH_BYTES  (256u << 10)
 #define COPY_MAX_WORKERS  64u
 
 enum copy_method {

@@ -116,7 +116,7 @@ no_file() {
 @test "lc-elfwrite: -h prints the SYNOPSIS of lc-elfwrite(1)" {
 	run -0 lc-elfwrite -h
 	synopsis=$(sed -n '/^# SYNOPSIS/,/^# /p' "$BATS_TEST_DIRNAME/../../doc/lc-elfwrite.1.scd" |
-		grep '^\*lc-elfwrite\*' | sed 's/\*//g; s/\\//g')
+		grep '^\*lc-elfwrite\*' | sed 's/[*_]//g; s/\\//g')
 	[ -n "$synopsis" ]
 	[[ ${lines[0]} == "usage: $synopsis" ]]
 	run -2 lc-elfwrite -s x

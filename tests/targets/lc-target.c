@@ -8,7 +8,29 @@
  * and a nonzero status.
  *
  * Built with -O0 -g -fno-omit-frame-pointer: the blocking functions below
- * must stay real frames so that a backtrace from a core names them. */
+ * must stay real frames so that a backtrace from a core names them.
+ *
+ * Info file keys (addresses and sizes 0x-hex; a key appears only when its
+ * option was given):
+ *   pid exe page_size ready=1 (last line)
+ *   main.tid main.func=lc_main_wait threads=N
+ *   thread.K.tid thread.K.name=lc-worker-K thread.K.func thread.K.tls
+ *   main.tls                               --tls
+ *   pattern.addr pattern.size              --pattern-mib (lc_pattern.h, generation 1)
+ *   dontdump.* shared.* memfd.* guard.*    16 pages each
+ *   fileprivate.{addr,size,path,written_pages}  16 pages of 'F', the first
+ *                                          8 rewritten with the pattern
+ *   fileshared.{addr,size,path}            16 pages, all pattern
+ *   fileclean.{addr,size,path}             16 pages of 'F', only read
+ *   sparse.{addr,size,touched,touched_count}  touched: comma-separated page
+ *                                          addresses holding the pattern
+ *   dirty.rate                             --dirty-rate; globals lc_generation,
+ *                                          lc_dirty_page (page being written)
+ *   progress.file                          --progress: lc_progress, every 10 ms
+ *   sigusr1.file                           --sigusr1-count: lc_sigusr1_count,
+ *                                          rewritten after each SIGUSR1
+ * Helper threads: lc-dirty, lc-progress, lc-churn. Every thread but main
+ * blocks all signals, so a process-directed signal reaches main. */
 #include "lc_pattern.h"
 
 #include <errno.h>

@@ -224,11 +224,42 @@ static int finish_stage(int fd, const struct finalmaps_result *r)
 	return size < 0 ? -1 : fsync(fd);
 }
 
+static bool copied(const struct copy_list *l, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->range[i].addr < end && start < l->range[i].addr + l->range[i].len)
+			return true;
+	return false;
+}
+
+/* An unreadable range an earlier pass recorded stays recorded unless the
+ * final delta read it again (it then holds what the stop read, and a
+ * range that failed again is recorded anew). */
+static void drop_recopied_unreadable(struct manifest *m, const struct copy_list *l)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < m->n_headers; i++) {
+		struct manifest_header *hd = &m->headers[i];
+		unsigned long long s, e;
+
+		if (!strcmp(hd->key, "unreadable") && sscanf(hd->value, "%llx-%llx", &s, &e) == 2 &&
+		    copied(l, s, e)) {
+			free(hd->key);
+			free(hd->value);
+			continue;
+		}
+		m->headers[kept++] = *hd;
+	}
+	m->n_headers = kept;
+}
+
 static int add_freeze_headers(struct manifest *out, const struct finalmaps_result *r,
 			      const struct copy_result *cr, const struct ptrace_stop *ps,
 			      const struct timing *tm, size_t threads)
 {
 	manifest_header_remove(out, "freeze");
+	drop_recopied_unreadable(out, &r->copy);
 	if (manifest_header_set(out, "stage-end", "0x%" PRIx64, r->stage_end) < 0)
 		return -1;
 	for (size_t i = 0; i < cr->unreadable.n; i++)
@@ -424,8 +455,10 @@ int main(int argc, char **argv)
 	}
 	if (ptrace_stop_read_registers(&ps) < 0) {
 		saved = errno;
-		errno = saved;
-		log_errno("cannot read the registers of process %d", (int)o.pid);
+		if (saved == ESRCH)
+			log_error("process %d exited while lc-freeze stopped it", (int)o.pid);
+		else
+			log_errno("cannot read the registers of process %d", (int)o.pid);
 		status = exit_for_errno(saved);
 		goto resume;
 	}

@@ -1,0 +1,466 @@
+#!/usr/bin/env bats
+# lc-freeze: the stop. Every test checks what a user would: the registers
+# gdb reports, the threads, the bytes staged, the target running afterwards.
+
+bats_require_minimum_version 1.8.0
+
+setup() {
+	load helpers
+	LC_THREADS_TARGET="$LIVECORE_BUILD/targets/lc-freeze-threads"
+	T=$BATS_TEST_TMPDIR
+	BG_PIDS=()
+}
+
+teardown() {
+	local p
+
+	for p in "${BG_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	lc_cleanup_targets
+}
+
+# precopy PID - lc-maps and one lc-precopy pass without a tracker:
+# $T/in.m (the manifest) and $T/stage.
+precopy() {
+	lc-maps "$1" >"$T/maps.m" &&
+		lc-precopy -q -T none -s "$T/stage" "$1" <"$T/maps.m" >"$T/in.m"
+}
+
+# notes_types FILE - the note types of FILE in order, one a line (eu-readelf)
+notes_types() {
+	eu-readelf -n "$1" | awk '$1 == "CORE" || $1 == "LINUX" { print $3 }'
+}
+
+# notes_regs FILE - "pid rip rsp fs_base" per NT_PRSTATUS (hex without 0x
+# and leading zeros), from eu-readelf
+notes_regs() {
+	eu-readelf -n "$1" | awk '
+		$1 == "pid:" && $0 ~ /ppid:/ && !inpsinfo { pid = $2; sub(",", "", pid) }
+		/PRPSINFO/ { inpsinfo = 1 } /SIGINFO/ { inpsinfo = 0 }
+		{ for (i = 1; i < NF; i++) {
+			if ($i == "rip:") rip = $(i + 1)
+			if ($i == "rsp:") rsp = $(i + 1)
+			if ($i == "fs.base:") { print pid, rip, rsp, $(i + 1) }
+		} }' | while read -r pid rip rsp fs; do
+		printf '%d %x %x %x\n' "$pid" "$rip" "$rsp" "$fs"
+	done | sort -n
+}
+
+# notes_pids FILE - the pid of every NT_PRSTATUS, sorted
+notes_pids() {
+	notes_regs "$1" | awk '{ print $1 }' | sort -n
+}
+
+# task_states PID - the state letter of every thread
+task_states() {
+	local t s
+
+	for t in /proc/"$1"/task/*; do
+		s=$(cat "$t/stat" 2>/dev/null) || continue
+		s=${s##*) }
+		printf '%s\n' "${s%% *}"
+	done
+}
+
+# assert_running PID PROGRESS_FILE - the counter advances and no thread is
+# left in a ptrace stop
+assert_running() {
+	local before after i
+
+	before=$(cat "$2")
+	for ((i = 0; i < 100; i++)); do
+		sleep 0.02
+		after=$(cat "$2")
+		[ "$after" -gt "$before" ] && break
+	done
+	[ "$after" -gt "$before" ] || {
+		echo "progress stuck at $before: the target is stopped" >&2
+		return 1
+	}
+	run -0 task_states "$1"
+	refute_output --partial t
+	refute_output --partial T
+}
+
+# freeze_in_background ARGS... - lc-freeze in the background (the tests
+# hold the stop open with LIVECORE_TEST_STOP_DELAY_MS), standard output and
+# error in $T/fz.out and $T/fz.err; sets FZ_PID
+freeze_in_background() {
+	lc-freeze "$@" <"$T/in.m" >"$T/fz.out" 2>"$T/fz.err" 3>&- &
+	FZ_PID=$!
+	BG_PIDS+=("$FZ_PID")
+}
+
+# freeze_wait - waits for it (called directly, not under run: only this
+# shell can wait for its child); sets FZ_RC
+freeze_wait() {
+	FZ_RC=0
+	wait "$FZ_PID" || FZ_RC=$?
+	cat "$T/fz.err" >&2
+}
+
+@test "eu-readelf and readelf decode every note, in the kernel's order" {
+	lc_start_target --threads 3
+	precopy "$LC_TARGET_PID"
+	run -0 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	[ -s "$T/notes" ]
+	[ "$(stat -c %a "$T/notes")" = 600 ]
+	run -0 notes_types "$T/notes"
+	expected="PRSTATUS PRPSINFO SIGINFO AUXV FILE FPREGSET X86_XSTATE"
+	for i in 1 2 3; do expected="$expected PRSTATUS FPREGSET X86_XSTATE"; done
+	assert_equal "$(echo $output)" "$expected"
+	# exact sizes: 336, 136, 128, 512
+	run -0 eu-readelf -n "$T/notes"
+	assert_output --regexp 'CORE +336 +PRSTATUS'
+	assert_output --regexp 'CORE +136 +PRPSINFO'
+	assert_output --regexp 'CORE +128 +SIGINFO'
+	assert_output --regexp 'CORE +512 +FPREGSET'
+	assert_output --regexp 'LINUX +[0-9]+ +X86_XSTATE'
+	assert_output --partial "fname: lc-target"
+	assert_output --partial "$(lc_info exe)"
+	refute_output --partial "unknown"
+	run -0 bash -c "readelf -n -W '$T/notes' | awk '\$1 == \"CORE\" || \$1 == \"LINUX\" { print \$3 }'"
+	assert_equal "$(echo $output)" \
+		"$(echo "$expected" | sed 's/\([A-Z0-9_]*\)/NT_\1/g; s/NT_FPREGSET/NT_FPREGSET/g')"
+	# the header: ELF64 core for x86-64 with one PT_NOTE
+	run -0 readelf -h -l -W "$T/notes"
+	assert_output --partial "CORE (Core file)"
+	assert_output --partial "Advanced Micro Devices X86-64"
+	assert_output --regexp 'NOTE +0x000078'
+	assert_output --regexp 'Number of program headers: +1'
+	refute_output --partial LOAD
+}
+
+@test "NT_FILE lists every file mapping with unescaped names and offsets in pages" {
+	mkdir -p "$T/dir with space"
+	head -c 65536 /dev/urandom >"$T/dir with space/data"
+	head -c 65536 /dev/urandom >"$T/new"$'\n'"line"
+	lc_start_target --file-private "$T/dir with space/data" --file-shared "$T/new"$'\n'"line"
+	lc_stop_target "$LC_TARGET_PID"
+	precopy "$LC_TARGET_PID"
+	run -0 lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	# what /proc/PID/maps shows for each mapping with a file: eu-readelf
+	# prints the offset in bytes (it multiplies NT_FILE's pages back)
+	want=$(awk '$5 != 0 { p = $6; for (i = 7; i <= NF; i++) p = p " " $i; print $1, $3, p }' \
+		"/proc/$LC_TARGET_PID/maps")
+	got=$(eu-readelf -n "$T/notes" | awk '/^ +[0-9a-f]+-[0-9a-f]+ [0-9a-f]+ [0-9]+ / {
+		p = $4; for (i = 5; i <= NF; i++) p = p " " $i; print $1, $2, p }')
+	# (the name with a newline is checked below: eu-readelf prints it raw)
+	assert_equal "$(grep -v /new <<<"$got")" "$(grep -v /new <<<"$want")"
+	[[ $want == *" 00000000 "* && $want =~ \ 000[0-9a-f]*[1-9a-f][0-9a-f]*000\  ]]
+	[[ $got == *"$T/dir with space/data"* ]]
+	[[ $got == *"$(lc_info exe)"* ]]
+	# maps escapes the newline as \012; NT_FILE holds the name itself
+	grep -qF 'new\012line' "/proc/$LC_TARGET_PID/maps"
+	grep -qzx "$T/new"$'\n'"line" "$T/notes"
+}
+
+@test "each thread's rip, rsp and fs_base equal what gdb reports for the same stopped target" {
+	lc_start_target --threads 4 --tls
+	lc_stop_target "$LC_TARGET_PID"
+	precopy "$LC_TARGET_PID"
+	run -0 lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	# the detach leaves a SIGSTOPped target stopped (the group stop holds)
+	lc_wait_state "$LC_TARGET_PID" T
+	notes_regs "$T/notes" >"$T/notes.regs"
+	[ "$(wc -l <"$T/notes.regs")" = 5 ]
+	timeout 60 gdb -nx -batch -p "$LC_TARGET_PID" \
+		-ex 'thread apply all info registers rip rsp fs_base' >"$T/gdb.out" 2>&1
+	awk '/^Thread .*LWP/ { for (i = 1; i <= NF; i++) if ($i == "(LWP") { tid = $(i + 1); sub(")", "", tid) } }
+		$1 == "rip" { rip = $2 } $1 == "rsp" { rsp = $2 }
+		$1 == "fs_base" { print tid, rip, rsp, $2 }' "$T/gdb.out" |
+		while read -r tid rip rsp fs; do printf '%d %x %x %x\n' "$tid" "$rip" "$rsp" "$fs"; done |
+		sort -n >"$T/gdb.regs"
+	[ "$(wc -l <"$T/gdb.regs")" = 5 ] || cat "$T/gdb.out" >&2
+	run diff "$T/gdb.regs" "$T/notes.regs"
+	assert_success
+	# fs_base is each thread's TLS block: all different, none zero
+	[ "$(awk '{ print $4 }' "$T/notes.regs" | sort -u | grep -vc '^0$')" = 5 ]
+}
+
+@test "a target with 50 threads: every thread, the process name and arguments" {
+	lc_start_target --threads 50
+	precopy "$LC_TARGET_PID"
+	run -0 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	assert_line --regexp '^# freeze .* threads=51$'
+	want=$( (lc_info main.tid; for i in $(seq 0 49); do lc_info "thread.$i.tid"; done) | sort -n)
+	run -0 notes_pids "$T/notes"
+	assert_equal "$output" "$want"
+	# the main thread first, as the kernel writes the dumping thread first
+	run -0 bash -c "eu-readelf -n '$T/notes' | awk '/pid:/ { print \$2; exit }'"
+	assert_equal "$output" "$LC_TARGET_PID,"
+	run -0 eu-readelf -n "$T/notes"
+	assert_output --partial "fname: lc-target"
+	# psargs: the first 79 bytes of the arguments, NULs as spaces (the kernel's rule)
+	args=$(tr '\0' ' ' <"/proc/$LC_TARGET_PID/cmdline")
+	assert_output --regexp "psargs: ${args:0:79}"$'\n'
+	# thread names are not part of an ELF core (the kernel writes none);
+	# the threads are told apart by their pids
+}
+
+@test "threads born and ending in a tight loop: every thread at the stop, none left stopped" {
+	"$LC_THREADS_TARGET" -o "$T/info" --churn 8 3>&- &
+	pid=$!
+	LC_TARGET_PIDS+=("$pid")
+	for i in $(seq 100); do [ -s "$T/info" ] && break; sleep 0.05; done
+	precopy "$pid"
+	LIVECORE_TEST_STOP_DELAY_MS=1500 freeze_in_background -s "$T/stage" -n "$T/notes" "$pid"
+	lc_wait_state "$pid" t
+	sleep 0.2
+	# while stopped, nothing is born and nothing ends: this is the set
+	ls "/proc/$pid/task" | sort -n >"$T/at-stop"
+	freeze_wait
+	assert_equal "$FZ_RC" 0
+	run -0 notes_pids "$T/notes"
+	assert_equal "$output" "$(cat "$T/at-stop")"
+	[ "$(wc -l <"$T/at-stop")" -ge 3 ]
+	assert_running "$pid" "$T/info.progress"
+	# and again, without the hold, a few times
+	for i in 1 2 3 4 5; do
+		run -0 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$pid" <"$T/in.m"
+		assert_running "$pid" "$T/info.progress"
+	done
+}
+
+@test "a SIGUSR1 sent during the stop is delivered after the resume" {
+	lc_start_target --sigusr1-count --progress
+	precopy "$LC_TARGET_PID"
+	LIVECORE_TEST_STOP_DELAY_MS=1000 freeze_in_background -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID"
+	lc_wait_state "$LC_TARGET_PID" t
+	kill -USR1 "$LC_TARGET_PID"
+	sleep 0.1
+	# still stopped: not delivered yet
+	assert_equal "$(cat "$(lc_info sigusr1.file)")" 0
+	freeze_wait
+	assert_equal "$FZ_RC" 0
+	for i in $(seq 100); do
+		[ "$(cat "$(lc_info sigusr1.file)")" = 1 ] && break
+		sleep 0.02
+	done
+	assert_equal "$(cat "$(lc_info sigusr1.file)")" 1
+	assert_running "$LC_TARGET_PID" "$(lc_info progress.file)"
+}
+
+@test "kill -9 of lc-freeze during the stop: the target keeps running" {
+	lc_start_target --progress
+	precopy "$LC_TARGET_PID"
+	LIVECORE_TEST_STOP_DELAY_MS=20000 freeze_in_background -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID"
+	lc_wait_state "$LC_TARGET_PID" t
+	progress=$(lc_info progress.file)
+	before=$(cat "$progress")
+	sleep 0.2
+	# the stop holds: the counter does not move
+	assert_equal "$(cat "$progress")" "$before"
+	kill -KILL "$FZ_PID"
+	freeze_wait
+	assert_equal "$FZ_RC" 137
+	assert_running "$LC_TARGET_PID" "$progress"
+	[ ! -e "$T/notes" ]
+}
+
+@test "SIGTERM during the stop: the target is resumed, then lc-freeze exits 8" {
+	lc_start_target --progress
+	precopy "$LC_TARGET_PID"
+	LIVECORE_TEST_STOP_DELAY_MS=20000 freeze_in_background -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID"
+	lc_wait_state "$LC_TARGET_PID" t
+	kill -TERM "$FZ_PID"
+	freeze_wait
+	assert_equal "$FZ_RC" 8
+	assert_equal "$(cat "$T/fz.err")" "lc-freeze: interrupted; the target was resumed"
+	assert_running "$LC_TARGET_PID" "$(lc_info progress.file)"
+	[ ! -e "$T/notes" ]
+	[ ! -s "$T/fz.out" ]
+}
+
+@test "a target already traced: a clear error, nothing left stopped" {
+	lc_start_target --threads 3 --progress
+	precopy "$LC_TARGET_PID"
+	strace -p "$LC_TARGET_PID" -o /dev/null 3>&- &
+	BG_PIDS+=($!)
+	for i in $(seq 200); do
+		grep -q '^TracerPid:[[:space:]]*[1-9]' "/proc/$LC_TARGET_PID/status" && break
+		sleep 0.01
+	done
+	run -4 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	assert_equal "$stderr" \
+		"lc-freeze: process $LC_TARGET_PID is already traced by process ${BG_PIDS[0]}: nothing was stopped"
+	[ -z "$output" ]
+	[ ! -e "$T/notes" ]
+	# the worker threads it may have seized first were let go
+	kill "${BG_PIDS[0]}"
+	wait "${BG_PIDS[0]}" || true
+	assert_running "$LC_TARGET_PID" "$(lc_info progress.file)"
+}
+
+@test "a target that exits during the stop: a clear error" {
+	lc_start_target --threads 2
+	precopy "$LC_TARGET_PID"
+	LIVECORE_TEST_STOP_DELAY_MS=1000 freeze_in_background -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID"
+	lc_wait_state "$LC_TARGET_PID" t
+	kill -KILL "$LC_TARGET_PID"
+	freeze_wait
+	assert_equal "$FZ_RC" 3
+	assert_equal "$(cat "$T/fz.err")" "lc-freeze: process $LC_TARGET_PID exited while lc-freeze stopped it"
+	[ ! -e "$T/notes" ]
+}
+
+@test "a main thread that exited (a zombie leader): a clear error, the rest runs on" {
+	"$LC_THREADS_TARGET" -o "$T/info" --zombie-leader "$T/trigger" 3>&- &
+	pid=$!
+	LC_TARGET_PIDS+=("$pid")
+	for i in $(seq 100); do [ -s "$T/info" ] && break; sleep 0.05; done
+	precopy "$pid"
+	touch "$T/trigger"
+	lc_wait_state "$pid" Z
+	run -3 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$pid" <"$T/in.m"
+	assert_equal "$stderr" "lc-freeze: process $pid is a zombie (its memory is gone)"
+	assert_running_threads() {
+		local before after
+		before=$(cat "$T/info.progress"); sleep 0.1; after=$(cat "$T/info.progress")
+		[ "$after" -gt "$before" ]
+	}
+	assert_running_threads
+	run -0 task_states "$pid"
+	refute_output --partial t
+}
+
+@test "a manifest without its end line or for a reused pid: refused before any stop" {
+	lc_start_target --progress
+	precopy "$LC_TARGET_PID"
+	head -n -1 "$T/in.m" >"$T/cut.m"
+	run -5 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/cut.m"
+	[[ $stderr == "lc-freeze: standard input:"*"end line"* ]]
+	sed 's/^# starttime .*/# starttime 1/' "$T/in.m" >"$T/reused.m"
+	run -3 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/reused.m"
+	assert_equal "$stderr" "lc-freeze: process $LC_TARGET_PID is not the one the manifest describes (starttime $(lc_proc_field "$LC_TARGET_PID" 22), manifest 1): the pid was reused"
+	[ "$(grep -c "TracerPid:.0" "/proc/$LC_TARGET_PID/status")" = 1 ]
+	[ ! -e "$T/notes" ]
+	assert_running "$LC_TARGET_PID" "$(lc_info progress.file)"
+}
+
+@test "pause budget: a tiny budget and a heavy dirtier exit 6 with the target resumed" {
+	lc_start_target --pattern-mib 64 --dirty-rate 50000 --progress
+	precopy "$LC_TARGET_PID"
+	run -6 --separate-stderr lc-freeze -b 1 -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	assert_output ""
+	[[ $stderr == *"past the 1 ms budget"*"the target was resumed"* ]]
+	[ ! -e "$T/notes" ]
+	assert_running "$LC_TARGET_PID" "$(lc_info progress.file)"
+	# a budget that fits lets it through
+	run -0 --separate-stderr lc-freeze -b 60000 -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	assert_output --partial "# freeze pause-us="
+}
+
+# stage_matches_memory MANIFEST STAGE PID - every extent of every dumped
+# VMA (device mappings aside) holds the bytes /proc/PID/mem reads
+stage_matches_memory() {
+	local m=$1 stage=$2 pid=$3 line range flags extents x a b off n=0
+
+	while read -r range flags extents; do
+		# device memory ([vvar]) and the gate page cannot be read via mem
+		case ",$flags," in *,io,* | *,pf,*) continue ;; esac
+		a=${range%%-*}
+		[ ${#a} -gt 12 ] && continue
+		[ "$extents" = - ] && continue
+		IFS=, read -ra xs <<<"$extents"
+		for x in "${xs[@]}"; do
+			a=$((16#${x%%-*}))
+			b=${x#*-}
+			off=$((16#${b#*@}))
+			b=$((16#${b%@*}))
+			cmp <(dd if="/proc/$pid/mem" iflag=skip_bytes,count_bytes skip=$a count=$((b - a)) status=none) \
+				<(dd if="$stage" iflag=skip_bytes,count_bytes skip=$off count=$((b - a)) status=none) ||
+				{ echo "differs: $x" >&2; return 1; }
+			n=$((n + 1))
+		done
+	done < <(awk '$6 == "dump" { print $1, $8, $9 }' "$m")
+	[ "$n" -gt 0 ]
+}
+
+@test "no tracker: the final delta copies every staged page; the stage equals memory at the stop" {
+	lc_start_target --threads 2 --pattern-mib 16 --dirty-rate 20000
+	precopy "$LC_TARGET_PID"
+	sleep 0.3
+	lc_stop_target "$LC_TARGET_PID"
+	# the dirtier changed pages since the pass: the stage is stale now
+	run ! stage_matches_memory "$T/in.m" "$T/stage" "$LC_TARGET_PID"
+	run -0 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	printf '%s\n' "$output" >"$T/out.m"
+	[[ $stderr == *"no tracker: every staged page copied"* ]]
+	# every populated page of the pattern went through the stop
+	pages=$(sed -n 's/^# freeze .*delta-pages=\([0-9]*\).*/\1/p' "$T/out.m")
+	[ "$pages" -ge 4096 ]
+	run stage_matches_memory "$T/out.m" "$T/stage" "$LC_TARGET_PID"
+	echo "$output" >&2
+	assert_success
+	# and the pattern pages check out on their own
+	addr=$(lc_info pattern.addr)
+	ext=$(awk -v a="$(printf '%x' "$addr")" 'index($1, a "-") == 1 { print $9 }' "$T/out.m")
+	run -0 "$LC_PAGECHECK" "$T/stage" "0x${ext#*@}" "$addr" 4096
+	# the output manifest is whole and reads back
+	run -0 "$LIVECORE_BUILD/targets/lc-manifest-check" <"$T/out.m"
+}
+
+@test "new and changed mappings after pre-copy get new extents at the stage end" {
+	lc_start_target --threads 1 --pattern-mib 4
+	precopy "$LC_TARGET_PID"
+	old_end=$(awk '$2 == "stage-end" { print $3 }' "$T/in.m")
+	# a VMA lc-precopy never saw: the address space changes after the pass
+	gdb -nx -batch -p "$LC_TARGET_PID" \
+		-ex 'call (void *)mmap(0, 65536, 3, 0x22, -1, 0)' -ex 'call (int)memset($1, 0x5a, 65536)' \
+		>"$T/gdb.out" 2>&1
+	new=$(sed -n 's/^\$1 = (void \*) 0x\([0-9a-f]*\).*/\1/p' "$T/gdb.out")
+	[ -n "$new" ] || { cat "$T/gdb.out" >&2; false; }
+	lc_stop_target "$LC_TARGET_PID"
+	run -0 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	printf '%s\n' "$output" >"$T/out.m"
+	# the record that holds it: decided in the stop, staged in a new extent
+	rec=$(awk '/^[0-9a-f]+-/ { print $1, $6, $9 }' "$T/out.m" | while read -r range decision ext; do
+		[ $((16#${range%-*})) -le $((16#$new)) ] && [ $((16#$new)) -lt $((16#${range#*-})) ] &&
+			echo "$range $decision $ext"
+	done || true)
+	[[ $rec == *" dump "*@* ]]
+	# (it may have merged with a neighbour: that record then has two extents)
+	found=
+	IFS=, read -ra xs <<<"${rec##* }"
+	for x in "${xs[@]}"; do
+		[ $((16#${x%%-*})) -le $((16#$new)) ] || continue
+		b=${x#*-}
+		[ $((16#$new)) -lt $((16#${b%@*})) ] || continue
+		found=${x#*@}
+	done
+	[ -n "$found" ] && [ $((16#$found)) -ge $((old_end)) ]
+	new_end=$(awk '$2 == "stage-end" { print $3 }' "$T/out.m")
+	[ $((new_end)) -gt $((old_end)) ]
+	run stage_matches_memory "$T/out.m" "$T/stage" "$LC_TARGET_PID"
+	echo "$output" >&2
+	assert_success
+}
+
+@test "capabilities: only CAP_SYS_PTRACE while attached" {
+	lc_require_root
+	lc_start_target
+	precopy "$LC_TARGET_PID"
+	LIVECORE_DEBUG_PRIVILEGES=1 run -0 --separate-stderr \
+		lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	[[ $stderr == *"privileges after setup: "*"CapPrm=0000000000080000 CapEff=0000000000080000"* ]]
+	[[ $stderr == *"NoNewPrivs=1"* ]]
+}
+
+# bats test_tags=needs:soft-dirty
+@test "soft-dirty: the final delta copies only the pages dirtied since the last pass" {
+	lc_start_target --pattern-mib 16 --dirty-rate 200
+	lc-maps "$LC_TARGET_PID" >"$T/maps.m"
+	lc-precopy -q -T soft-dirty -s "$T/stage" "$LC_TARGET_PID" <"$T/maps.m" >"$T/in.m" 2>"$T/pre.err" ||
+		skip "needs: soft-dirty kernel"
+	grep -q '^# stop-copy dirty' "$T/in.m"
+	run -0 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	pages=$(printf '%s\n' "$output" | sed -n 's/^# freeze .*delta-pages=\([0-9]*\).*/\1/p')
+	# 16 MiB is 4096 pages; 200 pages/s dirtied: far fewer in the stop
+	[ "$pages" -lt 2048 ]
+	addr=$(lc_info pattern.addr)
+	ext=$(printf '%s\n' "$output" | awk -v a="$(printf '%x' "$addr")" 'index($1, a "-") == 1 { print $9 }')
+	run -0 "$LC_PAGECHECK" "$T/stage" "0x${ext#*@}" "$addr" 4096
+}

@@ -35,8 +35,9 @@ int caps_verify_none(void);
  * caller). Returns -1 with errno = EPERM otherwise. */
 int caps_check_own_target(const uid_t target_uid[4]);
 
-/* Writes "CapEff=... CapPrm=... CapBnd=... NoNewPrivs=N" of this process
- * into buf (the tools' --debug-privileges output, used by the tests). */
+/* Writes "CapInh=... CapPrm=... CapEff=... CapBnd=... CapAmb=... NoNewPrivs=N
+ * Seccomp=N" of this process into buf (what a tool prints after setup when
+ * LIVECORE_DEBUG_PRIVILEGES is set; the tests read it). */
 int caps_describe_self(char *buf, size_t len);
 
 #endif

@@ -154,7 +154,7 @@ freeze_wait() {
 	[[ $got == *"$(lc_info exe)"* ]]
 	# maps escapes the newline as \012; NT_FILE holds the name itself
 	grep -qF 'new\012line' "/proc/$LC_TARGET_PID/maps"
-	grep -qzx "$T/new"$'\n'"line" "$T/notes"
+	grep -qzxP "\\Q$T/new\\E\\nline" "$T/notes"
 }
 
 @test "each thread's rip, rsp and fs_base equal what gdb reports for the same stopped target" {

@@ -491,3 +491,27 @@ real_manifest() {
 	run -5 --separate-stderr manifest_check <"$BATS_TEST_TMPDIR/bad"
 	[[ $stderr == *"missing header (starttime)"* ]]
 }
+
+@test "with file capabilities (permitted set only) lc-maps refuses another user's target (4) and dumps the caller's own" {
+	lc_require_root
+	command -v setcap >/dev/null || skip "needs: setcap (libcap2-bin)"
+	dir=$BATS_TEST_TMPDIR/caps
+	mkdir "$dir"
+	# nobody must reach the binary: open the path down to it
+	p=$dir
+	while [ "$p" != / ]; do chmod o+x "$p"; p=$(dirname "$p"); done
+	cp "$LIVECORE_BUILD/bin/lc-maps" "$dir/lc-maps"
+	setcap cap_sys_ptrace,cap_dac_read_search=p "$dir/lc-maps" ||
+		skip "needs: a filesystem with file capabilities under \$BATS_TEST_TMPDIR"
+	lc_start_target   # runs as root
+	run --separate-stderr -4 setpriv --reuid nobody --regid nogroup --clear-groups \
+		"$dir/lc-maps" "$LC_TARGET_PID"
+	assert_regex "$stderr" "process $LC_TARGET_PID belongs to uid 0: with file capabilities lc-maps dumps only the caller's own processes"
+	assert_output ''
+	# its own process: a manifest, and nothing held after setup
+	run --separate-stderr -0 setpriv --reuid nobody --regid nogroup --clear-groups \
+		sh -c 'sleep 30 & p=$!; LIVECORE_DEBUG_PRIVILEGES=1 "$1" "$p"; rc=$?; kill "$p"; exit $rc' sh "$dir/lc-maps"
+	assert_line --index 0 'livecore-manifest 1'
+	assert_regex "$stderr" 'CapPrm=0000000000000000 CapEff=0000000000000000'
+	assert_regex "$stderr" 'NoNewPrivs=1'
+}

@@ -58,6 +58,7 @@ struct options {
 /* What lc-freeze holds open, all opened before the stop while privileged. */
 struct handles {
 	int mem, pagemap, maps, auxv, cmdline, task, stage;
+	int clear_refs;         /* soft-dirty only: the tracker's handle (never written here) */
 };
 
 struct timing {
@@ -131,8 +132,12 @@ static int exit_for_errno(int e)
 }
 
 static int open_handles(const struct target *t, const struct manifest *m, const char *stage,
-			struct handles *h)
+			bool soft_dirty, struct handles *h)
 {
+	/* the soft-dirty tracker wants clear_refs open (mode 0200: another
+	 * user's process needs CAP_DAC_OVERRIDE); lc-freeze only scans */
+	if (soft_dirty && (h->clear_refs = xio_openat(t->proc_dirfd, "clear_refs", O_WRONLY, 1)) < 0)
+		return -1;
 	if ((h->mem = xio_openat(t->proc_dirfd, "mem", O_RDONLY, 1)) < 0 ||
 	    (h->pagemap = xio_openat(t->proc_dirfd, "pagemap", O_RDONLY, 1)) < 0 ||
 	    (h->maps = xio_openat(t->proc_dirfd, "maps", O_RDONLY, 1)) < 0 ||
@@ -278,12 +283,12 @@ static int add_freeze_headers(struct manifest *out, const struct finalmaps_resul
 
 int main(int argc, char **argv)
 {
-	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH };
+	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
 	static const cap_value_t attached[] = { CAP_SYS_PTRACE };
 	struct options o = { 0 };
 	struct manifest in, out;
 	struct target t;
-	struct handles h = { -1, -1, -1, -1, -1, -1, -1 };
+	struct handles h = { -1, -1, -1, -1, -1, -1, -1, -1 };
 	struct outfile notes_out = { .fd = -1 };
 	struct pagemap pm;
 	struct tracker tracker = { .mode = TRACK_NONE };
@@ -296,11 +301,11 @@ int main(int argc, char **argv)
 	sigset_t cancel, blocked, old_mask;
 	char err[512], state;
 	char *maps = NULL;
-	const char *v, *why;
+	const char *v, *why, *tracking;
 	int status, saved;
 
 	log_init(argv[0]);
-	if (caps_init(needed, 2) < 0) {
+	if (caps_init(needed, 3) < 0) {
 		log_errno("cannot set up capabilities");
 		return EXIT_FAILURE_IO;
 	}
@@ -356,7 +361,10 @@ int main(int argc, char **argv)
 	}
 
 	/* Privileged opens. */
-	if (caps_raise() < 0 || open_handles(&t, &in, o.stage, &h) < 0) {
+	tracking = manifest_header_get(&in, "tracking");
+	if (caps_raise() < 0 ||
+	    open_handles(&t, &in, o.stage, !copy_all && tracking && !strcmp(tracking, "soft-dirty"),
+			 &h) < 0) {
 		saved = errno;
 		caps_lower();
 		errno = saved;
@@ -384,7 +392,7 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE_IO;
 	}
 	if (!copy_all) {
-		const char *mode = manifest_header_get(&in, "tracking");
+		const char *mode = tracking;
 		enum track_mode tm_mode = mode && !strcmp(mode, "soft-dirty") ? TRACK_SOFT_DIRTY
 					  : mode && !strcmp(mode, "uffd") ? TRACK_UFFD : TRACK_NONE;
 
@@ -393,7 +401,7 @@ int main(int argc, char **argv)
 				  "soft-dirty or uffd (it is \"%s\")", mode ? mode : "absent");
 			return EXIT_BAD_INPUT;
 		}
-		if (track_open(&tracker, tm_mode, -1, &pm) < 0) {
+		if (track_open(&tracker, tm_mode, h.clear_refs, &pm) < 0) {
 			log_errno("cannot use the %s tracker", mode);
 			return EXIT_FAILURE_IO;
 		}
@@ -476,18 +484,25 @@ int main(int argc, char **argv)
 		};
 		struct capture_fds fds = { t.proc_dirfd, h.task, h.auxv, h.cmdline };
 
+		char *scratch;
+
 		if (!(maps = read_maps(h.maps)) || !*maps) {
 			log_error("process %d exited while lc-freeze stopped it", (int)o.pid);
 			status = EXIT_NO_TARGET;
 			goto resume;
 		}
-		if (finalmaps_build(&in, maps, &ctx, &out, &plan, err, sizeof err) < 0) {
+		/* finalmaps_build cuts its copy into lines */
+		if (!(scratch = strdup(maps))) {
+			log_errno("cannot plan the final delta");
+			goto resume;
+		}
+		if (finalmaps_build(&in, scratch, &ctx, &out, &plan, err, sizeof err) < 0) {
+			free(scratch);
 			log_error("process %d: %s", (int)o.pid, err);
 			goto resume;
 		}
-		free(maps);
-		if (!(maps = read_maps(h.maps)) ||
-		    capture_fill(&cap, &fds, &ps, state, maps) < 0) {
+		free(scratch);
+		if (capture_fill(&cap, &fds, &ps, state, maps) < 0) {
 			log_errno("cannot read the state of process %d", (int)o.pid);
 			status = exit_for_errno(errno);
 			goto resume;
@@ -551,6 +566,9 @@ resume:
 	}
 	if (status != EXIT_OK)
 		goto out;
+	/* the target runs again: SIGINT and SIGTERM may end us now (the
+	 * notes file's temporary name is removed on the way out) */
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 
 	log_info("pause %" PRId64 " us (seize %" PRId64 ", registers %" PRId64 ", maps %" PRId64
 		 ", delta %" PRId64 ": %" PRIu64 " pages, %" PRIu64 " bytes), %zu threads%s",

@@ -48,7 +48,7 @@ done
 addr=$(sed -n 's/^pattern.addr=//p' "$work/info")
 size=$(sed -n 's/^pattern.size=//p' "$work/info")
 "$build/bin/lc-maps" "$pid" >"$work/m"
-rss=$(awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$pid/status")
+rss=$(($(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status") * 1024))
 
 gbs() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.2f", b / s / 1e9 }'; }
 best() { sort -g | tail -1; }

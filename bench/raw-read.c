@@ -2,7 +2,9 @@
  * of PID into a reused buffer, nothing written, with THREADS threads each
  * taking 8 MiB chunks, by process_vm_readv ("vm") or pread on /proc/PID/mem
  * ("mem"). Prints the bytes and seconds. Used by bench/copy-engine.sh. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

@@ -13,7 +13,12 @@
  *                      Info: region.addr, region.pages, region.written.
  *
  * Writes KEY=VALUE lines to INFOFILE (atomically) when ready, then runs
- * until killed. */
+ * until killed.
+ *
+ *   lc-precopy-target --probe-soft-dirty
+ *                      exits 0 when this kernel tracks soft-dirty pages
+ *                      (an oracle for the tests, written apart from
+ *                      lib/common/track.c so that it can disagree). */
 #include "lc_pattern.h"
 
 #include <errno.h>
@@ -112,9 +117,30 @@ static void every_7th(unsigned long mib)
 		die("pthread_create");
 }
 
+static int probe_soft_dirty(void)
+{
+	volatile char *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int clear = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	int map = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+
+	if (p == MAP_FAILED || clear < 0 || map < 0)
+		return 2;
+	p[0] = 1;
+	if (write(clear, "4", 1) != 1)
+		return 1;
+	p[0] = 2;
+	if (pread(map, &e, 8, (off_t)((uintptr_t)p / PAGE * 8)) != 8)
+		return 2;
+	return (e >> 55) & 1 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *out = NULL;
+
+	if (argc == 2 && !strcmp(argv[1], "--probe-soft-dirty"))
+		return probe_soft_dirty();
 	char tmp[4096];
 	int fd;
 

@@ -342,7 +342,8 @@ int main(int argc, char **argv)
 		log_errno("cannot start %s tracking", track_mode_name(mode));
 		goto out;
 	}
-	if (mode == TRACK_NONE)
+	/* said once when it is a fallback; -T none asked for it */
+	if (mode == TRACK_NONE && o.tracking != TRACK_REQUEST_NONE)
 		log_error("no dirty tracking (%s): one pass; the stop must copy every dumped page", why);
 
 	if (!o.quiet && isatty(STDERR_FILENO))

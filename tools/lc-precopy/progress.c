@@ -15,34 +15,38 @@ static double seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int show(unsigned pass, uint64_t done, uint64_t total, double elapsed)
+{
+	/* no rate from a sample taken just as the pass began */
+	double rate = elapsed >= 0.1 ? (double)done / elapsed : 0;
+	char line[160];
+	int n;
+
+	if (!pass)
+		return 0;
+	n = snprintf(line, sizeof line, "\r%s: pass %u: %.2f of %.2f GiB, %.2f GB/s, ETA %.0f s\033[K",
+		     log_progname(), pass, (double)done / GIB, (double)total / GIB, rate / 1e9,
+		     rate > 0 && total > done ? (double)(total - done) / rate : 0.0);
+	return n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0 ? -1 : 0;
+}
+
 static void *progress_main(void *arg)
 {
 	struct progress *pr = arg;
 	unsigned shown_pass = 0;
-	double pass_t0 = seconds();
 
+	pr->pass_t0 = seconds();
 	while (!atomic_load(&pr->stop)) {
 		struct timespec nap = { 0, 250 * 1000 * 1000 };
 		unsigned pass = atomic_load(pr->pass);
-		uint64_t done = atomic_load(pr->done), total = atomic_load(pr->total);
-		double elapsed, rate;
-		char line[160];
-		int n;
 
 		if (pass != shown_pass) {
 			shown_pass = pass;
-			pass_t0 = seconds();
+			pr->pass_t0 = seconds();
 		}
-		elapsed = seconds() - pass_t0;
-		rate = elapsed > 0 ? (double)done / elapsed : 0;
-		if (pass) {
-			n = snprintf(line, sizeof line,
-				     "\r%s: pass %u: %.2f of %.2f GiB, %.2f GB/s, ETA %.0f s\033[K",
-				     log_progname(), pass, (double)done / GIB, (double)total / GIB,
-				     rate / 1e9, rate > 0 ? (double)(total - done) / rate : 0.0);
-			if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
-				break;
-		}
+		if (show(pass, atomic_load(pr->done), atomic_load(pr->total),
+			 seconds() - pr->pass_t0) < 0)
+			break;
 		nanosleep(&nap, NULL);
 	}
 	return NULL;
@@ -68,6 +72,9 @@ void progress_stop(struct progress *pr)
 	atomic_store(&pr->stop, true);
 	pthread_join(pr->thread, NULL);
 	pr->running = false;
+	/* the last pass's final figures, then a clean line for what follows */
+	show(atomic_load(pr->pass), atomic_load(pr->done), atomic_load(pr->total),
+	     seconds() - pr->pass_t0);
 	if (write(STDERR_FILENO, clear, sizeof clear - 1) < 0) {
 		/* nothing to do: the line stays */
 	}

@@ -15,6 +15,7 @@ struct progress {
 	atomic_bool stop;
 	pthread_t thread;
 	bool running;
+	double pass_t0;             /* when the current pass started */
 };
 
 /* Starts the thread; 0 on success (on failure there is no progress line,

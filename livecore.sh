@@ -112,16 +112,26 @@ run() { # stdin stdout command...
 	return $rc
 }
 
+# A tool failed: it said why; add what it means for the whole dump.
+tool_failed() { # status
+	case $1 in
+	3) printf '%s: process %s exited (or its pid was reused) during the dump; no core written\n' "$prog" "$pid" >&2 ;;
+	8) printf '%s: interrupted; the process was resumed and no core written\n' "$prog" >&2 ;;
+	*) printf '%s: no core written\n' "$prog" >&2 ;;
+	esac
+	exit "$1"
+}
+
 quiet_flag=
 [ "$quiet" = 1 ] && quiet_flag=-q
 
-run /dev/null "$work/manifest.maps" "$LC_MAPS" "$pid" || exit $?
+run /dev/null "$work/manifest.maps" "$LC_MAPS" "$pid" || tool_failed $?
 
 set -- -s "$work/stage" $quiet_flag
 [ -n "$passes" ] && set -- "$@" -p "$passes"
 [ -n "$dirty_pct" ] && set -- "$@" -t "$dirty_pct"
 [ -n "$tracking" ] && set -- "$@" -T "$tracking"
-run "$work/manifest.maps" "$work/manifest.precopy" "$LC_PRECOPY" "$@" "$pid" || exit $?
+run "$work/manifest.maps" "$work/manifest.precopy" "$LC_PRECOPY" "$@" "$pid" || tool_failed $?
 
 attempt=0
 while :; do
@@ -143,17 +153,17 @@ while :; do
 	# Another pass over the same staging file, from the manifest lc-precopy wrote.
 	mv "$work/manifest.precopy" "$work/manifest.precopy.$attempt"
 	run "$work/manifest.precopy.$attempt" "$work/manifest.precopy" \
-		"$LC_PRECOPY" -c -s "$work/stage" $quiet_flag -p 1 "$pid" || exit $?
+		"$LC_PRECOPY" -c -s "$work/stage" $quiet_flag -p 1 "$pid" || tool_failed $?
 done
-[ $rc -eq 0 ] || exit $rc
+[ $rc -eq 0 ] || tool_failed $rc
 
 force_flag=
 [ "$force" = 1 ] && force_flag=-f
 if [ "$out" = - ]; then
-	run "$work/manifest.freeze" /dev/stdout "$LC_ELFWRITE" -s "$work/stage" -n "$work/notes" -o - || exit $?
+	run "$work/manifest.freeze" /dev/stdout "$LC_ELFWRITE" -s "$work/stage" -n "$work/notes" -o - || tool_failed $?
 else
 	run "$work/manifest.freeze" /dev/null "$LC_ELFWRITE" -s "$work/stage" -n "$work/notes" \
-		-o "$out" $force_flag || exit $?
+		-o "$out" $force_flag || tool_failed $?
 fi
 t_end=$(now_ms)
 

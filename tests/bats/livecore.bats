@@ -1,0 +1,128 @@
+#!/usr/bin/env bats
+# livecore.sh, the driver: the whole pipeline, its exit statuses, its
+# cleanup, and that the target is never left stopped.
+bats_require_minimum_version 1.8.0
+
+setup() { load helpers; }
+teardown() { lc_cleanup_targets; }
+
+# no work directory of livecore.sh may remain in DIR
+assert_no_workdir() {
+	run -0 find "$1" -maxdepth 1 -name '.livecore.*'
+	assert_output ''
+}
+
+@test "livecore.sh dumps a running target: 0600 core, summary line, target runs on, no work files" {
+	lc_start_target --threads 2 --pattern-mib 8 --progress-file "$BATS_TEST_TMPDIR/progress"
+	run --separate-stderr -0 livecore.sh "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/t.core"
+	assert_regex "$stderr" 'livecore: pause [0-9.]+ ms \(seize [0-9.]+, registers [0-9.]+, maps [0-9.]+, delta [0-9.]+ ms: [0-9]+ pages\), [0-9]+ pre-copy passes \([a-z-]+\), [0-9.]+ MiB copied, core [0-9.]+ MiB on disk, [0-9.]+ s total'
+	run -0 stat -c %a "$BATS_TEST_TMPDIR/t.core"
+	assert_output 600
+	run -0 head -c 4 "$BATS_TEST_TMPDIR/t.core"
+	assert_output $'\x7fELF'
+	assert_no_workdir "$BATS_TEST_TMPDIR"
+	p1=$(cat "$BATS_TEST_TMPDIR/progress")
+	sleep 0.2
+	p2=$(cat "$BATS_TEST_TMPDIR/progress")
+	[ "$p2" -gt "$p1" ]
+	run -0 lc_proc_state "$LC_TARGET_PID"
+	refute_output --regexp '^[tT]$'
+}
+
+@test "livecore.sh -k keeps the manifests, the notes and says where" {
+	lc_start_target --pattern-mib 4
+	run --separate-stderr -0 livecore.sh -k -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/k.core"
+	assert_regex "$stderr" 'work files kept in '
+	work=$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '.livecore.*')
+	[ -n "$work" ]
+	for f in manifest.maps manifest.precopy manifest.freeze notes; do
+		[ -s "$work/$f" ] || { echo "missing $work/$f"; false; }
+	done
+	run -0 stat -c %a "$work"
+	assert_output 700
+	run -0 tail -n 1 "$work/manifest.freeze"
+	assert_regex "$output" '^end [0-9]+$'
+	run -0 grep -c '^# freeze pause-us=' "$work/manifest.freeze"
+	assert_output 1
+}
+
+@test "livecore.sh refuses to replace an existing core without -f (7), replaces it with -f" {
+	lc_start_target
+	echo precious >"$BATS_TEST_TMPDIR/x.core"
+	run --separate-stderr -7 livecore.sh "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/x.core"
+	assert_regex "$stderr" 'x.core exists \(use -f to replace it\)'
+	run -0 cat "$BATS_TEST_TMPDIR/x.core"
+	assert_output precious
+	run --separate-stderr -0 livecore.sh -f "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/x.core"
+	run -0 head -c 4 "$BATS_TEST_TMPDIR/x.core"
+	assert_output $'\x7fELF'
+}
+
+@test "livecore.sh: a garbage pid is a usage error (2), a missing one is status 3" {
+	run --separate-stderr -2 livecore.sh 12abc "$BATS_TEST_TMPDIR/a.core"
+	assert_regex "$stderr" 'bad pid "12abc"'
+	run --separate-stderr -3 livecore.sh 4194000 "$BATS_TEST_TMPDIR/a.core"
+	assert_regex "$stderr" 'no process 4194000'
+	[ ! -e "$BATS_TEST_TMPDIR/a.core" ]
+}
+
+@test "livecore.sh: a target that exits during pre-copy gives a clear error and no core" {
+	lc_start_target --pattern-mib 1024
+	livecore.sh -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/gone.core" \
+		2>"$BATS_TEST_TMPDIR/err" &
+	driver=$!
+	# wait until the pre-copy runs, then end the target
+	for _ in $(seq 500); do
+		ls "$BATS_TEST_TMPDIR"/.livecore.*/stage >/dev/null 2>&1 && break
+		sleep 0.01
+	done
+	kill -9 "$LC_TARGET_PID"
+	rc=0
+	wait "$driver" || rc=$?
+	cat "$BATS_TEST_TMPDIR/err"
+	[ "$rc" -eq 3 ]
+	run -0 cat "$BATS_TEST_TMPDIR/err"
+	assert_regex "$output" "process $LC_TARGET_PID exited \(or its pid was reused\) during the dump; no core written"
+	[ ! -e "$BATS_TEST_TMPDIR/gone.core" ]
+	assert_no_workdir "$BATS_TEST_TMPDIR"
+}
+
+# interrupt_during PHASE-WAIT-COMMAND: starts livecore.sh in its own
+# process group, waits for the phase, sends SIGINT to the group as a
+# terminal's ^C would, and checks the aftermath.
+interrupt_livecore() {
+	local ready=$1
+	shift
+	setsid livecore.sh -w "$BATS_TEST_TMPDIR" "$@" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/int.core" \
+		2>"$BATS_TEST_TMPDIR/err" &
+	driver=$!
+	for _ in $(seq 1000); do
+		eval "$ready" && break
+		sleep 0.01
+	done
+	eval "$ready"
+	kill -INT -- "-$driver"
+	rc=0
+	wait "$driver" || rc=$?
+	cat "$BATS_TEST_TMPDIR/err"
+	[ "$rc" -ne 0 ]
+	[ ! -e "$BATS_TEST_TMPDIR/int.core" ]
+	assert_no_workdir "$BATS_TEST_TMPDIR"
+	# the target runs: not stopped, and its progress counter moves
+	lc_wait_state "$LC_TARGET_PID" RS
+	p1=$(cat "$BATS_TEST_TMPDIR/progress")
+	sleep 0.2
+	p2=$(cat "$BATS_TEST_TMPDIR/progress")
+	[ "$p2" -gt "$p1" ]
+}
+
+@test "livecore.sh: SIGINT during pre-copy leaves the target running and no core" {
+	lc_start_target --pattern-mib 1024 --progress-file "$BATS_TEST_TMPDIR/progress"
+	interrupt_livecore 'ls "$BATS_TEST_TMPDIR"/.livecore.*/stage >/dev/null 2>&1'
+}
+
+@test "livecore.sh: SIGINT during the stop resumes the target and leaves no core" {
+	lc_start_target --threads 2 --pattern-mib 4 --progress-file "$BATS_TEST_TMPDIR/progress"
+	export LIVECORE_TEST_STOP_DELAY_MS=3000
+	interrupt_livecore '[[ $(lc_proc_state "$LC_TARGET_PID") == [tT] ]]'
+}

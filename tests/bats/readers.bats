@@ -106,6 +106,21 @@ gdb_frames() {
 	done
 }
 
+# avx512_unreadable_by_gdb - true where gdb cannot read the AVX-512 state
+# (k0-k7, zmm) of a core that the kernel writes. gdb before 14 reads
+# NT_X86_XSTATE only in Intel's layout; the kernel, and livecore like it,
+# writes the CPU's own layout, which on AMD puts that state elsewhere, so
+# gdb 13 shows it <unavailable> ("Section .reg-xstate/N in core file too
+# small") even in the kernel's own core, while gcore writes gdb's re-laid
+# copy. There those registers say nothing about the core.
+avx512_unreadable_by_gdb() {
+	local major
+
+	grep -q '^vendor_id.*AuthenticAMD' /proc/cpuinfo || return 1
+	major=$(gdb --version | sed -n '1s/.* \([0-9][0-9]*\)\.[0-9.]*$/\1/p')
+	[ -n "$major" ] && [ "$major" -lt 14 ]
+}
+
 @test "gdb: registers of every thread equal gcore's of the same stopped target" {
 	require_cmd gdb
 	require_cmd gcore
@@ -118,6 +133,10 @@ gdb_frames() {
 	run -0 gdb_core "$BIN" "$BATS_TEST_TMPDIR/gcore.core" 'thread apply all info all-registers'
 	theirs=$(per_thread <<<"$output" | sort)
 
+	if avx512_unreadable_by_gdb; then
+		ours=$(grep -Ev '^[0-9]+ (k[0-7]|zmm[0-9]+) |warning: Section .\.reg-xstate/' <<<"$ours")
+		theirs=$(grep -Ev '^[0-9]+ (k[0-7]|zmm[0-9]+) |warning: Section .\.reg-xstate/' <<<"$theirs")
+	fi
 	# rip of every thread, as a user would look at it first, then the rest
 	for tid in $(expected_threads | cut -d' ' -f1); do
 		rip=$(grep "^$tid rip " <<<"$theirs") || fail "gcore's core has no rip for thread $tid"
@@ -125,8 +144,11 @@ gdb_frames() {
 		assert_output "$rip"
 	done
 	[ "$(wc -l <<<"$theirs")" -gt 100 ] || fail "gdb printed too few registers: $theirs"
-	run diff <(echo "$theirs") <(echo "$ours")
-	assert_success
+	if ! differ=$(diff <(echo "$theirs") <(echo "$ours")); then
+		echo "registers differ (< gcore, > ${LC_READERS_DUMPER:-livecore}), first lines:"
+		cut -c1-200 <<<"$differ" | head -40
+		fail "registers differ from gcore's"
+	fi
 }
 
 @test "gdb: x/2gx at pattern pages shows the page address and generation" {
@@ -203,19 +225,18 @@ vdso_target_core() {
 		rm -f "$CORE"
 		readers_dump "$pid" "$CORE"
 		rip=$(gdb_core "$BIN" "$CORE" 'thread apply all print/x $pc' | per_thread |
-			awk -v t="$VDSO_TID" '$1 == t { print $4 }')
+			awk -v t="$VDSO_TID" '$1 == t && $2 ~ /^[$][0-9]+$/ { print $4 }')
 		[ -n "$rip" ] || fail "gdb finds no thread $VDSO_TID in the core"
 		((rip >= start && rip < end)) && return 0
 	done
 	fail "five dumps never caught thread $VDSO_TID inside [vdso] $start-$end (last rip $rip)"
 }
 
-@test "the vdso frames unwind: gdb, eu-stack and lldb reach the caller of clock_gettime" {
+@test "gdb: the vdso frames unwind, from clock_gettime in [vdso] to its caller" {
 	require_cmd gdb
 	vdso_target_core
 
-	run -0 gdb_core "$BIN" "$CORE" 'thread apply all bt' \
-		'thread apply all info symbol $pc'
+	run -0 gdb_core "$BIN" "$CORE" 'thread apply all bt' 'thread apply all info symbol $pc'
 	gdb_output=$output
 	# gdb found the vdso image in the core and named the function in it
 	run -0 per_thread <<<"$gdb_output"
@@ -225,18 +246,33 @@ vdso_target_core() {
 	assert_line "$VDSO_TID lc_spin_in_vdso"
 	assert_line "$VDSO_TID spin_main"
 	assert_line "$(lc_info pid) lc_vdsospin_main_wait"
+}
 
-	if command -v eu-stack >/dev/null; then
-		run -0 eu-stack --core "$CORE" -e "$BIN"
-		run -0 eu_stack_frames <<<"$output"
-		assert_line "$VDSO_TID 0 __vdso_clock_gettime"
-		assert_line --regexp "^$VDSO_TID [0-9]+ lc_spin_in_vdso\$"
-	fi
-	if command -v lldb >/dev/null; then
-		run -0 --separate-stderr lldb_frames "$BIN" "$CORE"
-		assert_line --regexp "^$VDSO_TID 0 linux-vdso\\.so\\.1"
-		assert_line --regexp "^$VDSO_TID [0-9]+ lc-vdsospin\`lc_spin_in_vdso\$"
-	fi
+@test "eu-stack: the vdso frames unwind, from __vdso_clock_gettime to its caller" {
+	require_cmd eu-stack
+	require_cmd gdb
+	vdso_target_core
+
+	run -0 eu-stack --core "$CORE" -e "$BIN"
+	run -0 eu_stack_frames <<<"$output"
+	# elfutils found the vdso in the core (by its ELF image there) and
+	# named the function. Seen failing: a core whose file-size-0 PT_LOADs
+	# had p_offset 0, not the running offset the kernel writes, made
+	# elfutils find no module but libc (see the eu-unstrip test).
+	assert_line "$VDSO_TID 0 __vdso_clock_gettime"
+	assert_line --regexp "^$VDSO_TID [0-9]+ lc_spin_in_vdso\$"
+	assert_line --regexp "^$VDSO_TID [0-9]+ spin_main\$"
+}
+
+@test "lldb: the vdso frames unwind, from linux-vdso.so.1 to its caller" {
+	require_cmd lldb
+	require_cmd gdb
+	vdso_target_core
+
+	run -0 --separate-stderr lldb_frames "$BIN" "$CORE"
+	assert_line --regexp "^$VDSO_TID 0 linux-vdso\\.so\\.1"
+	assert_line --regexp "^$VDSO_TID [0-9]+ lc-vdsospin\`lc_spin_in_vdso\$"
+	assert_line --regexp "^$VDSO_TID [0-9]+ lc-vdsospin\`spin_main\$"
 }
 
 # eu_stack_frames - eu-stack output on stdin to "TID N FUNCTION" lines.
@@ -262,6 +298,20 @@ eu_stack_frames() {
 	for ((i = 0; i < $(lc_info threads); i++)); do
 		assert_line --regexp "^$(lc_info "thread.$i.tid") [0-9]+ worker_main\$"
 	done
+}
+
+@test "eu-unstrip -n --core finds the executable, ld.so, libc and the vdso" {
+	require_cmd eu-unstrip
+	c_target_core
+
+	# elfutils walks the dynamic linker's list from the auxv and the
+	# executable's PT_DYNAMIC, and reads the vdso's ELF image, all from
+	# the core's memory
+	run -0 eu-unstrip -n --core "$CORE"
+	assert_line --regexp "^0x[0-9a-f]+\\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ .* $BIN\$"
+	assert_line --regexp '^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ .* (/[^ ]*/)?libc\.so\.6$'
+	assert_line --regexp '^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ .* (/[^ ]*/)?ld-linux-x86-64\.so\.2$'
+	assert_line --regexp '^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ \. - linux-vdso\.so\.1$'
 }
 
 # lldb_frames BIN CORE - "TID N MODULE`FUNCTION" for every frame of every

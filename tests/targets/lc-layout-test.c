@@ -152,6 +152,14 @@ static void test_scattered(void)
 	      "scattered: stream layout is the same as without scattering");
 	layout_free(&l);
 	manifest_free(&m);
+
+	/* scattered, and its window holds nothing else: still moved */
+	parse(HEAD "600000-604000 rw-p 00000000 00:00 0 dump 16384 - "
+	      "600000-602000@3000,602000-604000@1000 - \nend 1\n", &m);
+	check(build(&m, 0x5000, true, &l, err, sizeof err) == 0 && l.n_moved == 1 &&
+	      l.phdrs[1].p_offset == 0x5000, "scattered: moved even when its window is free");
+	layout_free(&l);
+	manifest_free(&m);
 }
 
 static void test_gaps_and_clearing(void)

@@ -11,8 +11,9 @@
  *   -x  scatter: stage each VMA of two or more dumped pages as two extents,
  *       its second half before its first half (a VMA that grew during
  *       pre-copy), so that lc-elfwrite must move it together in place
- *   -g  gap: leave each such VMA's first page out of its extents (a page
- *       no copy covered: the core must read zeros there)
+ *   -g  gap: stage each such VMA whole but leave its first page out of its
+ *       extents (a page no copy covered, over a stale staged copy: the
+ *       core must read zeros there, and in place the VMA stays put)
  *   -r  reverse: stage the VMAs in descending address order */
 #include "stage.h"
 
@@ -158,9 +159,14 @@ int main(int argc, char **argv)
 
 		if (!r->dumped)
 			continue;
-		if (gap && b - a >= 2 * page)
-			a += page;
-		if (scatter && b - a >= 2 * page) {
+		if (gap && b - a >= 2 * page) {
+			/* staged whole, but the first page listed in no extent:
+			 * a stale copy the core must not show */
+			uint64_t at = copy_range(a, b);
+
+			snprintf(r->extents, sizeof r->extents, "%" PRIx64 "-%" PRIx64 "@%" PRIx64,
+				 a + page, b, at + page);
+		} else if (scatter && b - a >= 2 * page) {
 			uint64_t mid = a + ((b - a) / page / 2) * page;
 			uint64_t hi = copy_range(mid, b), lo = copy_range(a, mid);
 

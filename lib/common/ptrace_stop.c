@@ -100,6 +100,10 @@ static int seize_one(struct ptrace_stop *s, pid_t tid)
 		if (!(t = add(s, tid)))
 			return -1;
 		t->attached = true;
+		if (s->test_seize_gap_ms)
+			nanosleep(&(struct timespec){ s->test_seize_gap_ms / 1000,
+						      (long)(s->test_seize_gap_ms % 1000) * 1000000L },
+				  NULL);
 		/* ESRCH here means it is exiting: waitpid reports the exit */
 		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 && errno != ESRCH)
 			return -1;

@@ -60,6 +60,10 @@ struct ptrace_stop {
 	pid_t other_tracer;     /* TracerPid when the seize failed with EBUSY */
 	struct timespec first_seize; /* CLOCK_MONOTONIC, just before the first seize */
 	struct timespec last_detach; /* just after the last detach */
+	/* Tests only: a pause between each thread's PTRACE_SEIZE and its
+	 * PTRACE_INTERRUPT, so that a test can make a signal arrive while
+	 * the thread is traced but not stopped (a signal-delivery-stop). */
+	unsigned test_seize_gap_ms;
 };
 
 void ptrace_stop_init(struct ptrace_stop *s, pid_t pid, int task_dirfd);

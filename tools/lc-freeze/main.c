@@ -433,6 +433,8 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &blocked, &old_mask);
 
 	ptrace_stop_init(&ps, o.pid, h.task);
+	if ((v = getenv("LIVECORE_TEST_SEIZE_GAP_MS")))
+		ps.test_seize_gap_ms = (unsigned)strtoul(v, NULL, 10);
 	finalmaps_result_init(&plan);
 	copy_result_init(&cr);
 	capture_init(&cap);
@@ -579,6 +581,15 @@ resume:
 	if (ps.n_dropped)
 		log_info("%zu threads exited or were zombies during the stop and are left out",
 			 ps.n_dropped);
+	{
+		size_t passed = 0;
+
+		for (size_t i = 0; i < ps.n; i++)
+			passed += ps.threads[i].pending_signal != 0;
+		if (passed)
+			log_info("%zu threads were stopped delivering a signal; it was passed back to them",
+				 passed);
+	}
 	status = EXIT_FAILURE_IO;
 	if (finish_stage(h.stage, &plan) < 0) {
 		log_errno("cannot finish the staging file %s", o.stage);

@@ -66,14 +66,20 @@ int sink_in_place_write(const struct layout *l, const struct sink_source *src,
 	uint64_t tail_size = l->file_size - l->notes_offset;
 	unsigned char *buf = NULL;
 	sigset_t block, old;
+	ssize_t n;
 	int rc;
 
 	s->consumed = false;
 	*what = "read the staging header";
 	s->saved_header = malloc(l->page_size);
-	if (!s->saved_header ||
-	    xio_pread_full(s->stage_fd, s->saved_header, l->page_size, 0) != (ssize_t)l->page_size)
-		goto fail_untouched;
+	if (!s->saved_header)
+		return -1;
+	n = xio_pread_full(s->stage_fd, s->saved_header, l->page_size, 0);
+	if (n != (ssize_t)l->page_size) {
+		if (n >= 0)
+			errno = EIO; /* shorter than when it was checked */
+		return -1;
+	}
 
 	*what = "move the scattered VMAs together";
 	for (size_t i = 0; i < l->n_segments; i++) {
@@ -159,10 +165,4 @@ fail:
 		errno = saved;
 		return -1;
 	}
-fail_untouched:
-	if (!s->saved_header)
-		errno = ENOMEM;
-	else if (errno == 0)
-		errno = EIO;
-	return -1;
 }

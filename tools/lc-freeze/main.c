@@ -7,6 +7,7 @@
 #include "copy.h"
 #include "exitcode.h"
 #include "finalmaps.h"
+#include "finish.h"
 #include "log.h"
 #include "manifest.h"
 #include "notes.h"
@@ -60,23 +61,6 @@ struct handles {
 	int mem, pagemap, maps, auxv, cmdline, task, stage;
 	int clear_refs;         /* soft-dirty only: the tracker's handle (never written here) */
 };
-
-struct timing {
-	struct timespec seized, regs, maps, delta;
-};
-
-static int64_t us_between(const struct timespec *a, const struct timespec *b)
-{
-	return (b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
-}
-
-static int64_t us_since(const struct timespec *a)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return us_between(a, &now);
-}
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -198,181 +182,98 @@ static char *read_maps(int fd)
 	return xio_read_fd_all(fd, NULL);
 }
 
-static int write_notes(struct outfile *out, const struct capture *c)
-{
-	size_t max = 4 + 3 * c->process.n_threads;
-	struct notes_note *list = calloc(max, sizeof *list);
-	long n;
-	int rc = -1;
-
-	if (!list)
-		return -1;
-	n = notes_list(&c->process, list, max);
-	if (n >= 0 && notes_write_file(out->fd, list, (size_t)n) == 0 && outfile_commit(out) == 0)
-		rc = 0;
-	free(list);
-	return rc;
-}
-
-/* After the resume: pages that are no longer populated become holes, and
- * the file reaches the stage end, so every extent lies inside it. */
-static int finish_stage(int fd, const struct finalmaps_result *r)
-{
-	off_t size = lseek(fd, 0, SEEK_END);
-
-	for (size_t i = 0; i < r->punch.n; i++)
-		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)r->punch.range[i].offset, (off_t)r->punch.range[i].len) < 0)
-			return -1;
-	if (size >= 0 && (uint64_t)size < r->stage_end && ftruncate(fd, (off_t)r->stage_end) < 0)
-		return -1;
-	return size < 0 ? -1 : fsync(fd);
-}
-
-static bool copied(const struct copy_list *l, uint64_t start, uint64_t end)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (l->range[i].addr < end && start < l->range[i].addr + l->range[i].len)
-			return true;
-	return false;
-}
-
-/* An unreadable range an earlier pass recorded stays recorded unless the
- * final delta read it again (it then holds what the stop read, and a
- * range that failed again is recorded anew). */
-static void drop_recopied_unreadable(struct manifest *m, const struct copy_list *l)
-{
-	size_t kept = 0;
-
-	for (size_t i = 0; i < m->n_headers; i++) {
-		struct manifest_header *hd = &m->headers[i];
-		unsigned long long s, e;
-
-		if (!strcmp(hd->key, "unreadable") && sscanf(hd->value, "%llx-%llx", &s, &e) == 2 &&
-		    copied(l, s, e)) {
-			free(hd->key);
-			free(hd->value);
-			continue;
-		}
-		m->headers[kept++] = *hd;
-	}
-	m->n_headers = kept;
-}
-
-static int add_freeze_headers(struct manifest *out, const struct finalmaps_result *r,
-			      const struct copy_result *cr, const struct ptrace_stop *ps,
-			      const struct timing *tm, size_t threads)
-{
-	manifest_header_remove(out, "freeze");
-	drop_recopied_unreadable(out, &r->copy);
-	if (manifest_header_set(out, "stage-end", "0x%" PRIx64, r->stage_end) < 0)
-		return -1;
-	for (size_t i = 0; i < cr->unreadable.n; i++)
-		if (manifest_header_add(out, "unreadable", "%" PRIx64 "-%" PRIx64,
-					cr->unreadable.run[i].start, cr->unreadable.run[i].end) < 0)
-			return -1;
-	return manifest_header_add(out, "freeze",
-				   "pause-us=%" PRId64 " seize-us=%" PRId64 " regs-us=%" PRId64
-				   " maps-us=%" PRId64 " delta-us=%" PRId64 " delta-pages=%" PRIu64
-				   " delta-bytes=%" PRIu64 " threads=%zu",
-				   us_between(&ps->first_seize, &ps->last_detach),
-				   us_between(&ps->first_seize, &tm->seized),
-				   us_between(&tm->seized, &tm->regs), us_between(&tm->regs, &tm->maps),
-				   us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes, threads);
-}
-
-int main(int argc, char **argv)
-{
-	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
-	static const cap_value_t attached[] = { CAP_SYS_PTRACE };
-	struct options o = { 0 };
+/* Everything one run holds, so that the phases below can be functions. */
+struct freeze {
+	struct options o;
 	struct manifest in, out;
 	struct target t;
-	struct handles h = { -1, -1, -1, -1, -1, -1, -1, -1 };
-	struct outfile notes_out = { .fd = -1 };
+	struct handles h;
+	struct outfile notes;
 	struct pagemap pm;
-	struct tracker tracker = { .mode = TRACK_NONE };
-	bool copy_all = true, stopped = false;
+	struct tracker tracker;
+	bool copy_all;
+	char state;             /* the main thread's state letter before the stop */
+	sigset_t cancel;        /* SIGINT, SIGTERM: resume, then exit 8 */
+	sigset_t old_mask;
 	struct ptrace_stop ps;
+	bool stopped;
 	struct finalmaps_result plan;
 	struct copy_result cr;
 	struct capture cap;
-	struct timing tm = { 0 };
-	sigset_t cancel, blocked, old_mask;
-	char err[512], state;
-	char *maps = NULL;
-	const char *v, *why, *tracking;
-	int status, saved;
+	struct finish_timing tm;
+};
 
-	log_init(argv[0]);
-	if (caps_init(needed, 3) < 0) {
-		log_errno("cannot set up capabilities");
-		return EXIT_FAILURE_IO;
-	}
-	if ((status = parse_options(argc, argv, &o)) != EXIT_OK)
-		return status;
+/* The manifest, then the target: a pipeline that already failed, or a pid
+ * that names another process now, never stops anything. */
+static int check_inputs(struct freeze *f)
+{
+	char err[512];
+	const char *v, *why;
 
-	/* The manifest first: a pipeline that already failed never stops the
-	 * target. */
-	manifest_init(&in);
-	manifest_init(&out);
-	if (manifest_read(stdin, "standard input", &in, err, sizeof err) < 0) {
+	if (manifest_read(stdin, "standard input", &f->in, err, sizeof err) < 0) {
 		log_error("%s", err);
 		return errno == EINVAL ? EXIT_BAD_INPUT : EXIT_FAILURE_IO;
 	}
-	if (in.pid != o.pid) {
-		log_error("the manifest is for process %d, not %d", (int)in.pid, (int)o.pid);
+	if (f->in.pid != f->o.pid) {
+		log_error("the manifest is for process %d, not %d", (int)f->in.pid, (int)f->o.pid);
 		return EXIT_BAD_INPUT;
 	}
-	if (in.page_size != (unsigned)sysconf(_SC_PAGESIZE)) {
-		log_error("the manifest's page size %u is not this system's", in.page_size);
+	if (f->in.page_size != (unsigned)sysconf(_SC_PAGESIZE)) {
+		log_error("the manifest's page size %u is not this system's", f->in.page_size);
 		return EXIT_BAD_INPUT;
 	}
-	v = manifest_header_get(&in, "stop-copy");
+	v = manifest_header_get(&f->in, "stop-copy");
 	if (v && !strcmp(v, "dirty")) {
-		copy_all = false;
+		f->copy_all = false;
 	} else if (v && strcmp(v, "all")) {
 		log_error("standard input: unknown stop-copy \"%s\" (want all or dirty)", v);
 		return EXIT_BAD_INPUT;
 	}
-	if (target_open(o.pid, &t) < 0) {
+	if (target_open(f->o.pid, &f->t) < 0) {
 		if (errno == ESRCH)
-			log_error("no process %d", (int)o.pid);
+			log_error("no process %d", (int)f->o.pid);
 		else
-			log_errno("cannot open /proc/%d", (int)o.pid);
+			log_errno("cannot open /proc/%d", (int)f->o.pid);
 		return errno == ESRCH ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
 	}
-	if (t.stat.starttime != in.starttime) {
+	if (f->t.stat.starttime != f->in.starttime) {
 		log_error("process %d is not the one the manifest describes (starttime %" PRIu64
-			  ", manifest %" PRIu64 "): the pid was reused", (int)o.pid, t.stat.starttime,
-			  in.starttime);
+			  ", manifest %" PRIu64 "): the pid was reused", (int)f->o.pid,
+			  f->t.stat.starttime, f->in.starttime);
 		return EXIT_NO_TARGET;
 	}
-	if ((why = target_not_dumpable(&t))) {
+	if ((why = target_not_dumpable(&f->t))) {
 		/* a main thread that called pthread_exit is a zombie too: its
 		 * /proc/PID/maps and mem are empty, so there is nothing to read */
-		log_error("process %d %s", (int)o.pid, why);
+		log_error("process %d %s", (int)f->o.pid, why);
 		return EXIT_NO_TARGET;
 	}
-	if (caps_check_own_target(t.status.uid) < 0) {
+	if (caps_check_own_target(f->t.status.uid) < 0) {
 		log_error("process %d belongs to uid %u: with file capabilities lc-freeze stops only "
-			  "the caller's own processes", (int)o.pid, (unsigned)t.status.uid[0]);
+			  "the caller's own processes", (int)f->o.pid, (unsigned)f->t.status.uid[0]);
 		return EXIT_DENIED;
 	}
+	return EXIT_OK;
+}
 
-	/* Privileged opens. */
-	tracking = manifest_header_get(&in, "tracking");
-	if (caps_raise() < 0 ||
-	    open_handles(&t, &in, o.stage, !copy_all && tracking && !strcmp(tracking, "soft-dirty"),
-			 &h) < 0) {
-		saved = errno;
+/* Every open that needs privilege, then only CAP_SYS_PTRACE is kept; the
+ * tracker and the notes file. */
+static int open_everything(struct freeze *f)
+{
+	static const cap_value_t attached[] = { CAP_SYS_PTRACE };
+	const char *tracking = manifest_header_get(&f->in, "tracking");
+	bool soft_dirty = !f->copy_all && tracking && !strcmp(tracking, "soft-dirty");
+
+	if (caps_raise() < 0 || open_handles(&f->t, &f->in, f->o.stage, soft_dirty, &f->h) < 0) {
+		int saved = errno;
+
 		caps_lower();
 		errno = saved;
-		if (h.stage < 0 && h.task >= 0) {
-			log_errno("cannot open the staging file %s", o.stage);
+		if (f->h.stage < 0 && f->h.task >= 0) {
+			log_errno("cannot open the staging file %s", f->o.stage);
 			return errno == ESRCH || errno == EINVAL ? EXIT_BAD_INPUT : EXIT_FAILURE_IO;
 		}
-		log_errno("cannot open the memory of process %d", (int)o.pid);
+		log_errno("cannot open the memory of process %d", (int)f->o.pid);
 		return exit_for_errno(errno);
 	}
 	/* ptrace stays: attaching needs it for another uid's process, and so
@@ -387,237 +288,269 @@ int main(int argc, char **argv)
 		if (caps_describe_self(desc, sizeof desc) == 0)
 			log_error("privileges after setup: %s", desc);
 	}
-	if (pagemap_open(&pm, h.pagemap, in.page_size) < 0) {
-		log_errno("cannot read /proc/%d/pagemap", (int)o.pid);
+	if (pagemap_open(&f->pm, f->h.pagemap, f->in.page_size) < 0) {
+		log_errno("cannot read /proc/%d/pagemap", (int)f->o.pid);
 		return EXIT_FAILURE_IO;
 	}
-	if (!copy_all) {
-		const char *mode = tracking;
-		enum track_mode tm_mode = mode && !strcmp(mode, "soft-dirty") ? TRACK_SOFT_DIRTY
-					  : mode && !strcmp(mode, "uffd") ? TRACK_UFFD : TRACK_NONE;
+	if (!f->copy_all) {
+		enum track_mode mode = soft_dirty ? TRACK_SOFT_DIRTY
+				       : tracking && !strcmp(tracking, "uffd") ? TRACK_UFFD : TRACK_NONE;
 
-		if (tm_mode == TRACK_NONE) {
+		if (mode == TRACK_NONE) {
 			log_error("standard input: stop-copy dirty needs a tracking header of "
-				  "soft-dirty or uffd (it is \"%s\")", mode ? mode : "absent");
+				  "soft-dirty or uffd (it is \"%s\")", tracking ? tracking : "absent");
 			return EXIT_BAD_INPUT;
 		}
-		if (track_open(&tracker, tm_mode, h.clear_refs, &pm) < 0) {
-			log_errno("cannot use the %s tracker", mode);
+		if (track_open(&f->tracker, mode, f->h.clear_refs, &f->pm) < 0) {
+			log_errno("cannot use the %s tracker", tracking);
 			return EXIT_FAILURE_IO;
 		}
 	}
-	if (outfile_create(&notes_out, o.notes, true) < 0) {
-		log_errno("cannot create %s", o.notes);
+	if (outfile_create(&f->notes, f->o.notes, true) < 0) {
+		log_errno("cannot create %s", f->o.notes);
 		return EXIT_FAILURE_IO;
 	}
-	outfile_cleanup_on_signals(&notes_out);
+	outfile_cleanup_on_signals(&f->notes);
+	return EXIT_OK;
+}
 
-	/* The state as it was before we stopped it: inside the stop every
-	 * thread shows 't'. */
-	if (target_verify(&t, in.starttime) < 0) {
-		log_error("process %d exited", (int)o.pid);
-		outfile_abort(&notes_out);
-		return EXIT_NO_TARGET;
-	}
-	state = t.stat.state;
-
-	/* SIGINT and SIGTERM are blocked while the target is stopped and
-	 * looked at between steps: the target is always resumed first. */
-	sigemptyset(&cancel);
-	sigaddset(&cancel, SIGINT);
-	sigaddset(&cancel, SIGTERM);
-	blocked = cancel;
-	sigaddset(&blocked, SIGCHLD);
-	sigaddset(&blocked, SIGHUP);
-	sigaddset(&blocked, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &blocked, &old_mask);
-
-	ptrace_stop_init(&ps, o.pid, h.task);
-	if ((v = getenv("LIVECORE_TEST_SEIZE_GAP_MS")))
-		ps.test_seize_gap_ms = (unsigned)strtoul(v, NULL, 10);
-	finalmaps_result_init(&plan);
-	copy_result_init(&cr);
-	capture_init(&cap);
-	status = EXIT_FAILURE_IO;
-
-	if (ptrace_stop_all(&ps, STOP_TIMEOUT_MS, &cancel) < 0) {
-		saved = errno;
-		if (saved == EBUSY)
-			log_error("process %d is already traced by process %d: nothing was stopped",
-				  (int)o.pid, (int)ps.other_tracer);
-		else if (saved == ESRCH)
-			log_error("process %d exited while lc-freeze stopped it", (int)o.pid);
-		else if (saved == ETIMEDOUT)
-			log_error("process %d: threads did not stop within %u ms (uninterruptible "
-				  "sleep?); the target was resumed", (int)o.pid, STOP_TIMEOUT_MS);
-		else if (saved == EINTR)
-			log_error("interrupted; the target was resumed");
-		else
-			log_errno("cannot stop process %d", (int)o.pid);
-		status = exit_for_errno(saved);
-		goto out;
-	}
-	stopped = true;
-	clock_gettime(CLOCK_MONOTONIC, &tm.seized);
-	if (test_delay(&cancel) < 0 || ptrace_stop_signal_pending(&cancel)) {
-		status = EXIT_INTERRUPTED;
-		goto resume;
-	}
-	if (ptrace_stop_read_registers(&ps) < 0) {
-		saved = errno;
-		if (saved == ESRCH)
-			log_error("process %d exited while lc-freeze stopped it", (int)o.pid);
-		else
-			log_errno("cannot read the registers of process %d", (int)o.pid);
-		status = exit_for_errno(saved);
-		goto resume;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &tm.regs);
-
-	{
-		struct finalmaps_ctx ctx = {
-			.filter = in.coredump_filter,
-			.filter_all = (v = manifest_header_get(&in, "filter-source")) && !strcmp(v, "all"),
-			.page_size = in.page_size,
-			.mem_fd = h.mem,
-			.pm = &pm,
-			.tracker = copy_all ? NULL : &tracker,
-			.copy_all = copy_all,
-		};
-		struct capture_fds fds = { t.proc_dirfd, h.task, h.auxv, h.cmdline };
-
-		char *scratch;
-
-		if (!(maps = read_maps(h.maps)) || !*maps) {
-			log_error("process %d exited while lc-freeze stopped it", (int)o.pid);
-			status = EXIT_NO_TARGET;
-			goto resume;
-		}
-		/* finalmaps_build cuts its copy into lines */
-		if (!(scratch = strdup(maps))) {
-			log_errno("cannot plan the final delta");
-			goto resume;
-		}
-		if (finalmaps_build(&in, scratch, &ctx, &out, &plan, err, sizeof err) < 0) {
-			free(scratch);
-			log_error("process %d: %s", (int)o.pid, err);
-			goto resume;
-		}
-		free(scratch);
-		if (capture_fill(&cap, &fds, &ps, state, maps) < 0) {
-			log_errno("cannot read the state of process %d", (int)o.pid);
-			status = exit_for_errno(errno);
-			goto resume;
-		}
-	}
-	clock_gettime(CLOCK_MONOTONIC, &tm.maps);
-	if (ptrace_stop_signal_pending(&cancel)) {
-		status = EXIT_INTERRUPTED;
-		goto resume;
-	}
-
-	if (o.budget_ms >= 0) {
-		uint64_t bytes = copy_list_bytes(&plan.copy), rate = copy_rate(&in);
-		int64_t so_far_us = us_since(&ps.first_seize);
-		uint64_t estimate_us = bytes * 1000u / rate;
-
-		if ((uint64_t)so_far_us + estimate_us > (uint64_t)o.budget_ms * 1000u) {
-			ptrace_stop_detach_all(&ps);
-			stopped = false;
-			log_error("the final delta is %" PRIu64 " bytes: about %" PRIu64 " ms at %" PRIu64
-				  " bytes/ms, past the %ld ms budget (%" PRId64 " us spent); the target "
-				  "was resumed after %" PRId64 " us", bytes, estimate_us / 1000, rate,
-				  o.budget_ms, so_far_us, us_between(&ps.first_seize, &ps.last_detach));
-			status = EXIT_BUDGET;
-			goto out;
-		}
-	}
-	{
-		struct copy_source src = { .method = COPY_PROC_MEM, .pid = o.pid, .mem_fd = h.mem };
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		struct copy_options opt = {
-			.workers = cpus < 1 ? 1 : cpus > (long)MAX_WORKERS ? MAX_WORKERS : (unsigned)cpus,
-			.page_size = in.page_size,
-		};
-
-		if (copy_run(&src, h.stage, &plan.copy, &opt, &cr) < 0) {
-			saved = errno;
-			errno = saved;
-			log_errno("cannot copy the final delta of process %d into %s", (int)o.pid, o.stage);
-			status = exit_for_errno(saved);
-			goto resume;
-		}
-	}
-	clock_gettime(CLOCK_MONOTONIC, &tm.delta);
-	status = EXIT_OK;
-
-resume:
-	if (stopped && ptrace_stop_detach_all(&ps) > 0) {
-		log_error("could not detach every thread of process %d; they are released when "
-			  "lc-freeze exits", (int)o.pid);
-		status = EXIT_FAILURE_IO;
-	}
-	stopped = false;
-	if (status == EXIT_OK && ptrace_stop_signal_pending(&cancel))
-		status = EXIT_INTERRUPTED;
-	if (status == EXIT_INTERRUPTED)
+static int report_stop_failure(const struct freeze *f, int e)
+{
+	if (e == EBUSY)
+		log_error("process %d is already traced by process %d: nothing was stopped",
+			  (int)f->o.pid, (int)f->ps.other_tracer);
+	else if (e == ESRCH)
+		log_error("process %d exited while lc-freeze stopped it", (int)f->o.pid);
+	else if (e == ETIMEDOUT)
+		log_error("process %d: threads did not stop within %u ms (uninterruptible "
+			  "sleep?); the target was resumed", (int)f->o.pid, STOP_TIMEOUT_MS);
+	else if (e == EINTR)
 		log_error("interrupted; the target was resumed");
-	if (caps_drop_all() < 0 || caps_verify_none() < 0) {
-		log_errno("cannot drop capabilities");
-		status = EXIT_FAILURE_IO;
-	}
-	if (status != EXIT_OK)
-		goto out;
-	/* the target runs again: SIGINT and SIGTERM may end us now (the
-	 * notes file's temporary name is removed on the way out) */
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	else
+		log_errno("cannot stop process %d", (int)f->o.pid);
+	return exit_for_errno(e);
+}
 
-	log_info("pause %" PRId64 " us (seize %" PRId64 ", registers %" PRId64 ", maps %" PRId64
-		 ", delta %" PRId64 ": %" PRIu64 " pages, %" PRIu64 " bytes), %zu threads%s",
-		 us_between(&ps.first_seize, &ps.last_detach), us_between(&ps.first_seize, &tm.seized),
-		 us_between(&tm.seized, &tm.regs), us_between(&tm.regs, &tm.maps),
-		 us_between(&tm.maps, &tm.delta), cr.pages, cr.bytes, cap.n_threads,
-		 copy_all ? ", no tracker: every staged page copied" : "");
-	if (ps.n_dropped)
-		log_info("%zu threads exited or were zombies during the stop and are left out",
-			 ps.n_dropped);
-	{
-		size_t passed = 0;
+/* Inside the stop: the final maps, the plan of the delta, the notes. */
+static int take_maps_and_notes(struct freeze *f)
+{
+	const char *v = manifest_header_get(&f->in, "filter-source");
+	struct finalmaps_ctx ctx = {
+		.filter = f->in.coredump_filter,
+		.filter_all = v && !strcmp(v, "all"),
+		.page_size = f->in.page_size,
+		.mem_fd = f->h.mem,
+		.pm = &f->pm,
+		.tracker = f->copy_all ? NULL : &f->tracker,
+		.copy_all = f->copy_all,
+	};
+	struct capture_fds fds = { f->t.proc_dirfd, f->h.task, f->h.auxv, f->h.cmdline };
+	char err[512], *maps, *scratch = NULL;
+	int status = EXIT_FAILURE_IO;
 
-		for (size_t i = 0; i < ps.n; i++)
-			passed += ps.threads[i].pending_signal != 0;
-		if (passed)
-			log_info("%zu threads were stopped delivering a signal; it was passed back to them",
-				 passed);
-	}
-	status = EXIT_FAILURE_IO;
-	if (finish_stage(h.stage, &plan) < 0) {
-		log_errno("cannot finish the staging file %s", o.stage);
+	if (!(maps = read_maps(f->h.maps)) || !*maps) {
+		log_error("process %d exited while lc-freeze stopped it", (int)f->o.pid);
+		status = EXIT_NO_TARGET;
 		goto out;
 	}
-	if (write_notes(&notes_out, &cap) < 0) {
-		log_errno("cannot write the notes to %s", o.notes);
+	/* finalmaps_build cuts its copy into lines */
+	if (!(scratch = strdup(maps))) {
+		log_errno("cannot plan the final delta");
 		goto out;
 	}
-	if (add_freeze_headers(&out, &plan, &cr, &ps, &tm, cap.n_threads) < 0 ||
-	    manifest_write(stdout, &out) < 0 || fflush(stdout) == EOF) {
-		log_errno("cannot write the manifest to standard output");
+	if (finalmaps_build(&f->in, scratch, &ctx, &f->out, &f->plan, err, sizeof err) < 0) {
+		log_error("process %d: %s", (int)f->o.pid, err);
+		goto out;
+	}
+	if (capture_fill(&f->cap, &fds, &f->ps, f->state, maps) < 0) {
+		log_errno("cannot read the state of process %d", (int)f->o.pid);
+		status = exit_for_errno(errno);
 		goto out;
 	}
 	status = EXIT_OK;
 out:
-	if (stopped)
-		ptrace_stop_detach_all(&ps);
-	if (status != EXIT_OK)
-		outfile_abort(&notes_out);
+	free(scratch);
 	free(maps);
-	capture_free(&cap);
-	copy_result_free(&cr);
-	finalmaps_result_free(&plan);
-	ptrace_stop_free(&ps);
-	if (!copy_all)
-		track_close(&tracker);
-	manifest_free(&in);
-	manifest_free(&out);
+	return status;
+}
+
+/* The pause budget: resume at once when the copy would not fit. */
+static bool over_budget(struct freeze *f)
+{
+	uint64_t bytes = copy_list_bytes(&f->plan.copy), rate = copy_rate(&f->in);
+	int64_t so_far_us = finish_us_since(&f->ps.first_seize);
+	uint64_t estimate_us = bytes * 1000u / rate;
+
+	if (f->o.budget_ms < 0 || (uint64_t)so_far_us + estimate_us <= (uint64_t)f->o.budget_ms * 1000u)
+		return false;
+	ptrace_stop_detach_all(&f->ps);
+	f->stopped = false;
+	log_error("the final delta is %" PRIu64 " bytes: about %" PRIu64 " ms at %" PRIu64
+		  " bytes/ms, past the %ld ms budget (%" PRId64 " us spent); the target was "
+		  "resumed after %" PRId64 " us", bytes, estimate_us / 1000, rate, f->o.budget_ms,
+		  so_far_us, finish_us_between(&f->ps.first_seize, &f->ps.last_detach));
+	return true;
+}
+
+static int copy_delta(struct freeze *f)
+{
+	struct copy_source src = { .method = COPY_PROC_MEM, .pid = f->o.pid, .mem_fd = f->h.mem };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct copy_options opt = {
+		.workers = cpus < 1 ? 1 : cpus > (long)MAX_WORKERS ? MAX_WORKERS : (unsigned)cpus,
+		.page_size = f->in.page_size,
+	};
+
+	if (copy_run(&src, f->h.stage, &f->plan.copy, &opt, &f->cr) < 0) {
+		int saved = errno;
+
+		log_errno("cannot copy the final delta of process %d into %s", (int)f->o.pid, f->o.stage);
+		return exit_for_errno(saved);
+	}
+	return EXIT_OK;
+}
+
+/* The stop, from the first seize to the last detach. SIGINT and SIGTERM
+ * are blocked while the target is stopped and looked at between steps:
+ * the target is always resumed first. */
+static int stop(struct freeze *f)
+{
+	sigset_t blocked;
+	const char *v;
+	int status;
+
+	sigemptyset(&f->cancel);
+	sigaddset(&f->cancel, SIGINT);
+	sigaddset(&f->cancel, SIGTERM);
+	blocked = f->cancel;
+	sigaddset(&blocked, SIGCHLD);
+	sigaddset(&blocked, SIGHUP);
+	sigaddset(&blocked, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &blocked, &f->old_mask);
+
+	ptrace_stop_init(&f->ps, f->o.pid, f->h.task);
+	if ((v = getenv("LIVECORE_TEST_SEIZE_GAP_MS")))
+		f->ps.test_seize_gap_ms = (unsigned)strtoul(v, NULL, 10);
+	if (ptrace_stop_all(&f->ps, STOP_TIMEOUT_MS, &f->cancel) < 0)
+		return report_stop_failure(f, errno);
+	f->stopped = true;
+	clock_gettime(CLOCK_MONOTONIC, &f->tm.seized);
+	if (test_delay(&f->cancel) < 0 || ptrace_stop_signal_pending(&f->cancel)) {
+		status = EXIT_INTERRUPTED;
+		goto resume;
+	}
+	if (ptrace_stop_read_registers(&f->ps) < 0) {
+		int saved = errno;
+
+		if (saved == ESRCH)
+			log_error("process %d exited while lc-freeze stopped it", (int)f->o.pid);
+		else
+			log_errno("cannot read the registers of process %d", (int)f->o.pid);
+		status = exit_for_errno(saved);
+		goto resume;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &f->tm.regs);
+	if ((status = take_maps_and_notes(f)) != EXIT_OK)
+		goto resume;
+	clock_gettime(CLOCK_MONOTONIC, &f->tm.maps);
+	if (ptrace_stop_signal_pending(&f->cancel)) {
+		status = EXIT_INTERRUPTED;
+		goto resume;
+	}
+	if (over_budget(f))
+		return EXIT_BUDGET;
+	if ((status = copy_delta(f)) != EXIT_OK)
+		goto resume;
+	clock_gettime(CLOCK_MONOTONIC, &f->tm.delta);
+resume:
+	if (ptrace_stop_detach_all(&f->ps) > 0) {
+		log_error("could not detach every thread of process %d; they are released when "
+			  "lc-freeze exits", (int)f->o.pid);
+		status = EXIT_FAILURE_IO;
+	}
+	f->stopped = false;
+	if (status == EXIT_OK && ptrace_stop_signal_pending(&f->cancel))
+		status = EXIT_INTERRUPTED;
+	if (status == EXIT_INTERRUPTED)
+		log_error("interrupted; the target was resumed");
+	return status;
+}
+
+/* The target runs again: the staging file, the notes, the manifest. */
+static int write_results(struct freeze *f)
+{
+	/* SIGINT and SIGTERM may end us now (the notes file's temporary name
+	 * is removed on the way out) */
+	sigprocmask(SIG_SETMASK, &f->old_mask, NULL);
+	finish_log(&f->ps, &f->tm, &f->cr, f->cap.n_threads, f->copy_all);
+	if (finish_stage(f->h.stage, &f->plan) < 0) {
+		log_errno("cannot finish the staging file %s", f->o.stage);
+		return EXIT_FAILURE_IO;
+	}
+	if (finish_notes(&f->notes, &f->cap) < 0) {
+		log_errno("cannot write the notes to %s", f->o.notes);
+		return EXIT_FAILURE_IO;
+	}
+	if (finish_manifest_headers(&f->out, &f->plan, &f->cr, &f->ps, &f->tm, f->cap.n_threads) < 0 ||
+	    manifest_write(stdout, &f->out) < 0 || fflush(stdout) == EOF) {
+		log_errno("cannot write the manifest to standard output");
+		return EXIT_FAILURE_IO;
+	}
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
+	static struct freeze f = {
+		.h = { -1, -1, -1, -1, -1, -1, -1, -1 },
+		.notes = { .fd = -1 },
+		.tracker = { .mode = TRACK_NONE },
+		.copy_all = true,
+	};
+	int status;
+
+	log_init(argv[0]);
+	if (caps_init(needed, 3) < 0) {
+		log_errno("cannot set up capabilities");
+		return EXIT_FAILURE_IO;
+	}
+	if ((status = parse_options(argc, argv, &f.o)) != EXIT_OK)
+		return status;
+	manifest_init(&f.in);
+	manifest_init(&f.out);
+	finalmaps_result_init(&f.plan);
+	copy_result_init(&f.cr);
+	capture_init(&f.cap);
+	if ((status = check_inputs(&f)) != EXIT_OK || (status = open_everything(&f)) != EXIT_OK)
+		goto out;
+	/* the state as it was before the stop: inside it every thread shows 't' */
+	if (target_verify(&f.t, f.in.starttime) < 0) {
+		log_error("process %d exited", (int)f.o.pid);
+		status = EXIT_NO_TARGET;
+		goto out;
+	}
+	f.state = f.t.stat.state;
+	if ((status = stop(&f)) != EXIT_OK)
+		goto out;
+	if (caps_drop_all() < 0 || caps_verify_none() < 0) {
+		log_errno("cannot drop capabilities");
+		status = EXIT_FAILURE_IO;
+		goto out;
+	}
+	status = write_results(&f);
+out:
+	if (f.stopped)
+		ptrace_stop_detach_all(&f.ps);
+	if (status != EXIT_OK && f.notes.temp_path)
+		outfile_abort(&f.notes);
+	capture_free(&f.cap);
+	copy_result_free(&f.cr);
+	finalmaps_result_free(&f.plan);
+	ptrace_stop_free(&f.ps);
+	if (!f.copy_all)
+		track_close(&f.tracker);
+	manifest_free(&f.in);
+	manifest_free(&f.out);
 	return status;
 }

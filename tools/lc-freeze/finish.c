@@ -1,0 +1,129 @@
+#include "finish.h"
+#include "log.h"
+#include "notes.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int64_t finish_us_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
+}
+
+int64_t finish_us_since(const struct timespec *a)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return finish_us_between(a, &now);
+}
+
+int finish_notes(struct outfile *out, const struct capture *c)
+{
+	size_t max = 4 + 3 * c->process.n_threads;
+	struct notes_note *list = calloc(max, sizeof *list);
+	long n;
+	int rc = -1;
+
+	if (!list)
+		return -1;
+	n = notes_list(&c->process, list, max);
+	if (n >= 0 && notes_write_file(out->fd, list, (size_t)n) == 0 && outfile_commit(out) == 0)
+		rc = 0;
+	free(list);
+	return rc;
+}
+
+/* After the resume: pages that are no longer populated become holes, and
+ * the file reaches the stage end, so every extent lies inside it. */
+int finish_stage(int fd, const struct finalmaps_result *r)
+{
+	off_t size = lseek(fd, 0, SEEK_END);
+
+	for (size_t i = 0; i < r->punch.n; i++)
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)r->punch.range[i].offset, (off_t)r->punch.range[i].len) < 0)
+			return -1;
+	if (size >= 0 && (uint64_t)size < r->stage_end && ftruncate(fd, (off_t)r->stage_end) < 0)
+		return -1;
+	return size < 0 ? -1 : fsync(fd);
+}
+
+static bool copied(const struct copy_list *l, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->range[i].addr < end && start < l->range[i].addr + l->range[i].len)
+			return true;
+	return false;
+}
+
+/* An unreadable range an earlier pass recorded stays recorded unless the
+ * final delta read it again (it then holds what the stop read, and a
+ * range that failed again is recorded anew). */
+static void drop_recopied_unreadable(struct manifest *m, const struct copy_list *l)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < m->n_headers; i++) {
+		struct manifest_header *hd = &m->headers[i];
+		unsigned long long s, e;
+
+		if (!strcmp(hd->key, "unreadable") && sscanf(hd->value, "%llx-%llx", &s, &e) == 2 &&
+		    copied(l, s, e)) {
+			free(hd->key);
+			free(hd->value);
+			continue;
+		}
+		m->headers[kept++] = *hd;
+	}
+	m->n_headers = kept;
+}
+
+int finish_manifest_headers(struct manifest *out, const struct finalmaps_result *r,
+			    const struct copy_result *cr, const struct ptrace_stop *ps,
+			    const struct finish_timing *tm, size_t threads)
+{
+	manifest_header_remove(out, "freeze");
+	drop_recopied_unreadable(out, &r->copy);
+	if (manifest_header_set(out, "stage-end", "0x%" PRIx64, r->stage_end) < 0)
+		return -1;
+	for (size_t i = 0; i < cr->unreadable.n; i++)
+		if (manifest_header_add(out, "unreadable", "%" PRIx64 "-%" PRIx64,
+					cr->unreadable.run[i].start, cr->unreadable.run[i].end) < 0)
+			return -1;
+	return manifest_header_add(out, "freeze",
+				   "pause-us=%" PRId64 " seize-us=%" PRId64 " regs-us=%" PRId64
+				   " maps-us=%" PRId64 " delta-us=%" PRId64 " delta-pages=%" PRIu64
+				   " delta-bytes=%" PRIu64 " threads=%zu",
+				   finish_us_between(&ps->first_seize, &ps->last_detach),
+				   finish_us_between(&ps->first_seize, &tm->seized),
+				   finish_us_between(&tm->seized, &tm->regs),
+				   finish_us_between(&tm->regs, &tm->maps),
+				   finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes, threads);
+}
+
+void finish_log(const struct ptrace_stop *ps, const struct finish_timing *tm,
+		const struct copy_result *cr, size_t threads, bool copy_all)
+{
+	size_t passed = 0;
+
+	log_info("pause %" PRId64 " us (seize %" PRId64 ", registers %" PRId64 ", maps %" PRId64
+		 ", delta %" PRId64 ": %" PRIu64 " pages, %" PRIu64 " bytes), %zu threads%s",
+		 finish_us_between(&ps->first_seize, &ps->last_detach),
+		 finish_us_between(&ps->first_seize, &tm->seized),
+		 finish_us_between(&tm->seized, &tm->regs), finish_us_between(&tm->regs, &tm->maps),
+		 finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes, threads,
+		 copy_all ? ", no tracker: every staged page copied" : "");
+	if (ps->n_dropped)
+		log_info("%zu threads exited or were zombies during the stop and are left out",
+			 ps->n_dropped);
+	for (size_t i = 0; i < ps->n; i++)
+		passed += ps->threads[i].pending_signal != 0;
+	if (passed)
+		log_info("%zu threads were stopped delivering a signal; it was passed back to them",
+			 passed);
+}

@@ -1,4 +1,5 @@
 #include "finalmaps.h"
+#include "runs.h"
 #include "dumprule.h"
 #include "procfs.h"
 #include "xio.h"
@@ -50,80 +51,6 @@ uint64_t finalmaps_stage_end(const struct manifest *m)
 				end = e;
 		}
 	return end;
-}
-
-/* ---- sorted runs of addresses ------------------------------------------ */
-
-static int runs_add(struct pagemap_runs *r, uint64_t start, uint64_t end)
-{
-	if (start >= end)
-		return 0;
-	if (r->n && r->run[r->n - 1].end > start) { /* keep them ascending */
-		if (end > r->run[r->n - 1].end)
-			r->run[r->n - 1].end = end;
-		return 0;
-	}
-	return pagemap_runs_append(r, start, end);
-}
-
-/* out = a minus b (both ascending, merged) */
-static int runs_subtract(const struct pagemap_runs *a, const struct pagemap_runs *b,
-			 struct pagemap_runs *out)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < a->n; i++) {
-		uint64_t s = a->run[i].start, e = a->run[i].end;
-
-		while (j < b->n && b->run[j].end <= s)
-			j++;
-		for (size_t k = j; k < b->n && b->run[k].start < e && s < e; k++) {
-			if (b->run[k].start > s && runs_add(out, s, b->run[k].start) < 0)
-				return -1;
-			if (b->run[k].end > s)
-				s = b->run[k].end;
-		}
-		if (s < e && runs_add(out, s, e) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int runs_intersect(const struct pagemap_runs *a, const struct pagemap_runs *b,
-			  struct pagemap_runs *out)
-{
-	size_t i = 0, j = 0;
-
-	while (i < a->n && j < b->n) {
-		uint64_t s = a->run[i].start > b->run[j].start ? a->run[i].start : b->run[j].start;
-		uint64_t e = a->run[i].end < b->run[j].end ? a->run[i].end : b->run[j].end;
-
-		if (s < e && runs_add(out, s, e) < 0)
-			return -1;
-		if (a->run[i].end < b->run[j].end)
-			i++;
-		else
-			j++;
-	}
-	return 0;
-}
-
-static int runs_union(const struct pagemap_runs *a, const struct pagemap_runs *b,
-		      struct pagemap_runs *out)
-{
-	size_t i = 0, j = 0;
-
-	while (i < a->n || j < b->n) {
-		const struct pagemap_run *r;
-
-		if (j >= b->n || (i < a->n && a->run[i].start <= b->run[j].start))
-			r = &a->run[i++];
-		else
-			r = &b->run[j++];
-		if (runs_add(out, r->start, r->end) < 0)
-			return -1;
-	}
-	return 0;
 }
 
 /* ---- one record --------------------------------------------------------- */
@@ -334,10 +261,10 @@ static int plan_delta(const struct finalmaps_ctx *ctx, struct manifest_vma *v,
 
 	if (v->start >= GATE_AREA_START)
 		return 0;
-	if (runs_add(&dump, v->start, v->start + v->dump_size) < 0)
+	if (runs_append(&dump, v->start, v->start + v->dump_size) < 0)
 		goto out;
 	for (size_t k = 0; k < v->n_extents; k++)
-		if (runs_add(&extents, v->extents[k].start, v->extents[k].end) < 0)
+		if (runs_append(&extents, v->extents[k].start, v->extents[k].end) < 0)
 			goto out;
 	/* bytes to dump that no extent holds yet: new extents at the end */
 	if (runs_subtract(&dump, &extents, &gaps) < 0)
@@ -351,11 +278,11 @@ static int plan_delta(const struct finalmaps_ctx *ctx, struct manifest_vma *v,
 		qsort(v->extents, v->n_extents, sizeof *v->extents, by_start);
 
 	if (ctx->copy_all) {
-		if (runs_add(&refresh, dump.run[0].start, dump.run[0].end) < 0)
+		if (runs_append(&refresh, dump.run[0].start, dump.run[0].end) < 0)
 			goto out;
 	} else {
 		for (size_t k = 0; k < v->n_clean; k++)
-			if (runs_add(&clean, v->clean[k].start, v->clean[k].end) < 0)
+			if (runs_append(&clean, v->clean[k].start, v->clean[k].end) < 0)
 				goto out;
 		if (runs_subtract(&dump, &clean, &notclean) < 0)
 			goto out;
@@ -378,7 +305,7 @@ static int plan_delta(const struct finalmaps_ctx *ctx, struct manifest_vma *v,
 	/* A file mapping is copied whole, as lc-precopy does (the kernel reads
 	 * unpopulated file pages from the file); anonymous memory only where
 	 * populated (an unpopulated page reads as zeros: a hole). */
-	if (v->inode != 0 ? runs_add(&populated, v->start, v->start + v->dump_size) < 0
+	if (v->inode != 0 ? runs_append(&populated, v->start, v->start + v->dump_size) < 0
 			  : pagemap_find(ctx->pm, v->start, v->start + v->dump_size,
 					 PAGEMAP_POPULATED, &populated) < 0)
 		goto out;

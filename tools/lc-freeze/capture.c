@@ -25,9 +25,13 @@ static const char *field(const char *text, const char *key)
 {
 	size_t klen = strlen(key);
 
-	for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+	for (const char *line = text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+
 		if (!strncmp(line, key, klen) && line[klen] == ':')
 			return line + klen + 1;
+		line = nl ? nl + 1 : NULL;
+	}
 	return NULL;
 }
 
@@ -172,8 +176,9 @@ static void fill_regs(struct notes_prstatus *pr, const struct ptrace_thread *t)
 	pr->si_signo = t->pending_signal;
 }
 
-static int fill_threads(struct capture *c, const struct capture_fds *fds, const struct ptrace_stop *s,
-			struct task_ids *leader_ids, struct procfs_stat *leader_stat)
+static int fill_threads(struct capture *c, const struct capture_fds *fds,
+			const struct ptrace_stop *s, struct task_ids *leader_ids,
+			struct procfs_stat *leader_stat)
 {
 	const struct ptrace_thread **live = calloc(s->n ? s->n : 1, sizeof *live);
 	size_t n;
@@ -236,8 +241,8 @@ static int fill_threads(struct capture *c, const struct capture_fds *fds, const 
 	return 0;
 }
 
-static int fill_psinfo(struct capture *c, const struct capture_fds *fds, const struct ptrace_stop *s,
-		       char state, const struct procfs_stat *st, const struct task_ids *leader)
+static int fill_psinfo(struct capture *c, const struct capture_fds *fds, char state,
+		       const struct procfs_stat *st, const struct task_ids *leader)
 {
 	struct notes_prpsinfo *ps = &c->process.psinfo;
 	struct task_ids ids = *leader;
@@ -273,7 +278,6 @@ static int fill_psinfo(struct capture *c, const struct capture_fds *fds, const s
 		return -1;
 	for (ssize_t i = 0; i < n; i++)
 		ps->psargs[i] = args[i] ? (char)args[i] : ' ';
-	(void)s;
 	return 0;
 }
 
@@ -384,7 +388,7 @@ int capture_fill(struct capture *c, const struct capture_fds *fds, const struct 
 	struct procfs_stat st;
 
 	if (fill_threads(c, fds, s, &leader, &st) < 0 ||
-	    fill_psinfo(c, fds, s, state, &st, &leader) < 0 ||
+	    fill_psinfo(c, fds, state, &st, &leader) < 0 ||
 	    fill_auxv(c, fds) < 0 || fill_files(c, maps_text) < 0)
 		return -1;
 	c->process.threads = c->threads;

@@ -157,7 +157,8 @@ static int decide_again(const struct manifest *in, const struct procfs_map *m,
 			const struct finalmaps_ctx *ctx, struct manifest_vma *v, char *flags, size_t len)
 {
 	size_t i = first_after(in, m->start);
-	const struct manifest_vma *old = i < in->n_vmas && in->vmas[i].start < m->end ? &in->vmas[i] : NULL;
+	const struct manifest_vma *old =
+		i < in->n_vmas && in->vmas[i].start < m->end ? &in->vmas[i] : NULL;
 	struct dumprule_vma dv = { .map = m };
 	struct dumprule_decision d;
 
@@ -180,7 +181,8 @@ static int decide_again(const struct manifest *in, const struct procfs_map *m,
 
 static int by_start(const void *a, const void *b)
 {
-	uint64_t x = ((const struct manifest_extent *)a)->start, y = ((const struct manifest_extent *)b)->start;
+	uint64_t x = ((const struct manifest_extent *)a)->start;
+	uint64_t y = ((const struct manifest_extent *)b)->start;
 
 	return (x > y) - (x < y);
 }

@@ -10,6 +10,7 @@ static const int sandbox_allowed[] = {
 	SCMP_SYS(read), SCMP_SYS(pread64),          /* manifest, staging, notes */
 	SCMP_SYS(write), SCMP_SYS(pwrite64),        /* the core, stderr */
 	SCMP_SYS(lseek),                            /* SEEK_DATA/SEEK_HOLE, sparse output */
+	SCMP_SYS(copy_file_range),                  /* data copied inside the kernel */
 	SCMP_SYS(fstat), SCMP_SYS(fstatfs),         /* sizes, free space */
 	SCMP_SYS(fsync), SCMP_SYS(fdatasync),
 	SCMP_SYS(fallocate),                        /* punching holes in place */

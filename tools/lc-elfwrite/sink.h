@@ -54,12 +54,22 @@ int sink_in_place_write(const struct layout *l, const struct sink_source *src,
 
 /* Copies [stage_offset, +length) to the output, skipping holes of the
  * staging file: the shared step of both sinks. put is called for data, skip
- * for zeros; both get the output offset. */
+ * for zeros; both get the output offset. copy, when set, first tries to
+ * copy a data range inside the kernel (copy_file_range: no trip through
+ * user space, a shared extent on filesystems that reflink); it returns 0
+ * when done, 1 when the kernel cannot (then put is used), -1 on error. */
 struct sink_copy_ops {
 	int (*put)(void *ctx, const void *buf, size_t len, uint64_t out_offset);
 	int (*skip)(void *ctx, uint64_t len, uint64_t out_offset);
+	int (*copy)(void *ctx, int stage_fd, uint64_t stage_offset, uint64_t len,
+		    uint64_t out_offset);
 	void *ctx;
 };
+
+/* copy_file_range from stage_fd at *from to out_fd (at *to, or at its file
+ * position when to is NULL): 0 when all len bytes were copied, 1 when the
+ * kernel cannot copy between these files and nothing was copied, -1. */
+int sink_copy_file_range(int stage_fd, uint64_t from, int out_fd, uint64_t *to, uint64_t len);
 int sink_copy(int stage_fd, uint64_t stage_offset, uint64_t length, uint64_t out_offset,
 	      const struct sink_copy_ops *ops);
 

@@ -37,6 +37,17 @@ int sink_copy(int stage_fd, uint64_t stage_offset, uint64_t length, uint64_t out
 			return -1;
 		if ((uint64_t)hole > end || (uint64_t)hole <= pos)
 			hole = (off_t)end;
+		if (ops->copy) {
+			int rc = ops->copy(ops->ctx, stage_fd, pos, (uint64_t)hole - pos,
+					   out_offset + (pos - stage_offset));
+
+			if (rc < 0)
+				return -1;
+			if (rc == 0) {
+				pos = (uint64_t)hole;
+				continue;
+			}
+		}
 		while (pos < (uint64_t)hole) {
 			uint64_t want = (uint64_t)hole - pos;
 			size_t chunk = want < SINK_BUFFER_SIZE ? (size_t)want : SINK_BUFFER_SIZE;
@@ -53,6 +64,37 @@ int sink_copy(int stage_fd, uint64_t stage_offset, uint64_t length, uint64_t out
 			pos += chunk;
 		}
 	}
+	return 0;
+}
+
+int sink_copy_file_range(int stage_fd, uint64_t from, int out_fd, uint64_t *to, uint64_t len)
+{
+	loff_t in = (loff_t)from, out = to ? (loff_t)*to : 0;
+	uint64_t done = 0;
+
+	while (done < len) {
+		uint64_t want = len - done;
+		ssize_t n = copy_file_range(stage_fd, &in, out_fd, to ? &out : NULL,
+					    want > (1u << 30) ? (size_t)1 << 30 : (size_t)want, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* not between these files (another filesystem type,
+			 * an old kernel, a pipe): the caller copies itself */
+			if (done == 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
+					  errno == ENOSYS || errno == EBADF))
+				return 1;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO; /* the staging file shrank under us */
+			return -1;
+		}
+		done += (uint64_t)n;
+	}
+	if (to)
+		*to = (uint64_t)out;
 	return 0;
 }
 

@@ -23,6 +23,15 @@ static int in_place_put(void *ctx, const void *buf, size_t len, uint64_t out_off
 	return xio_pwrite_full(*(int *)ctx, buf, len, (off_t)out_offset);
 }
 
+/* Inside one file: the ranges never overlap (moved copies land past the
+ * staged data), which copy_file_range requires. */
+static int in_place_copy(void *ctx, int stage_fd, uint64_t stage_offset, uint64_t len,
+			 uint64_t out_offset)
+{
+	(void)ctx;
+	return sink_copy_file_range(stage_fd, stage_offset, stage_fd, &out_offset, len);
+}
+
 /* Moved copies land past the old end of the file: already a hole. */
 static int in_place_skip(void *ctx, uint64_t len, uint64_t out_offset)
 {
@@ -62,7 +71,7 @@ static void restore(const struct layout *l, struct sink_in_place *s)
 int sink_in_place_write(const struct layout *l, const struct sink_source *src,
 			struct sink_in_place *s, const char **what)
 {
-	struct sink_copy_ops ops = { in_place_put, in_place_skip, &s->stage_fd };
+	struct sink_copy_ops ops = { in_place_put, in_place_skip, in_place_copy, &s->stage_fd };
 	uint64_t tail_size = l->file_size - l->notes_offset;
 	unsigned char *buf = NULL;
 	sigset_t block, old;

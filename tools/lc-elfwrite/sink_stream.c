@@ -51,11 +51,28 @@ static int stream_put(void *ctx, const void *buf, size_t len, uint64_t out_offse
 	return 0;
 }
 
+/* Regular files only: copy_file_range writes at the file position. */
+static int stream_copy(void *ctx, int stage_fd, uint64_t stage_offset, uint64_t len,
+		       uint64_t out_offset)
+{
+	struct stream_state *st = ctx;
+	int rc;
+
+	if (out_offset != st->pos) {
+		errno = EINVAL;
+		return -1;
+	}
+	rc = sink_copy_file_range(stage_fd, stage_offset, st->s->fd, NULL, len);
+	if (rc == 0)
+		st->pos += len;
+	return rc;
+}
+
 int sink_stream_write(const struct layout *l, const struct sink_source *src,
 		      struct sink_stream *s, const char **what)
 {
 	struct stream_state st = { s, 0 };
-	struct sink_copy_ops ops = { stream_put, stream_skip, &st };
+	struct sink_copy_ops ops = { stream_put, stream_skip, s->seekable ? stream_copy : NULL, &st };
 	unsigned char *head;
 
 	*what = "write the headers and notes";

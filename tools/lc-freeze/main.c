@@ -394,7 +394,7 @@ static bool over_budget(struct freeze *f)
 
 static int copy_delta(struct freeze *f)
 {
-	struct copy_source src = { .method = COPY_PROC_MEM, .pid = f->o.pid, .mem_fd = f->h.mem };
+	struct copy_source src = { .method = COPY_PROCESS_VM_READV, .pid = f->o.pid, .mem_fd = f->h.mem };
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	struct copy_options opt = {
 		.workers = cpus < 1 ? 1 : cpus > (long)MAX_WORKERS ? MAX_WORKERS : (unsigned)cpus,

@@ -1,9 +1,11 @@
 #!/bin/sh
 # bench/copy-engine.sh - lc-precopy's copy engine on one target, in one run:
 # raw reads (process_vm_readv and pread on /proc/PID/mem into a reused
-# buffer, nothing written: the ceiling), then one lc-precopy pass with each
-# method into a staging file. Prints GB/s and each pass's share of the raw
-# process_vm_readv rate (issue 3 wants the chosen method at >= 70%).
+# buffer, nothing written: the read ceiling), a raw read + pwrite into a
+# file beside the staging file (the read + write ceiling, no bookkeeping),
+# then one lc-precopy pass with each method into a staging file. Prints
+# GB/s and each pass's share of the raw process_vm_readv rate (issue 3 wants
+# the chosen method at >= 70%) and of the read + write ceiling.
 #
 #   bench/copy-engine.sh [-m MIB] [-j WORKERS] [-d STAGEDIR] [-r ROUNDS]
 #
@@ -62,6 +64,12 @@ raw_mem=$(for r in $(seq "$rounds"); do
 	set -- $("$work/raw-read" mem "$pid" "$addr" "$size" "$workers"); gbs "$1" "$2"; echo
 done | best)
 
+raw_rw=$(for r in $(seq "$rounds"); do
+	rm -f "$work/raw.out"
+	set -- $("$work/raw-read" vm "$pid" "$addr" "$size" "$workers" 262144 "$work/raw.out"); gbs "$1" "$2"; echo
+done | best)
+rm -f "$work/raw.out"
+
 pass_rate() { # METHOD -> GB/s of pass 1 (bytes / ms from the manifest)
 	for r in $(seq "$rounds"); do
 		rm -f "$work/stage"
@@ -80,6 +88,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; }
 echo "target: $mib MiB pattern, RSS $((rss / 1048576)) MiB; workers $workers; best of $rounds; staging in $dir"
 echo "raw process_vm_readv (no write):    $raw_vm GB/s"
 echo "raw pread /proc/PID/mem (no write): $raw_mem GB/s  ($(ratio "$raw_mem" "$raw_vm") of raw process_vm_readv)"
-echo "lc-precopy pass, process_vm_readv:  $pass_vm GB/s  ($(ratio "$pass_vm" "$raw_vm") of raw process_vm_readv)"
-echo "lc-precopy pass, /proc/PID/mem:     $pass_mem GB/s  ($(ratio "$pass_mem" "$raw_vm") of raw process_vm_readv)"
+echo "raw process_vm_readv + pwrite:      $raw_rw GB/s  (the read + write ceiling)"
+echo "lc-precopy pass, process_vm_readv:  $pass_vm GB/s  ($(ratio "$pass_vm" "$raw_vm") of raw process_vm_readv, $(ratio "$pass_vm" "$raw_rw") of read + write)"
+echo "lc-precopy pass, /proc/PID/mem:     $pass_mem GB/s  ($(ratio "$pass_mem" "$raw_vm") of raw process_vm_readv, $(ratio "$pass_mem" "$raw_rw") of read + write)"
 echo "mem / process_vm_readv (pass):      $(ratio "$pass_mem" "$pass_vm")"

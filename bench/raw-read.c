@@ -1,7 +1,9 @@
-/* raw-read - the ceiling for lc-precopy's copy engine: read [ADDR, ADDR+LEN)
- * of PID into a reused buffer, nothing written, with THREADS threads each
- * taking 8 MiB chunks, by process_vm_readv ("vm") or pread on /proc/PID/mem
- * ("mem"). Prints the bytes and seconds. Used by bench/copy-engine.sh. */
+/* raw-read - the ceilings for lc-precopy's copy engine: read [ADDR, ADDR+LEN)
+ * of PID into a reused buffer with THREADS threads each taking CHUNK-byte
+ * pieces, by process_vm_readv ("vm") or pread on /proc/PID/mem ("mem");
+ * nothing is written, or, with OUTFILE, each piece is pwritten there at
+ * its offset (read + write, no bookkeeping). Prints the bytes and seconds.
+ * Used by bench/copy-engine.sh. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -17,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK (8u << 20)
+static size_t CHUNK = 8u << 20;
+static int out_fd = -1;
 
 static pid_t pid;
 static int mem_fd = -1, use_mem;
@@ -51,6 +54,10 @@ static void *reader(void *arg)
 				got < 0 ? strerror(errno) : "short");
 			exit(1);
 		}
+		if (out_fd >= 0 && pwrite(out_fd, buf, n, (off_t)at) != (ssize_t)n) {
+			perror("raw-read: pwrite");
+			exit(1);
+		}
 	}
 	free(buf);
 	return NULL;
@@ -62,9 +69,17 @@ int main(int argc, char **argv)
 	struct timespec a, b;
 	int threads;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: raw-read vm|mem PID ADDR LEN THREADS\n");
+	if (argc != 6 && argc != 8) {
+		fprintf(stderr, "usage: raw-read vm|mem PID ADDR LEN THREADS [CHUNK OUTFILE]\n");
 		return 2;
+	}
+	if (argc == 8) {
+		CHUNK = strtoul(argv[6], NULL, 0);
+		out_fd = open(argv[7], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (out_fd < 0 || CHUNK == 0) {
+			perror(argv[7]);
+			return 1;
+		}
 	}
 	use_mem = !strcmp(argv[1], "mem");
 	pid = (pid_t)atoi(argv[2]);

@@ -447,6 +447,8 @@ stage_matches_memory() {
 		lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
 	[[ $stderr == *"privileges after setup: "*"CapPrm=0000000000080000 CapEff=0000000000080000"* ]]
 	[[ $stderr == *"NoNewPrivs=1"* ]]
+	# and nothing once the target runs again
+	[[ $stderr == *"privileges after the stop: "*"CapPrm=0000000000000000 CapEff=0000000000000000"* ]]
 }
 
 # bats test_tags=needs:soft-dirty

@@ -538,6 +538,12 @@ int main(int argc, char **argv)
 		status = EXIT_FAILURE_IO;
 		goto out;
 	}
+	if (getenv("LIVECORE_DEBUG_PRIVILEGES")) {
+		char desc[512];
+
+		if (caps_describe_self(desc, sizeof desc) == 0)
+			log_error("privileges after the stop: %s", desc);
+	}
 	status = write_results(&f);
 out:
 	if (f.stopped)

@@ -446,6 +446,7 @@ no_file() {
 	[[ $stderr == *"CapEff=0000000000000000"* ]]
 	[[ $stderr == *"CapPrm=0000000000000000"* ]]
 	[[ $stderr == *"NoNewPrivs=1"* ]]
+	[[ $stderr == *"seccomp: mode 2 in force"* ]]
 	[[ $stderr == *"seccomp: open after setup refused: Operation not permitted"* ]]
 	assert_backtraces "$W/core"
 }

@@ -110,6 +110,24 @@ static void in_place_cleanup_on_signals(struct sink_in_place *s)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+/* LIVECORE_DEBUG_SECCOMP: shows the filter at work for the tests. */
+static void debug_seccomp(int status_fd)
+{
+	char text[4096], *line;
+	ssize_t n = status_fd >= 0 ? xio_pread_full(status_fd, text, sizeof text - 1, 0) : -1;
+	int fd;
+
+	text[n > 0 ? n : 0] = '\0';
+	line = strstr(text, "\nSeccomp:");
+	if (line)
+		log_error("seccomp: mode %d in force", atoi(line + strlen("\nSeccomp:")));
+	fd = open("/", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		log_error("seccomp: open after setup was allowed");
+	else
+		log_errno("seccomp: open after setup refused");
+}
+
 static unsigned char *read_notes(int fd, uint64_t *size)
 {
 	struct stat st;
@@ -185,7 +203,7 @@ int main(int argc, char **argv)
 	char *manifest_text = NULL, why[512];
 	const char *what = "";
 	bool to_stdout, use_in_place, have_manifest = false, have_layout = false;
-	int c, notes_fd, status = EXIT_FAILURE_IO, rc;
+	int c, notes_fd, debug_status_fd = -1, status = EXIT_FAILURE_IO, rc;
 
 	log_init(argv[0]);
 	if (caps_init(NULL, 0) < 0 || caps_drop_all() < 0 || caps_verify_none() < 0) {
@@ -286,18 +304,15 @@ int main(int argc, char **argv)
 		stream.seekable = true;
 	}
 
+	/* the test hook's own descriptor: opened now, read inside the sandbox */
+	if (getenv("LIVECORE_DEBUG_SECCOMP"))
+		debug_status_fd = xio_openat(AT_FDCWD, "/proc/self/status", O_RDONLY, 1);
 	if (sandbox_enter(!to_stdout && !use_in_place) < 0) {
 		log_errno("cannot enter the seccomp sandbox");
 		goto out;
 	}
-	if (getenv("LIVECORE_DEBUG_SECCOMP")) {
-		int fd = open("/", O_RDONLY | O_CLOEXEC);
-
-		if (fd >= 0)
-			log_error("seccomp: open after setup was allowed");
-		else
-			log_errno("seccomp: open after setup refused");
-	}
+	if (getenv("LIVECORE_DEBUG_SECCOMP"))
+		debug_seccomp(debug_status_fd);
 
 	/* Inputs, checked as hostile. */
 	manifest_text = xio_read_fd_all(STDIN_FILENO, NULL);

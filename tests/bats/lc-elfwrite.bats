@@ -312,6 +312,20 @@ no_file() {
 	no_file "$W" core
 }
 
+@test "lc-elfwrite: a staging or notes file behind a symlink is not followed: exit 5, no OUT" {
+	target
+	pipeline
+	ln -s S "$W/S.link"
+	ln -s N "$W/N.link"
+	run -5 --separate-stderr lc-elfwrite -s "$W/S.link" -n "$W/N" -o "$W/core" <"$W/m.txt"
+	[[ $stderr == *"cannot open the staging file $W/S.link"* ]]
+	no_file "$W" core
+	run -5 --separate-stderr lc-elfwrite -s "$W/S" -n "$W/N.link" -o "$W/core" <"$W/m.txt"
+	[[ $stderr == *"cannot open the notes file $W/N.link"* ]]
+	no_file "$W" core
+	[ -e "$W/S" ]
+}
+
 @test "lc-elfwrite: staging file cut inside its data: exit 5, extent past the end, no OUT" {
 	target
 	pipeline

@@ -37,9 +37,9 @@ notes_types() {
 # and leading zeros), from eu-readelf
 notes_regs() {
 	eu-readelf -n "$1" | awk '
-		$1 == "pid:" && $0 ~ /ppid:/ && !inpsinfo { pid = $2; sub(",", "", pid) }
-		/PRPSINFO/ { inpsinfo = 1 } /SIGINFO/ { inpsinfo = 0 }
-		{ for (i = 1; i < NF; i++) {
+		/^  [A-Z]/ { type = $3 }
+		type == "PRSTATUS" && $1 == "pid:" { pid = $2; sub(",", "", pid) }
+		type == "PRSTATUS" { for (i = 1; i < NF; i++) {
 			if ($i == "rip:") rip = $(i + 1)
 			if ($i == "rsp:") rsp = $(i + 1)
 			if ($i == "fs.base:") { print pid, rip, rsp, $(i + 1) }
@@ -556,4 +556,31 @@ stage_matches_memory() {
 	assert_output --regexp 'si_signo: 10, si_errno: 0, si_code: 0'
 	for i in $(seq 100); do [ "$(cat "$T/info.sigusr1")" = 1 ] && break; sleep 0.02; done
 	assert_equal "$(cat "$T/info.sigusr1")" 1
+}
+
+@test "the notes agree with gcore's for the same stopped target: threads, registers, auxv, files" {
+	lc_start_target --threads 3 --tls
+	lc_stop_target "$LC_TARGET_PID"
+	precopy "$LC_TARGET_PID"
+	run -0 lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	timeout 120 gcore -o "$T/gcore" "$LC_TARGET_PID" >/dev/null 2>&1
+	gc="$T/gcore.$LC_TARGET_PID"
+	[ -s "$gc" ]
+	# every thread's pid and rip, rsp, fs_base
+	assert_equal "$(notes_regs "$T/notes")" "$(notes_regs "$gc")"
+	# the whole register set of each thread (gcore writes no ppid, pgrp,
+	# sid, fpvalid or signal masks: those lines are left out)
+	regs() {
+		eu-readelf -n "$1" | awk '/PRSTATUS/ { p = 1; next } /^  [A-Z]/ { p = 0 }
+			p && !/ppid|sig|fpvalid|utime/' | sort
+	}
+	[ "$(regs "$T/notes" | grep -c 'rip:')" = 4 ]
+	assert_equal "$(regs "$T/notes")" "$(regs "$gc")"
+	section() {
+		eu-readelf -n "$1" | awk -v n="$2" '$3 == n { p = 1; next } /^  [A-Z]/ { p = 0 } p'
+	}
+	section "$T/notes" AUXV | grep -q PAGESZ
+	section "$T/notes" FILE | grep -q "$(lc_info exe)"
+	assert_equal "$(section "$T/notes" AUXV)" "$(section "$gc" AUXV)"
+	assert_equal "$(section "$T/notes" FILE)" "$(section "$gc" FILE)"
 }

@@ -163,6 +163,25 @@ no_file() {
 	assert_line --regexp '^  NOTE +0x[0-9a-f]+ '
 }
 
+@test "lc-elfwrite: lldb reads in place cores (moved VMAs too) and stream cores" {
+	command -v lldb >/dev/null || skip "needs: lldb"
+	target
+	handmade -x
+	run -0 lc-elfwrite -q -c -s "$W/S" -n "$W/N" -o "$W/core.stream" <"$W/m.txt"
+	run -0 --separate-stderr lc-elfwrite -s "$W/S" -n "$W/N" -o "$W/core.inplace" <"$W/m.txt"
+	[[ $stderr == *"VMAs moved together"* ]]
+	a=$(lc_info pattern.addr)
+	for c in core.stream core.inplace; do
+		run -0 timeout 120 lldb --batch -o "target create --core $W/$c $LC_TARGET" \
+			-o "thread backtrace all" -o "memory read -s8 -fx -c2 $a"
+		assert_output --partial "lc-target\`$(lc_info main.func)"
+		assert_output --partial "lc-target\`$(lc_info thread.0.func)"
+		assert_output --partial "lc-target\`$(lc_info thread.1.func)"
+		# the pattern page starts with its own address and generation 1
+		assert_line --regexp "^$a: 0x0*${a#0x} 0x0*1$"
+	done
+}
+
 @test "lc-elfwrite: eu-readelf and readelf accept the core; notes are the notes file's" {
 	target
 	pipeline

@@ -18,8 +18,10 @@ setup() {
 }
 
 teardown() {
-	# an immutable directory made by a test must not outlive it
+	# an immutable directory made by a test must not outlive it, nor the
+	# directory a test made on another filesystem
 	[ -d "$BATS_TEST_TMPDIR/ro" ] && chattr -i "$BATS_TEST_TMPDIR/ro" 2>/dev/null
+	[ -n "${OTHER_FS_DIR:-}" ] && rm -rf "$OTHER_FS_DIR"
 	lc_cleanup_targets
 }
 
@@ -144,12 +146,11 @@ no_file() {
 		skip "needs: /dev/shm on another filesystem than $W"
 	target
 	pipeline
-	other=$(mktemp -d /dev/shm/lc-elfwrite-test.XXXXXX)
-	run -0 --separate-stderr lc-elfwrite -s "$W/S" -n "$W/N" -o "$other/core" <"$W/m.txt"
+	OTHER_FS_DIR=$(mktemp -d /dev/shm/lc-elfwrite-test.XXXXXX)
+	run -0 --separate-stderr lc-elfwrite -s "$W/S" -n "$W/N" -o "$OTHER_FS_DIR/core" <"$W/m.txt"
 	[[ $stderr == *"stream"* ]]
 	[ -e "$W/S" ] # a stream leaves the staging file alone
-	mv "$other/core" "$W/core.stream"
-	rmdir "$other"
+	mv "$OTHER_FS_DIR/core" "$W/core.stream"
 	run -0 lc-elfwrite -s "$W/S" -n "$W/N" -o "$W/core.inplace" <"$W/m.txt"
 	for c in core.stream core.inplace; do
 		assert_backtraces "$W/$c"

@@ -34,8 +34,8 @@
  * uninterruptible sleep (D) stops only when it leaves the kernel. */
 #define STOP_TIMEOUT_MS 2000u
 /* The copy rate assumed for the pause budget when the manifest has no
- * pre-copy pass long enough to measure one: 1 GB/s, about what one core
- * copies with pread on /proc/PID/mem here (a conservative guess). */
+ * pre-copy pass long enough to measure one: 1 GB/s, about what the copy
+ * engine reached on these 2-core machines under load (17 MB in 5-18 ms). */
 #define DEFAULT_RATE_BYTES_PER_MS 1000000u
 #define MAX_WORKERS 4u
 

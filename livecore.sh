@@ -70,7 +70,14 @@ LC_PRECOPY=$(tool lc-precopy)
 LC_FREEZE=$(tool lc-freeze)
 LC_ELFWRITE=$(tool lc-elfwrite)
 
-now_ms() { date +%s%3N; }
+# milliseconds: GNU date has %N; busybox's (the test guest's) has not
+now_ms() {
+	ms=$(date +%s%3N 2>/dev/null)
+	case $ms in
+	'' | *[!0-9]*) awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime ;;
+	*) printf '%s\n' "$ms" ;;
+	esac
+}
 t_start=$(now_ms)
 
 # The work directory sits on OUT's filesystem by default: lc-elfwrite then

@@ -87,11 +87,13 @@ cp /bin/busybox "$R/bin/busybox"
 mknod "$R/dev/console" c 5 1
 
 copy_with_libs() { # binary destination-dir
+	local lib
 	cp -L "$1" "$2/"
-	ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+	# scripts and static binaries have no libraries (ldd fails on them)
+	for lib in $(ldd "$1" 2>/dev/null | grep -o '/[^ ]*' || true); do
 		case $lib in
-		/lib64/*) cp -Ln "$lib" "$R/lib64/" ;;
-		*) cp -Ln "$lib" "$R/lib/x86_64-linux-gnu/" ;;
+		/lib64/*) [ -e "$R/lib64/${lib##*/}" ] || cp -L "$lib" "$R/lib64/" ;;
+		*) [ -e "$R/lib/x86_64-linux-gnu/${lib##*/}" ] || cp -L "$lib" "$R/lib/x86_64-linux-gnu/" ;;
 		esac
 	done
 }
@@ -109,7 +111,7 @@ cp -a /usr/libexec/bats-core "$R/usr/libexec/"
 cp -a /usr/lib/bats "$R/usr/lib/"   # bats-support, bats-assert
 
 : >"$R/modules/load-order"
-for mod in 9pnet_virtio 9p; do
+for mod in virtio_pci 9pnet_virtio 9p; do
 	modprobe -d "$K" -S "$KVER" --show-depends "$mod"
 done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
 	cp "$ko" "$R/modules/"

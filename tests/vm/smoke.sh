@@ -8,7 +8,7 @@ res=$1
 dir=$(mktemp -d)
 fail() { echo "SMOKE FAIL: $*"; kill -9 "$pid" 2>/dev/null; exit 1; }
 
-lc-target -o "$dir/info" --threads 3 --pattern-mib 64 --dirty-rate 2000 --progress-file "$dir/progress" &
+"$LIVECORE_BUILD/targets/lc-target" -o "$dir/info" --threads 3 --pattern-mib 64 --dirty-rate 2000 --progress-file "$dir/progress" &
 pid=$!
 i=0
 while ! [ -f "$dir/info" ]; do

@@ -183,6 +183,32 @@ no_file() {
 	done
 }
 
+# segments CORE - each PT_LOAD's address, file size, memory size and flags
+segments() {
+	readelf -lW "$1" | awk '$1 == "LOAD" { print $3, $5, $6, $7 $8 $9 }' | sed 's/0x1000$//'
+}
+
+@test "lc-elfwrite: the PT_LOADs are the kernel's, segment for segment (its own core of the target)" {
+	lc_core_pattern_is_plain || skip "needs: core_pattern \"core\" or \"core.%p\""
+	cd "$W"
+	ulimit -c unlimited
+	target
+	echo 0x33 >"/proc/$LC_TARGET_PID/coredump_filter"
+	pipeline
+	run -0 lc-elfwrite -q -c -s "$W/S" -n "$W/N" -o "$W/ours.stream" <"$W/m.txt"
+	run -0 lc-elfwrite -q -s "$W/S" -n "$W/N" -o "$W/ours.inplace" <"$W/m.txt"
+	# now the kernel's core of the same, still stopped, process
+	kill -ABRT "$LC_TARGET_PID"
+	kill -CONT "$LC_TARGET_PID"
+	wait "$LC_TARGET_PID" || true
+	kernel=$(ls "$W/core" "$W/core.$LC_TARGET_PID" 2>/dev/null | head -n 1)
+	[ -n "$kernel" ] || skip "needs: the kernel to write a core here (none appeared in $W)"
+	segments "$kernel" >"$W/kernel.segments"
+	[ "$(wc -l <"$W/kernel.segments")" -gt 10 ]
+	diff "$W/kernel.segments" <(segments "$W/ours.stream")
+	diff "$W/kernel.segments" <(segments "$W/ours.inplace")
+}
+
 @test "lc-elfwrite: eu-readelf and readelf accept the core; notes are the notes file's" {
 	target
 	pipeline

@@ -463,3 +463,33 @@ soft_dirty_kernel() {
 	rec=$(record "$OUT" "$paddr")
 	[ "$(field 10 "$rec")" = "$(field 1 "$rec")" ]
 }
+
+# bats test_tags=needs:soft-dirty
+@test "soft-dirty: passes over a churning target keep extents by address; pattern pages stay good" {
+	soft_dirty_kernel || skip "needs: soft-dirty kernel"
+	lc_start_target --churn --pattern-mib 8
+	paddr=$(lc_info pattern.addr)
+	for i in 1 2 3; do
+		rm -f "$STAGE"
+		run --separate-stderr -0 precopy -T soft-dirty -t 0 -p 4 "$LC_TARGET_PID"
+		run -0 "$LIVECORE_BUILD/targets/lc-manifest-check" out <"$OUT"
+		n=$(grep -c '^# pass ' "$OUT")
+		[ "$n" -ge 2 ]
+		run -0 awk '$1 ~ /^[0-9a-f]+-/ && $6 == "dump" && $9 == "-"' "$OUT"
+		assert_output ''
+		# a clean range never lies outside the record's extents
+		while read -r extents clean; do
+			[ "$clean" = - ] && continue
+			for c in ${clean//,/ }; do
+				at=$((0x${c%-*})) ce=$((0x${c#*-}))
+				for x in ${extents//,/ }; do
+					xs=$((0x${x%%-*})); xe=${x#*-}; xe=$((0x${xe%@*}))
+					((xs <= at && at < xe)) && at=$xe
+				done
+				((at >= ce)) || { echo "clean $c outside the extents $extents"; false; }
+			done
+		done < <(awk '$1 ~ /^[0-9a-f]+-/ { print $9, $10 }' "$OUT")
+		run -0 "$LC_PAGECHECK" "$STAGE" "$(stage_offset "$OUT" "$paddr")" "$paddr" 2048
+		assert_output 'good 2048 bad 0'
+	done
+}

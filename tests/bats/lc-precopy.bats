@@ -314,12 +314,13 @@ soft_dirty_kernel() {
 	assert_output S
 }
 
+# bats test_tags=needs:root
 @test "a staging filesystem too small for the resident memory: status 1 before the first byte, file removed" {
 	lc_require_root
 	lc_start_target --pattern-mib 16
 	LC_TMPFS="$BATS_TEST_TMPDIR/small"
 	mkdir "$LC_TMPFS"
-	mount -t tmpfs -o size=4m tmpfs "$LC_TMPFS"
+	mount -t tmpfs -o size=4m tmpfs "$LC_TMPFS" || skip "needs: mount (CAP_SYS_ADMIN)"
 	lc-maps "$LC_TARGET_PID" >"$M"
 	run --separate-stderr -1 lc-precopy -q -T none -s "$LC_TMPFS/stage" "$LC_TARGET_PID" <"$M"
 	assert_regex "$stderr" "^lc-precopy: the staging file's filesystem has less than the [0-9]+ bytes the target's resident memory needs\$"
@@ -376,6 +377,7 @@ soft_dirty_kernel() {
 
 # ---- privileges, signals, the terminal ------------------------------------
 
+# bats test_tags=needs:root
 @test "after setup lc-precopy holds no capability (pread on the open /proc/PID/mem)" {
 	lc_require_root
 	lc_start_target --pattern-mib 1
@@ -389,6 +391,7 @@ soft_dirty_kernel() {
 	assert_regex "$stderr" 'CapPrm=0000000000080000 CapEff=0000000000080000'
 }
 
+# bats test_tags=slow
 @test "SIGTERM during the copy removes the staging file: status 8, target runs on" {
 	lc_start_target --pattern-mib 1024
 	lc-maps "$LC_TARGET_PID" >"$M"

@@ -391,6 +391,66 @@ soft_dirty_kernel() {
 	assert_regex "$stderr" 'CapPrm=0000000000080000 CapEff=0000000000080000'
 }
 
+# bats test_tags=needs:root
+@test "as root, copies another user's process through files opened while privileged, then holds nothing" {
+	lc_require_root
+	command -v setpriv >/dev/null || skip "needs: setpriv"
+	setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000 3>&- &
+	pid=$!
+	LC_PT_PIDS+=("$pid")
+	for ((i = 0; i < 500; i++)); do
+		[ "$(stat -c %u "/proc/$pid" 2>/dev/null)" = 65534 ] &&
+			[ "$(readlink "/proc/$pid/exe")" != "$(command -v setpriv)" ] && break
+		sleep 0.01
+	done
+	run -0 stat -c %u "/proc/$pid"
+	assert_output 65534
+	LIVECORE_DEBUG_PRIVILEGES=1 run --separate-stderr -0 precopy -T none "$pid"
+	assert_regex "$stderr" 'CapPrm=0+ CapEff=0+ '
+	# the stack, staged, equals the stopped process's stack
+	kill -STOP "$pid"
+	lc_wait_state "$pid" T
+	rec=$(awk '$NF == "[stack]"' "$OUT")
+	start=0x${rec%%-*}
+	len=$(field 7 "$rec")
+	rm -f "$STAGE"
+	run --separate-stderr -0 precopy -T none "$pid"
+	cmp <(staged "$OUT" "$STAGE" "$start" "$len") <("$LC_VMREAD" "$pid" "$start" "$len")
+	kill -CONT "$pid"
+}
+
+# bats test_tags=needs:root
+@test "with file capabilities (permitted set only) lc-precopy refuses another user's target (4) and copies the caller's own" {
+	lc_require_root
+	command -v setcap >/dev/null || skip "needs: setcap (libcap2-bin)"
+	command -v setpriv >/dev/null || skip "needs: setpriv"
+	dir=$BATS_TEST_TMPDIR/caps
+	mkdir "$dir"
+	p=$dir
+	while [ "$p" != / ]; do chmod o+x "$p"; p=$(dirname "$p"); done
+	chmod 777 "$dir"
+	cp "$LIVECORE_BUILD/bin/lc-precopy" "$dir/lc-precopy"
+	setcap cap_sys_ptrace,cap_dac_read_search,cap_dac_override=p "$dir/lc-precopy" ||
+		skip "needs: a filesystem with file capabilities under \$BATS_TEST_TMPDIR"
+	lc_start_target --pattern-mib 1   # runs as root
+	lc-maps "$LC_TARGET_PID" >"$dir/m"
+	chmod 644 "$dir/m"
+	run --separate-stderr -4 setpriv --reuid nobody --regid nogroup --clear-groups \
+		"$dir/lc-precopy" -q -s "$dir/stage" "$LC_TARGET_PID" <"$dir/m"
+	assert_equal "$stderr" "lc-precopy: process $LC_TARGET_PID belongs to uid 0: with file capabilities lc-precopy copies only the caller's own processes"
+	[ ! -e "$dir/stage" ]
+	# its own process: a staging file and a manifest, nothing held after setup
+	run --separate-stderr -0 setpriv --reuid nobody --regid nogroup --clear-groups sh -c '
+		sleep 30 & p=$!
+		"$1" "$p" >"$2/own.m" &&
+		LIVECORE_DEBUG_PRIVILEGES=1 "$2/lc-precopy" -q -T none -s "$2/own.stage" "$p" <"$2/own.m"
+		rc=$?; kill "$p"; exit $rc' sh "$LIVECORE_BUILD/bin/lc-maps" "$dir"
+	assert_line --index 0 'livecore-manifest 1'
+	assert_line --regexp '^# pass 1 pages=[1-9]'
+	assert_regex "$stderr" 'CapPrm=0000000000000000 CapEff=0000000000000000'
+	[ "$(stat -c %U "$dir/own.stage")" = nobody ]
+}
+
 # bats test_tags=slow
 @test "SIGTERM during the copy removes the staging file: status 8, target runs on" {
 	lc_start_target --pattern-mib 1024

@@ -183,6 +183,27 @@ no_file() {
 	done
 }
 
+@test "lc-elfwrite: eu-unstrip finds the executable, ld.so, libc and the vdso, whatever the staging order" {
+	target
+	handmade -r # every VMA staged in descending address order
+	run -0 lc-elfwrite -q -c -s "$W/S" -n "$W/N" -o "$W/core.stream" <"$W/m.txt"
+	run -0 --separate-stderr lc-elfwrite -s "$W/S" -n "$W/N" -o "$W/core.inplace" <"$W/m.txt"
+	# neighbours in memory staged in the wrong order are moved (elfutils
+	# reads neighbours as one run of the file)
+	[[ $stderr == *"VMAs moved together"* ]]
+	for c in core.stream core.inplace; do
+		run -0 eu-unstrip -n --core "$W/$c"
+		assert_line --partial "$LC_TARGET"
+		assert_line --partial "ld-linux-x86-64.so.2"
+		assert_line --partial "libc.so.6"
+		assert_line --partial "linux-vdso.so.1"
+		# and the modules are whole: libc's size comes from its program
+		# headers, read across its PT_LOADs
+		diff <(eu-unstrip -n --core "$W/$c" | cut -d' ' -f1 | sort) \
+			<(eu-unstrip -n --core "$W/gcore.core" | cut -d' ' -f1 | sort)
+	done
+}
+
 # segments CORE - each PT_LOAD's address, file size, memory size and flags
 segments() {
 	readelf -lW "$1" | awk '$1 == "LOAD" { print $3, $5, $6, $7 $8 $9 }' | sed 's/0x1000$//'

@@ -90,6 +90,7 @@ static void test_stream(void)
 	check(p[3].p_flags == PF_R && p[3].p_offset == 4096 + 0x3000 && p[3].p_filesz == 0x1000 &&
 	      p[3].p_memsz == 0x2000, "stream: ELF-header rule: file size one page, memory size two");
 	check(l.file_size == 4096 + 0x4000, "stream: file size is the end of the last segment");
+	check(p[1].p_offset == 4096, "stream: a PT_LOAD of file size 0 sits where the data goes on");
 	check(l.n_segments == 2 && l.segments[0].n_pieces == 1 && l.pieces[0].stage_offset == 0x1000 &&
 	      l.pieces[0].out_offset == 4096 && l.pieces[1].stage_offset == 0x4000 &&
 	      l.pieces[1].length == 0x1000, "stream: pieces map staging extents to output offsets");
@@ -114,6 +115,7 @@ static void test_in_place(void)
 	      l.file_size == l.phdrs_offset + 4 * 56,
 	      "in place: program headers after the notes, 8-aligned, at the end");
 	check(l.n_clear == 0, "in place: nothing to clear");
+	check(l.phdrs[1].p_offset == 0x1000, "in place: a first PT_LOAD of file size 0 points past the header page");
 	layout_free(&l);
 
 	/* the staging file not page-sized at its end: moved data must start on a page */
@@ -204,6 +206,52 @@ static void test_gaps_and_clearing(void)
 	check(build(&m, 0x2000, true, &l, err, sizeof err) == 0 && l.segments[0].moved &&
 	      l.phdrs[1].p_offset == 0x2000 && l.pieces[0].out_offset == 0x3000 &&
 	      l.n_clear == 0, "gaps: a window that would reach into the header page is moved");
+	layout_free(&l);
+	manifest_free(&m);
+}
+
+/* elfutils reads a whole PT_LOAD and its neighbour in memory as one run of
+ * the file when the neighbour starts at or before the first one's end. */
+static void test_adjacent(void)
+{
+	struct manifest m;
+	struct layout l;
+	char err[256];
+
+	parse(HEAD
+	      "600000-602000 rw-p 00000000 00:00 0 dump 8192 - 600000-602000@3000 - \n"
+	      "602000-604000 rw-p 00000000 00:00 0 dump 8192 - 602000-604000@1000 - \n"
+	      "604000-605000 ---p 00000000 00:00 0 skip:unwritten 0 - - - \n"
+	      "end 3\n", &m);
+	check(build(&m, 0x5000, true, &l, err, sizeof err) == 0 && !l.segments[0].moved &&
+	      l.segments[1].moved && l.phdrs[1].p_offset == 0x3000 && l.phdrs[2].p_offset == 0x5000,
+	      "adjacent: a neighbour staged before its predecessor is moved after it");
+	check(l.phdrs[3].p_offset == 0x7000 && l.phdrs[3].p_filesz == 0,
+	      "adjacent: a PT_LOAD of file size 0 starts where its predecessor ends");
+	layout_free(&l);
+	manifest_free(&m);
+
+	parse(HEAD
+	      "600000-602000 rw-p 00000000 00:00 0 dump 8192 - 600000-601000@5000,601000-602000@4000 - \n"
+	      "602000-603000 rw-p 00000000 00:00 0 dump 4096 - 602000-603000@1000 - \n"
+	      "603000-604000 rw-p 00000000 00:00 0 dump 4096 - 603000-604000@2000 - \n"
+	      "700000-701000 rw-p 00000000 00:00 0 dump 4096 - 700000-701000@3000 - \n"
+	      "end 4\n", &m);
+	check(build(&m, 0x6000, true, &l, err, sizeof err) == 0 && l.n_moved == 3 &&
+	      l.phdrs[1].p_offset == 0x6000 && l.phdrs[2].p_offset == 0x8000 &&
+	      l.phdrs[3].p_offset == 0x9000,
+	      "adjacent: a run of neighbours after a moved VMA moves with it, in address order");
+	check(!l.segments[3].moved && l.phdrs[4].p_offset == 0x3000,
+	      "adjacent: a VMA that is not a neighbour stays");
+	layout_free(&l);
+	manifest_free(&m);
+
+	parse(HEAD
+	      "600000-602000 r--p 00000000 fe:00 1 dump 4096 - 600000-601000@3000 - /bin/x\n"
+	      "602000-603000 rw-p 00000000 00:00 0 dump 4096 - 602000-603000@1000 - \n"
+	      "end 2\n", &m);
+	check(build(&m, 0x4000, true, &l, err, sizeof err) == 0 && l.n_moved == 0,
+	      "adjacent: after a truncated PT_LOAD (ELF-header rule) the order does not matter");
 	layout_free(&l);
 	manifest_free(&m);
 }
@@ -439,6 +487,7 @@ int main(void)
 	test_in_place();
 	test_scattered();
 	test_gaps_and_clearing();
+	test_adjacent();
 	test_bad_input();
 	test_xnum();
 	test_notes();

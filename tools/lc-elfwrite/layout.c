@@ -205,6 +205,13 @@ static void fill_headers(struct layout *l, const struct manifest *m)
 			p->p_offset = l->segments[seg].offset;
 			p->p_filesz = l->segments[seg].file_size;
 			seg++;
+		} else {
+			/* Where the previous segment's bytes end, as the kernel's
+			 * running offset: elfutils reads following PT_LOADs as one
+			 * run while each starts at or before the previous one's
+			 * end, so an offset of 0 here would cut that run short. */
+			p->p_offset = i ? p[-1].p_offset + p[-1].p_filesz
+				        : l->in_place ? l->page_size : l->head_size;
 		}
 	}
 }
@@ -387,8 +394,39 @@ static void mark_partial(struct staged *all, size_t n_all, const struct layout *
 	}
 }
 
-static int layout_in_place(struct layout *l, struct staged *all, size_t n_all,
-			   uint64_t stage_size)
+/* elfutils (libdwfl's core memory reader) takes a PT_LOAD that is whole in
+ * the file (file size = memory size) and the next one, when it begins at the
+ * first address past it and at a file offset at or before the first one's
+ * end, as one run of bytes contiguous in the file. So two such neighbours
+ * must be exactly contiguous in the file, or the second must lie past the
+ * first one's end. Moved segments are placed in address order one after the
+ * other, which satisfies this; a kept segment that follows its neighbour in
+ * memory but precedes it in the staging file is moved too (and so on along a
+ * run of neighbours). */
+static void keep_adjacent_in_file_order(const struct layout *l, const struct manifest *m,
+					bool *moved)
+{
+	for (size_t s = 1; s < l->n_segments; s++) {
+		const struct layout_segment *a = &l->segments[s - 1], *b = &l->segments[s];
+		const struct manifest_vma *va = &m->vmas[a->vma], *vb = &m->vmas[b->vma];
+		uint64_t a_base, b_base;
+
+		if (moved[s] || b->vma != a->vma + 1 || va->end != vb->start ||
+		    a->file_size != va->end - va->start)
+			continue;
+		if (moved[s - 1]) {
+			moved[s] = true; /* a lies past all kept data: b must follow */
+			continue;
+		}
+		a_base = l->pieces[a->first_piece].stage_offset - l->pieces[a->first_piece].out_offset;
+		b_base = l->pieces[b->first_piece].stage_offset - l->pieces[b->first_piece].out_offset;
+		if (b_base < a_base + a->file_size)
+			moved[s] = true;
+	}
+}
+
+static int layout_in_place(struct layout *l, const struct manifest *m, struct staged *all,
+			   size_t n_all, uint64_t stage_size)
 {
 	bool *moved = calloc(l->n_segments ? l->n_segments : 1, sizeof *moved);
 	uint64_t offset, kept_end;
@@ -400,6 +438,7 @@ static int layout_in_place(struct layout *l, struct staged *all, size_t n_all,
 		free(moved);
 		return -1;
 	}
+	keep_adjacent_in_file_order(l, m, moved);
 	for (size_t s = 0; s < l->n_segments; s++) {
 		struct layout_segment *seg = &l->segments[s];
 
@@ -467,7 +506,7 @@ int layout_build(const struct layout_input *in, struct layout *l, char *err, siz
 	}
 	if (collect_pieces(m, l) < 0)
 		goto nomem;
-	if (in->in_place ? layout_in_place(l, all, n_all, in->stage_size) : layout_stream(l)) {
+	if (in->in_place ? layout_in_place(l, m, all, n_all, in->stage_size) : layout_stream(l)) {
 		if (errno == ENOMEM)
 			goto nomem;
 		free(all);

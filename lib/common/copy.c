@@ -95,8 +95,8 @@ struct copy_worker {
 	struct copy_range piece[COPY_BATCH_IOVECS];
 	struct iovec local[COPY_BATCH_IOVECS], remote[COPY_BATCH_IOVECS];
 	uint64_t bytes;
-	struct pagemap_runs unreadable;  /* ascending within this worker */
-	struct pagemap_runs batch_faults; /* the current batch's faulted pages */
+	struct pagemap_runs unreadable;  /* target addresses, in the order met */
+	struct pagemap_runs batch_faults; /* this batch's faulted pages: buffer positions */
 };
 
 static size_t next_batch(struct copy_worker *w)
@@ -180,19 +180,13 @@ static int read_batch_vm(struct copy_worker *w, size_t n, uint64_t total, unsign
 		}
 		pos += (uint64_t)got;
 		if (pos < total) {
-			/* the page at pos faulted: a short count stops at a page
-			 * boundary (every iovec is page aligned) */
-			uint64_t addr, in = pos;
-			size_t i = 0;
-
-			while (in >= w->piece[i].len) {
-				in -= w->piece[i].len;
-				i++;
-			}
-			addr = (w->piece[i].addr + in) & ~((uint64_t)page_size - 1);
-			pos = pos - (w->piece[i].addr + in - addr);
+			/* The page at pos faulted. Every piece is page aligned in
+			 * address and length, so batch positions and addresses
+			 * agree modulo the page size: a count that stopped inside
+			 * a page is rounded down to it. */
+			pos &= ~((uint64_t)page_size - 1);
 			memset(w->buf + pos, 0, page_size);
-			if (pagemap_runs_append(&w->batch_faults, addr, addr + page_size) < 0)
+			if (pagemap_runs_append(&w->batch_faults, pos, pos + page_size) < 0)
 				return -1;
 			pos += page_size;
 		}
@@ -221,14 +215,11 @@ static int read_batch_mem(struct copy_worker *w, size_t n, unsigned page_size)
 				continue;
 			}
 			/* EIO or 0: the page at addr+done cannot be read */
-			{
-				uint64_t addr = w->piece[i].addr + done;
-
-				memset(w->buf + buf_at + done, 0, page_size);
-				if (pagemap_runs_append(&w->batch_faults, addr, addr + page_size) < 0)
-					return -1;
-				done += page_size;
-			}
+			memset(w->buf + buf_at + done, 0, page_size);
+			if (pagemap_runs_append(&w->batch_faults, buf_at + done,
+						buf_at + done + page_size) < 0)
+				return -1;
+			done += page_size;
 		}
 		buf_at += len;
 	}
@@ -250,12 +241,13 @@ static int stage_zero(int fd, uint64_t offset, uint64_t len, const unsigned char
 	return 0;
 }
 
-/* Writes piece i from buf, leaving the batch's faulted pages as holes. */
-static int write_piece(struct copy_worker *w, const struct copy_range *p, const unsigned char *src,
+/* Writes a piece, which is [pos, pos + len) of the batch's buffer, leaving
+ * the batch's faulted pages (batch_faults, in buffer positions) as holes. */
+static int write_piece(struct copy_worker *w, const struct copy_range *p, uint64_t pos,
 		       size_t *fault_i, unsigned page_size)
 {
 	int fd = w->job->stage_fd;
-	uint64_t at = p->addr, end = p->addr + p->len;
+	uint64_t at = pos, end = pos + p->len;
 
 	while (at < end) {
 		const struct pagemap_run *f =
@@ -266,8 +258,8 @@ static int write_piece(struct copy_worker *w, const struct copy_range *p, const 
 			if (f->start <= at) {
 				uint64_t fend = f->end < end ? f->end : end;
 
-				if (stage_zero(fd, p->offset + (at - p->addr), fend - at,
-					       w->zero_page, page_size) < 0)
+				if (stage_zero(fd, p->offset + (at - pos), fend - at, w->zero_page,
+					       page_size) < 0)
 					return -1;
 				at = fend;
 				if (fend == f->end)
@@ -276,12 +268,34 @@ static int write_piece(struct copy_worker *w, const struct copy_range *p, const 
 			}
 			stop = f->start;
 		}
-		if (xio_pwrite_full(fd, src + (at - p->addr), (size_t)(stop - at),
-				    (off_t)(p->offset + (at - p->addr))) < 0)
+		if (xio_pwrite_full(fd, w->buf + at, (size_t)(stop - at),
+				    (off_t)(p->offset + (at - pos))) < 0)
 			return -1;
 		w->bytes += stop - at;
 		at = stop;
 	}
+	return 0;
+}
+
+/* The batch's faulted pages, from buffer positions to target addresses. */
+static int record_faults(struct copy_worker *w, size_t n, unsigned page_size)
+{
+	size_t i = 0;
+	uint64_t piece_pos = 0;
+
+	for (size_t k = 0; k < w->batch_faults.n; k++)
+		for (uint64_t q = w->batch_faults.run[k].start; q < w->batch_faults.run[k].end;
+		     q += page_size) {
+			uint64_t addr;
+
+			while (i < n && q >= piece_pos + w->piece[i].len)
+				piece_pos += w->piece[i++].len;
+			if (i == n)
+				break;
+			addr = w->piece[i].addr + (q - piece_pos);
+			if (pagemap_runs_append(&w->unreadable, addr, addr + page_size) < 0)
+				return -1;
+		}
 	return 0;
 }
 
@@ -307,18 +321,16 @@ static void *worker_main(void *arg)
 			break;
 		}
 		for (size_t i = 0; i < n; i++) {
-			if (write_piece(w, &w->piece[i], w->buf + at, &fault_i, page_size) < 0) {
+			if (write_piece(w, &w->piece[i], at, &fault_i, page_size) < 0) {
 				fail(j, errno);
 				return NULL;
 			}
 			at += w->piece[i].len;
 		}
-		for (size_t i = 0; i < w->batch_faults.n; i++)
-			if (pagemap_runs_append(&w->unreadable, w->batch_faults.run[i].start,
-						w->batch_faults.run[i].end) < 0) {
-				fail(j, errno);
-				return NULL;
-			}
+		if (record_faults(w, n, page_size) < 0) {
+			fail(j, errno);
+			return NULL;
+		}
 		if (j->opt->progress)
 			atomic_fetch_add_explicit(j->opt->progress, total, memory_order_relaxed);
 	}

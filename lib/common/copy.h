@@ -85,7 +85,9 @@ struct copy_result {
 void copy_result_init(struct copy_result *r);
 void copy_result_free(struct copy_result *r);
 
-/* Copies every range of list into stage_fd. Returns 0 when every range was
+/* Copies every range of list into stage_fd. Ranges may come in any order
+ * (those next to each other in the list share a batch); they must not
+ * overlap in the target or in the staging file. Returns 0 when every range was
  * handled (unreadable pages included: see result->unreadable), -1 with
  * errno when the staging file failed or the target is gone (ESRCH); the
  * result then holds what was done. */

@@ -165,6 +165,21 @@ soft_dirty_kernel() {
 	assert_output 'LCSTAGE'
 }
 
+@test "workers split the copy: -j 1 and -j 4 stage the same bytes" {
+	lc_start_target --pattern-mib 32 --sparse-gib 1
+	lc_stop_target "$LC_TARGET_PID"
+	run --separate-stderr -0 precopy -T none -j 1 "$LC_TARGET_PID"
+	mv "$STAGE" "$STAGE.j1"
+	mv "$OUT" "$OUT.j1"
+	run --separate-stderr -0 precopy -T none -j 4 "$LC_TARGET_PID"
+	# same layout, same bytes
+	diff <(grep -v '^# pass ' "$OUT.j1") <(grep -v '^# pass ' "$OUT")
+	cmp "$STAGE.j1" "$STAGE"
+	paddr=$(lc_info pattern.addr)
+	run -0 "$LC_PAGECHECK" "$STAGE" "$(stage_offset "$OUT" "$paddr")" "$paddr" 8192
+	assert_output 'good 8192 bad 0'
+}
+
 @test "the annotated manifest: readable by the next tool, headers of lc-manifest(5), extents cover exactly the dumped bytes" {
 	lc_start_target --pattern-mib 4
 	run --separate-stderr -0 precopy -T none "$LC_TARGET_PID"

@@ -155,13 +155,18 @@ int extents_offsets(const struct extents *t, const struct pagemap_runs *addrs,
 	return walk(t, addrs, add_offset, out);
 }
 
-int extents_to_vma(const struct extents *t, struct manifest_vma *v)
+int extents_to_vma(const struct extents *t, struct manifest_vma *v, size_t *cursor)
 {
-	for (size_t i = 0; i < t->n; i++) {
+	size_t i = *cursor;
+
+	while (i < t->n && t->x[i].end <= v->start)
+		i++;
+	*cursor = i;    /* the next VMA starts at or after this one's end */
+	for (; i < t->n && t->x[i].start < v->end; i++) {
 		uint64_t s = t->x[i].start > v->start ? t->x[i].start : v->start;
 		uint64_t e = t->x[i].end < v->end ? t->x[i].end : v->end;
 
-		if (s < e && manifest_vma_add_extent(v, s, e, t->x[i].offset + (s - t->x[i].start)) < 0)
+		if (manifest_vma_add_extent(v, s, e, t->x[i].offset + (s - t->x[i].start)) < 0)
 			return -1;
 	}
 	return 0;

@@ -35,7 +35,9 @@ int extents_copy_list(const struct extents *t, const struct pagemap_runs *addrs,
 int extents_offsets(const struct extents *t, const struct pagemap_runs *addrs,
 		    struct pagemap_runs *out);
 
-/* Adds to v the extents that lie within [v->start, v->end). */
-int extents_to_vma(const struct extents *t, struct manifest_vma *v);
+/* Adds to v the extents that lie within [v->start, v->end). Called for
+ * VMAs in ascending order with one cursor (starting at 0), it is linear
+ * in the number of VMAs and extents together. */
+int extents_to_vma(const struct extents *t, struct manifest_vma *v, size_t *cursor);
 
 #endif

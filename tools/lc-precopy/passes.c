@@ -367,16 +367,19 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 		if (manifest_header_add(out, "unreadable", "%" PRIx64 "-%" PRIx64,
 					p->unreadable.run[i].start, p->unreadable.run[i].end) < 0)
 			return -1;
-	for (size_t i = 0; i < p->now.n_vmas; i++) {
+	/* records, extents and clean ranges are all ascending: one walk */
+	for (size_t i = 0, x = 0, c = 0; i < p->now.n_vmas; i++) {
 		struct manifest_vma *v = manifest_add_vma(out, &p->now.vmas[i]);
 
-		if (!v || extents_to_vma(&p->ext, v) < 0)
+		if (!v || extents_to_vma(&p->ext, v, &x) < 0)
 			return -1;
-		for (size_t k = 0; k < p->clean.n; k++) {
+		while (c < p->clean.n && p->clean.run[c].end <= v->start)
+			c++;
+		for (size_t k = c; k < p->clean.n && p->clean.run[k].start < v->end; k++) {
 			uint64_t s = p->clean.run[k].start > v->start ? p->clean.run[k].start : v->start;
 			uint64_t e = p->clean.run[k].end < v->end ? p->clean.run[k].end : v->end;
 
-			if (s < e && manifest_vma_add_clean(v, s, e) < 0)
+			if (manifest_vma_add_clean(v, s, e) < 0)
 				return -1;
 		}
 	}

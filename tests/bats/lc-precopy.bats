@@ -291,6 +291,11 @@ soft_dirty_kernel() {
 	done
 }
 
+@test "extents follow addresses when VMAs grow, split, vanish and appear (unit: ranges.c, extents.c)" {
+	run -0 "$LIVECORE_BUILD/targets/lc-precopy-unit"
+	assert_output ok
+}
+
 # ---- bad input: a clear error, a documented status, the target untouched ---
 
 @test "a truncated manifest (no end line) is refused: status 5, no staging file" {

@@ -5,6 +5,7 @@
 #   make check                run the whole bats suite against this build
 #   make test                 install missing packages (as root), then check
 #   make demo                 dump a running demo program, read it with gdb
+#   make fuzz                 run each parser's fuzz target (FUZZ_SECONDS)
 #   make install              PREFIX=/usr/local DESTDIR= BINDIR= MANDIR=
 #   make install-caps         install with file capabilities (permitted set
 #                             only), executable by group $(LIVECORE_GROUP)
@@ -131,6 +132,30 @@ demo:
 	$(MAKE) all
 	LIVECORE_BUILD=$(BUILD) sh demo/run.sh
 
+# Fuzzing (tests/fuzz/): a libFuzzer target per parser, built with clang,
+# AddressSanitizer and UndefinedBehaviorSanitizer into build-fuzz/, each run
+# FUZZ_SECONDS from its committed seeds (tests/fuzz/run.sh). Longer:
+#   make fuzz FUZZ_SECONDS=600
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 5
+FUZZ_BUILD   := build-fuzz
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS  := -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra $(CFLAGS_EXTRA) -Ilib/common \
+	-Itools/lc-elfwrite -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_LIB_SRC := lib/common/manifest.c lib/common/xio.c lib/common/procfs.c lib/common/stage.c \
+	tools/lc-elfwrite/layout.c tools/lc-elfwrite/notesfile.c
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+$(FUZZ_BUILD)/obj/%.o: %.c $(wildcard lib/common/*.h tools/lc-elfwrite/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ)
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+.SECONDARY: $(FUZZ_LIB_OBJ)
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+.PHONY: fuzz fuzz-build
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(DESTDIR)$(BINDIR)/
@@ -151,6 +176,6 @@ install-caps: install
 	setcap cap_sys_ptrace,cap_dac_read_search,cap_dac_override=p $(DESTDIR)$(BINDIR)/lc-freeze
 
 clean:
-	rm -rf $(BUILD) $(MAN_OUT)
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(MAN_OUT)
 
 .PHONY: all man check check-vm test demo install install-caps clean

@@ -52,7 +52,8 @@ int caps_init(const cap_value_t *needed, int n)
 		errno = EINVAL;
 		return -1;
 	}
-	memcpy(caps_needed, needed, (size_t)n * sizeof *needed);
+	if (n > 0) /* lc-elfwrite needs nothing: needed is NULL, and memcpy's source may not be */
+		memcpy(caps_needed, needed, (size_t)n * sizeof *needed);
 	caps_n_needed = n;
 	if (cap_get_flag(now, CAP_SETPCAP, CAP_PERMITTED, &have) == 0 && have == CAP_SET)
 		has_setpcap = true;

@@ -243,3 +243,44 @@ int track_scan(struct tracker *t, uint64_t start, uint64_t end, struct pagemap_r
 	errno = ENOTSUP;
 	return -1;
 }
+
+int track_scan_reset(struct tracker *t, const struct pagemap_runs *ranges,
+		     struct pagemap_runs *dirty, int64_t *stop_us)
+{
+	*stop_us = -1;
+	if (t->mode == TRACK_NONE) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	for (size_t i = 0; i < ranges->n; i++)
+		if (track_scan(t, ranges->run[i].start, ranges->run[i].end, dirty) < 0)
+			return -1;
+	return track_reset(t);
+}
+
+int track_peek(struct tracker *t, const struct pagemap_runs *ranges, uint64_t *pages)
+{
+	struct pagemap_runs dirty;
+	int rc = 0;
+
+	*pages = 0;
+	if (t->mode == TRACK_NONE)
+		return 0;
+	pagemap_runs_init(&dirty);
+	for (size_t i = 0; i < ranges->n && rc == 0; i++)
+		rc = track_scan(t, ranges->run[i].start, ranges->run[i].end, &dirty);
+	*pages = pagemap_runs_pages(&dirty, t->pm->page_size);
+	pagemap_runs_free(&dirty);
+	return rc;
+}
+
+int track_covered(const struct tracker *t, const struct pagemap_runs *want,
+		  struct pagemap_runs *out)
+{
+	if (t->mode == TRACK_NONE)
+		return 0;
+	for (size_t i = 0; i < want->n; i++)
+		if (pagemap_runs_append(out, want->run[i].start, want->run[i].end) < 0)
+			return -1;
+	return 0;
+}

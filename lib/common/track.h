@@ -80,6 +80,25 @@ int track_reset(struct tracker *t);
  * dirty); uffd must register them. */
 int track_cover(struct tracker *t, uint64_t start, uint64_t end);
 
+/* Scans ranges for pages written since the last reset, appends them to
+ * dirty, and starts a new interval, as one step with nothing lost between:
+ * uffd's scan re-protects atomically; soft-dirty has no atomic
+ * scan-and-reset, so the target is held still (every thread in a ptrace
+ * stop) around the scan and the reset when the tracker was given its
+ * threads (track_hold_target); *stop_us gets that micro-stop (-1 when
+ * there was none). */
+int track_scan_reset(struct tracker *t, const struct pagemap_runs *ranges,
+		     struct pagemap_runs *dirty, int64_t *stop_us);
+
+/* The number of pages of ranges written since the last reset, without
+ * resetting anything (is another pass worth it?). */
+int track_peek(struct tracker *t, const struct pagemap_runs *ranges, uint64_t *pages);
+
+/* The part of want the tracker watches: all of it for soft-dirty, the
+ * registered ranges for uffd. Appended to out. */
+int track_covered(const struct tracker *t, const struct pagemap_runs *want,
+		  struct pagemap_runs *out);
+
 /* True when track_scan also resets what it reports (uffd: PAGEMAP_SCAN
  * with PM_SCAN_WP_MATCHING re-protects atomically), so the caller must not
  * lose a scan's answer. False for soft-dirty. */

@@ -391,8 +391,38 @@ soft_dirty_kernel() {
 	assert_regex "$stderr" 'no staging file'
 	run --separate-stderr -2 lc-precopy -s "$STAGE" 12x
 	run -0 lc-precopy -h
-	assert_regex "$output" '^usage: lc-precopy -s STAGE \[-T auto\|soft-dirty\|none\] \[-p MAXPASSES\] \[-t DIRTY_PCT\]'
+	assert_regex "$output" '^usage: lc-precopy -s STAGE \[-c\] \[-T auto\|soft-dirty\|uffd\|none\] \[-p MAXPASSES\]'
+	run --separate-stderr -2 lc-precopy -c -T none -s "$STAGE" 1
+	assert_regex "$stderr" '-c continues with the tracker the manifest names'
 	[ ! -e "$STAGE" ]
+}
+
+@test "-c continues on the staging file from lc-precopy's manifest: passes number on, extents keep their offsets" {
+	lc_start_target --pattern-mib 4
+	run --separate-stderr -0 precopy "$LC_TARGET_PID"
+	cp "$OUT" "$BATS_TEST_TMPDIR/m1"
+	run --separate-stderr -0 lc-precopy -q -c -p 1 -s "$STAGE" "$LC_TARGET_PID" <"$BATS_TEST_TMPDIR/m1"
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/m2"
+	run -0 "$LIVECORE_BUILD/targets/lc-manifest-check" out <"$BATS_TEST_TMPDIR/m2"
+	n1=$(grep -c '^# pass ' "$BATS_TEST_TMPDIR/m1")
+	run -0 awk '$2 == "pass" { n++; if ($3 != n) exit 1 } END { print n }' "$BATS_TEST_TMPDIR/m2"
+	assert_output $((n1 + 1))
+	# the pattern's extent is where it was, and still holds the pattern
+	paddr=$(lc_info pattern.addr)
+	[ "$(stage_offset "$BATS_TEST_TMPDIR/m1" "$paddr")" = "$(stage_offset "$BATS_TEST_TMPDIR/m2" "$paddr")" ]
+	run -0 "$LC_PAGECHECK" "$STAGE" "$(stage_offset "$BATS_TEST_TMPDIR/m2" "$paddr")" "$paddr" 1024
+	assert_output 'good 1024 bad 0'
+	run -0 grep -E '^# (tracking|stop-copy) ' "$BATS_TEST_TMPDIR/m2"
+	assert_output "$(grep -E '^# (tracking|stop-copy) ' "$BATS_TEST_TMPDIR/m1")"
+	# refusals: lc-maps' manifest (nothing to continue), a staging file
+	# that is not one, a symbolic link; the staging file is left alone
+	run --separate-stderr -5 lc-precopy -q -c -s "$STAGE" "$LC_TARGET_PID" <"$M"
+	assert_regex "$stderr" '-c needs a manifest lc-precopy wrote'
+	: >"$BATS_TEST_TMPDIR/empty"
+	run --separate-stderr -5 lc-precopy -q -c -s "$BATS_TEST_TMPDIR/empty" "$LC_TARGET_PID" <"$BATS_TEST_TMPDIR/m1"
+	ln -s "$STAGE" "$BATS_TEST_TMPDIR/link"
+	run --separate-stderr -5 lc-precopy -q -c -s "$BATS_TEST_TMPDIR/link" "$LC_TARGET_PID" <"$BATS_TEST_TMPDIR/m1"
+	[ -s "$STAGE" ]
 }
 
 # ---- privileges, signals, the terminal ------------------------------------

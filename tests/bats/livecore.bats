@@ -126,3 +126,39 @@ interrupt_livecore() {
 	export LIVECORE_TEST_STOP_DELAY_MS=3000
 	interrupt_livecore '[[ $(lc_proc_state "$LC_TARGET_PID") == [tT] ]]'
 }
+
+@test "livecore.sh: a stop over the pause budget pre-copies again with lc-precopy -c, then succeeds or exits 6 with the target running" {
+	lc_start_target --pattern-mib 64 --dirty-rate 50000 --progress-file "$BATS_TEST_TMPDIR/progress"
+	run --separate-stderr livecore.sh -k -b 1 -r 2 -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" \
+		"$BATS_TEST_TMPDIR/b.core"
+	rc=$status err=$stderr
+	echo "status $rc: $err"
+	[ "$rc" -eq 0 ] || [ "$rc" -eq 6 ]
+	assert_regex "$stderr" 'the stop would exceed 1 ms; pre-copying again \(retry 1 of 2\)'
+	work=$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '.livecore.*')
+	# each retry kept the manifest it continued from; each is whole and
+	# numbers its passes on from the one before
+	[ -s "$work/manifest.precopy.1" ]
+	n1=$(grep -c '^# pass ' "$work/manifest.precopy.1")
+	for m in "$work"/manifest.precopy*; do
+		run -0 "$LIVECORE_BUILD/targets/lc-manifest-check" out <"$m"
+	done
+	n=$(grep -c '^# pass ' "$work/manifest.precopy")
+	[ "$n" -gt "$n1" ]
+	run -0 awk '$2 == "pass" { if ($3 != ++k) { print "pass " $3 " at " k; exit 1 } }' "$work/manifest.precopy"
+	run -0 grep -c '^# stage-end ' "$work/manifest.precopy"
+	assert_output 1
+	if [ "$rc" -eq 6 ]; then
+		assert_regex "$err" 'exceed the pause budget of 1 ms after 2 retries'
+		[ -s "$work/manifest.precopy.2" ]
+		[ ! -e "$BATS_TEST_TMPDIR/b.core" ]
+	else
+		run -0 head -c 4 "$BATS_TEST_TMPDIR/b.core"
+		assert_output $'\x7fELF'
+	fi
+	lc_wait_state "$LC_TARGET_PID" RS
+	p1=$(cat "$BATS_TEST_TMPDIR/progress")
+	sleep 0.2
+	p2=$(cat "$BATS_TEST_TMPDIR/progress")
+	[ "$p2" -gt "$p1" ]
+}

@@ -43,6 +43,24 @@ static int push(struct manifest_extent **x, size_t *n, size_t *cap, uint64_t s, 
 	return 0;
 }
 
+int extents_load(struct extents *t, uint64_t start, uint64_t end, uint64_t offset)
+{
+	uint64_t mask = t->page_size - 1;
+
+	if (start >= end || (start | end | offset) & mask || offset < t->page_size ||
+	    (t->n && t->x[t->n - 1].end > start)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (push(&t->x, &t->n, &t->cap, start, end, offset) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (offset + (end - start) > t->stage_end)
+		t->stage_end = offset + (end - start);
+	return 0;
+}
+
 int extents_retarget(struct extents *t, const struct pagemap_runs *wanted,
 		     struct pagemap_runs *fresh, struct pagemap_runs *dropped)
 {

@@ -21,6 +21,11 @@ struct extents {
 void extents_init(struct extents *t, unsigned page_size);
 void extents_free(struct extents *t);
 
+/* Appends one extent read back from a manifest (lc-precopy -c): extents
+ * must come in ascending address order, not overlapping. stage_end moves
+ * past it. -1 with EINVAL when out of order or misaligned, ENOMEM. */
+int extents_load(struct extents *t, uint64_t start, uint64_t end, uint64_t offset);
+
 /* Makes the table cover exactly `wanted`. fresh gets the addresses that
  * were not staged before (nothing copied there yet); dropped gets the
  * staging offset ranges that no address uses any more. */

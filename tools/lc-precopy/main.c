@@ -31,9 +31,11 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: lc-precopy -s STAGE [-T auto|soft-dirty|none] [-p MAXPASSES] [-t DIRTY_PCT]\n"
-		"                  [-j WORKERS] [-q] PID < MANIFEST > MANIFEST\n"
+		"usage: lc-precopy -s STAGE [-c] [-T auto|soft-dirty|uffd|none] [-p MAXPASSES]\n"
+		"                  [-t DIRTY_PCT] [-j WORKERS] [-q] PID < MANIFEST > MANIFEST\n"
 		"  -s STAGE      create the staging file STAGE (0600; never an existing file)\n"
+		"  -c            continue: STAGE exists and MANIFEST is one lc-precopy wrote for it;\n"
+		"                run more passes with its tracker, append new extents\n"
 		"  -T MODE       dirty tracking: auto (default: soft-dirty if it works here),\n"
 		"                soft-dirty (fail if it does not work), none (one pass)\n"
 		"  -p MAXPASSES  at most this many passes (default %d)\n"
@@ -49,7 +51,7 @@ struct options {
 	const char *stage;
 	enum track_request tracking;
 	unsigned max_passes, dirty_pct, workers;
-	bool quiet;
+	bool quiet, resume, tracking_given;
 	pid_t pid;
 };
 
@@ -74,12 +76,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->max_passes = DEFAULT_MAX_PASSES;
 	o->dirty_pct = DEFAULT_DIRTY_PCT;
 	o->workers = 0;
-	while ((c = getopt(argc, argv, "s:T:p:t:j:qh")) != -1) {
+	while ((c = getopt(argc, argv, "s:cT:p:t:j:qh")) != -1) {
 		switch (c) {
 		case 's':
 			o->stage = optarg;
 			break;
+		case 'c':
+			o->resume = true;
+			break;
 		case 'T':
+			o->tracking_given = true;
 			if (track_request_parse(optarg, &o->tracking) < 0 ||
 			    o->tracking == TRACK_REQUEST_UFFD) {
 				log_error("bad tracking mode \"%s\" (want auto, soft-dirty or none)", optarg);
@@ -122,6 +128,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind != argc - 1) {
 		usage(stderr);
+		return -1;
+	}
+	if (o->resume && o->tracking_given) {
+		log_error("-c continues with the tracker the manifest names: -T does not apply");
 		return -1;
 	}
 	if (target_parse_pid(argv[optind], &o->pid) < 0) {
@@ -217,6 +227,37 @@ static int copy_method(enum copy_method *out)
 	return -1;
 }
 
+/* -c: the tracker a previous lc-precopy used, from its manifest. One that
+ * lc-freeze has already finished with (a freeze header) is refused: its
+ * staging file is final. */
+static int resume_mode(const struct manifest *in, enum track_mode *mode)
+{
+	const char *tracking = manifest_header_get(in, "tracking");
+	const char *stop_copy = manifest_header_get(in, "stop-copy");
+
+	if (manifest_header_get(in, "freeze")) {
+		log_error("standard input: lc-freeze has already finished with this manifest "
+			  "(a freeze header): nothing to continue");
+		return EXIT_BAD_INPUT;
+	}
+	if (!tracking || !stop_copy || !manifest_header_get(in, "stage-end")) {
+		log_error("standard input: -c needs a manifest lc-precopy wrote (tracking, stop-copy "
+			  "and stage-end headers)");
+		return EXIT_BAD_INPUT;
+	}
+	if (!strcmp(stop_copy, "all") || !strcmp(tracking, "none"))
+		*mode = TRACK_NONE;
+	else if (!strcmp(tracking, "soft-dirty"))
+		*mode = TRACK_SOFT_DIRTY;
+	else if (!strcmp(tracking, "uffd"))
+		*mode = TRACK_UFFD;
+	else {
+		log_error("standard input: unknown tracking \"%s\"", tracking);
+		return EXIT_BAD_INPUT;
+	}
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
@@ -282,8 +323,12 @@ int main(int argc, char **argv)
 		return EXIT_DENIED;
 	}
 	/* Decide the tracker before anything is created: a tracker that was
-	 * asked for and does not work leaves nothing behind. */
-	if (track_choose(o.tracking, &mode, why, sizeof why) < 0) {
+	 * asked for and does not work leaves nothing behind. -c goes on with
+	 * the tracker the manifest names. */
+	if (o.resume) {
+		if ((status = resume_mode(&in, &mode)) != EXIT_OK)
+			return status;
+	} else if (track_choose(o.tracking, &mode, why, sizeof why) < 0) {
 		log_error("%s", why);
 		return EXIT_FAILURE_IO;
 	}
@@ -313,15 +358,23 @@ int main(int argc, char **argv)
 	/* The staging file is created without privilege: where it may go is
 	 * the caller's business, not root's. */
 	catch_signals();
-	stage_fd = stage_create(o.stage, o.pid, in.starttime, page_size, 0);
-	if (stage_fd < 0) {
+	if (o.resume) {
+		/* not ours to remove: it holds the passes before this one */
+		stage_fd = stage_open(o.stage, O_RDWR, o.pid, in.starttime, page_size);
+		if (stage_fd < 0) {
+			log_errno("cannot open the staging file %s", o.stage);
+			return errno == EINVAL || errno == ESRCH || errno == ELOOP ? EXIT_BAD_INPUT
+											: EXIT_FAILURE_IO;
+		}
+	} else if ((stage_fd = stage_create(o.stage, o.pid, in.starttime, page_size, 0)) < 0) {
 		if (errno == EEXIST)
 			log_error("%s exists (an existing file or symbolic link is never reused)", o.stage);
 		else
 			log_errno("cannot create the staging file %s", o.stage);
 		return errno == EEXIST ? EXIT_EXISTS : EXIT_FAILURE_IO;
+	} else {
+		stage_to_remove = o.stage;
 	}
-	stage_to_remove = o.stage;
 
 	precopy_init(&p);
 	p.in = &in;
@@ -333,6 +386,11 @@ int main(int argc, char **argv)
 	p.max_passes = o.max_passes;
 	p.dirty_pct = o.dirty_pct;
 	p.workers = o.workers;
+	if (o.resume && precopy_resume(&p, err, sizeof err) < 0) {
+		log_error("%s", err);
+		status = errno == ENOMEM ? EXIT_FAILURE_IO : EXIT_BAD_INPUT;
+		goto out;
+	}
 	p.smaps_fd = src.smaps;
 	p.mem_fd = src.mem;
 	p.stage_fd = stage_fd;
@@ -343,7 +401,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* said once when it is a fallback; -T none asked for it */
-	if (mode == TRACK_NONE && o.tracking != TRACK_REQUEST_NONE)
+	if (mode == TRACK_NONE && o.tracking != TRACK_REQUEST_NONE && !o.resume)
 		log_error("no dirty tracking (%s): one pass; the stop must copy every dumped page", why);
 
 	if (!o.quiet && isatty(STDERR_FILENO))

@@ -40,6 +40,8 @@ void precopy_free(struct precopy *p)
 	pagemap_runs_free(&p->unreadable);
 	free(p->pass);
 	p->pass = NULL;
+	free(p->kept_pass);
+	p->kept_pass = NULL;
 }
 
 static uint64_t now_ms(void)
@@ -154,19 +156,94 @@ static int add_pass(struct precopy *p, struct pass_stats s)
 	return 0;
 }
 
-static int scan_dirty(struct precopy *p, const struct pagemap_runs *ranges,
-		      struct pagemap_runs *dirty)
+/* uffd tracks only what was registered: every pass, dumped VMAs that are
+ * not tracked yet are (whole VMAs, so that nothing splits); they are not
+ * clean, so the pass copies them whole. A no-op for soft-dirty. */
+static int cover_new_vmas(struct precopy *p)
 {
-	for (size_t i = 0; i < ranges->n; i++)
-		if (track_scan(&p->tracker, ranges->run[i].start, ranges->run[i].end, dirty) < 0)
-			return -1;
+	(void)p;
 	return 0;
 }
 
-/* One pass. The order matters: the tracker is reset before the populated
- * pages are looked up and copied, so that a page written (or populated)
- * after the lookup is dirty for the next pass or the stop. */
-static int one_pass(struct precopy *p, bool first, char *err, size_t errlen)
+/* -c: extents, clean ranges, unreadable pages and pass lines from the
+ * manifest a previous lc-precopy wrote. */
+int precopy_resume(struct precopy *p, char *err, size_t errlen)
+{
+	const struct manifest *in = p->in;
+	const char *v = manifest_header_get(in, "stage-end");
+	uint64_t stage_end = 0;
+	char *end;
+
+	extents_init(&p->ext, p->page_size);
+	if (!v || (errno = 0, stage_end = strtoull(v, &end, 16), errno || *end || end == v)) {
+		snprintf(err, errlen, "standard input: no stage-end header (not a manifest lc-precopy wrote)");
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < in->n_vmas; i++) {
+		const struct manifest_vma *r = &in->vmas[i];
+
+		for (size_t k = 0; k < r->n_extents; k++)
+			if (extents_load(&p->ext, r->extents[k].start, r->extents[k].end,
+					 r->extents[k].offset) < 0) {
+				snprintf(err, errlen, "standard input: record %" PRIx64 "-%" PRIx64
+					 ": extent %" PRIx64 "-%" PRIx64 "@%" PRIx64 " %s", r->start,
+					 r->end, r->extents[k].start, r->extents[k].end,
+					 r->extents[k].offset, errno == ENOMEM ? "(out of memory)"
+					 : "is out of order or misaligned");
+				return -1;
+			}
+		for (size_t k = 0; k < r->n_clean; k++)
+			if (pagemap_runs_append(&p->clean, r->clean[k].start, r->clean[k].end) < 0)
+				goto nomem;
+	}
+	if (stage_end < p->ext.stage_end || stage_end % p->page_size) {
+		snprintf(err, errlen, "standard input: stage-end 0x%" PRIx64 " is not past every extent",
+			 stage_end);
+		errno = EINVAL;
+		return -1;
+	}
+	p->ext.stage_end = stage_end;
+	for (size_t i = 0; i < in->n_headers; i++) {
+		const char *key = in->headers[i].key, *val = in->headers[i].value;
+		unsigned long long a, b;
+
+		if (!strcmp(key, "unreadable")) {
+			if (sscanf(val, "%llx-%llx", &a, &b) != 2 || a >= b) {
+				snprintf(err, errlen, "standard input: bad unreadable header \"%s\"", val);
+				errno = EINVAL;
+				return -1;
+			}
+			if (pagemap_runs_append(&p->unreadable, a, b) < 0)
+				goto nomem;
+		} else if (!strcmp(key, "pass")) {
+			const char **n = realloc(p->kept_pass, (p->n_kept_pass + 1) * sizeof *n);
+			const char *d = strstr(val, " dirty=");
+
+			if (!n)
+				goto nomem;
+			p->kept_pass = n;
+			p->kept_pass[p->n_kept_pass++] = val;
+			p->last_dirty = d ? strtoull(d + 7, NULL, 10) : 0;
+			if (p->n_kept_pass == 1)
+				p->first_dirty = p->last_dirty;
+		}
+	}
+	p->resume = true;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	errno = ENOMEM;
+	return -1;
+}
+
+/* One pass. The order matters: the tracker reports and restarts (one step
+ * for uffd, whose scan re-protects atomically; for soft-dirty inside a
+ * micro-stop of the target) before the populated pages are looked up and
+ * copied, so that a page written (or populated) after the lookup is dirty
+ * for the next pass or the stop. full: copy every populated page (the
+ * first pass, or no tracker). */
+static int one_pass(struct precopy *p, bool full, char *err, size_t errlen)
 {
 	struct wanted_sets w;
 	struct pagemap_runs fresh, dropped, dirty, candidate, addrs, holes, tmp;
@@ -175,7 +252,7 @@ static int one_pass(struct precopy *p, bool first, char *err, size_t errlen)
 	struct copy_options opt = {
 		.workers = p->workers, .page_size = p->page_size, .progress = &p->progress_done,
 	};
-	struct pass_stats s = { .number = p->n_pass + 1 };
+	struct pass_stats s = { .number = p->n_kept_pass + p->n_pass + 1, .stop_us = -1 };
 	uint64_t t0 = now_ms();
 	int rc = -1;
 
@@ -199,37 +276,44 @@ static int one_pass(struct precopy *p, bool first, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot free staging space: %s", strerror(errno));
 		goto out;
 	}
-	if (ranges_intersect_into(&p->unreadable, &p->wanted) < 0)
+	if (ranges_intersect_into(&p->unreadable, &p->wanted) < 0 ||
+	    ranges_intersect_into(&p->clean, &p->wanted) < 0 ||
+	    ranges_subtract_into(&p->clean, &fresh) < 0)
 		goto nomem;
-	if (first) {
+	if (cover_new_vmas(p) < 0) {
+		snprintf(err, errlen, "cannot start tracking new mappings: %s", strerror(errno));
+		goto out;
+	}
+	if (full) {
 		if (ranges_union(&p->wanted, &tmp, &candidate) < 0)
 			goto nomem;
+		if (track_reset(&p->tracker) < 0) {
+			snprintf(err, errlen, "cannot reset dirty tracking: %s", strerror(errno));
+			goto out;
+		}
 	} else {
-		/* what was written since the last reset, where it is staged */
-		if (ranges_subtract(&p->wanted, &fresh, &tmp) < 0)
-			goto nomem;
-		if (scan_dirty(p, &tmp, &dirty) < 0) {
+		/* what was written since the last reset where the staged copy
+		 * was current, and everything that was not current */
+		if (track_scan_reset(&p->tracker, &p->clean, &dirty, &s.stop_us) < 0) {
 			snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
 			goto out;
 		}
-		if (ranges_union(&dirty, &fresh, &candidate) < 0 ||
-		    ranges_union_into(&candidate, &p->unreadable) < 0)
+		if (ranges_intersect_into(&dirty, &p->clean) < 0 ||
+		    ranges_subtract(&p->wanted, &p->clean, &tmp) < 0 ||
+		    ranges_union(&dirty, &tmp, &candidate) < 0)
 			goto nomem;
-	}
-	if (track_reset(&p->tracker) < 0) {
-		snprintf(err, errlen, "cannot reset dirty tracking: %s", strerror(errno));
-		goto out;
 	}
 	if (select_pages(p, &w, &candidate, &addrs) < 0) {
 		snprintf(err, errlen, "cannot read /proc/%d/pagemap: %s", (int)p->pid, strerror(errno));
 		goto out;
 	}
-	if (!first) {
+	if (!full) {
 		/* dirty anonymous pages no longer populated were discarded
 		 * (MADV_DONTNEED): they read as zeros now */
 		pagemap_runs_clear(&tmp);
-		if (ranges_intersect(&dirty, &w.populated, &tmp) < 0 ||
-		    ranges_subtract_into(&tmp, &addrs) < 0 || extents_offsets(&p->ext, &tmp, &holes) < 0)
+		if (ranges_intersect(&candidate, &w.populated, &tmp) < 0 ||
+		    ranges_subtract_into(&tmp, &addrs) < 0 ||
+		    ranges_subtract_into(&tmp, &fresh) < 0 || extents_offsets(&p->ext, &tmp, &holes) < 0)
 			goto nomem;
 		if (stage_punch(p->stage_fd, &holes, true, p->page_size) < 0) {
 			snprintf(err, errlen, "cannot zero discarded pages in the staging file: %s",
@@ -239,7 +323,7 @@ static int one_pass(struct precopy *p, bool first, char *err, size_t errlen)
 	}
 	if (extents_copy_list(&p->ext, &addrs, &list) < 0)
 		goto nomem;
-	if (first && stage_check_space(p->stage_fd, copy_list_bytes(&list)) < 0) {
+	if (full && !p->resume && stage_check_space(p->stage_fd, copy_list_bytes(&list)) < 0) {
 		snprintf(err, errlen, "the staging file's filesystem has less than the %" PRIu64
 			 " bytes the target's resident memory needs", copy_list_bytes(&list));
 		errno = ENOSPC;
@@ -258,9 +342,18 @@ static int one_pass(struct precopy *p, bool first, char *err, size_t errlen)
 	if (ranges_subtract_into(&p->unreadable, &addrs) < 0 ||
 	    ranges_union_into(&p->unreadable, &result.unreadable) < 0)
 		goto nomem;
+	/* current as of the reset: what the tracker covers, but pages that
+	 * could not be read */
+	pagemap_runs_clear(&p->clean);
+	if (p->tracker.mode != TRACK_NONE) {
+		pagemap_runs_clear(&tmp);
+		if (track_covered(&p->tracker, &p->wanted, &tmp) < 0 ||
+		    ranges_subtract(&tmp, &p->unreadable, &p->clean) < 0)
+			goto nomem;
+	}
 	s.pages = result.pages;
 	s.bytes = result.bytes;
-	s.dirty = pagemap_runs_pages(first ? &addrs : &dirty, p->page_size);
+	s.dirty = pagemap_runs_pages(full ? &addrs : &dirty, p->page_size);
 	s.ms = now_ms() - t0;
 	if (add_pass(p, s) < 0)
 		goto nomem;
@@ -291,38 +384,30 @@ out:
 
 int precopy_run(struct precopy *p, char *err, size_t errlen)
 {
-	uint64_t total, last;
 	struct stat st;
 
-	extents_init(&p->ext, p->page_size);
-	if (one_pass(p, true, err, errlen) < 0)
+	if (!p->resume)
+		extents_init(&p->ext, p->page_size);
+	/* -c runs at least one pass, whatever the convergence test says: the
+	 * caller (livecore.sh after a stop over its pause budget) asks for it */
+	if (one_pass(p, !p->resume || p->tracker.mode == TRACK_NONE, err, errlen) < 0)
 		return -1;
-	total = last = p->pass[0].dirty;
+	if (!p->resume)
+		p->first_dirty = p->pass[0].dirty;
+	p->last_dirty = p->pass[p->n_pass - 1].dirty;
 	while (p->tracker.mode != TRACK_NONE && p->n_pass < p->max_passes) {
-		struct pagemap_runs dirty;
 		uint64_t estimate;
 
 		/* a look without a reset: is another pass worth it? */
-		pagemap_runs_init(&dirty);
-		if (scan_dirty(p, &p->wanted, &dirty) < 0) {
-			pagemap_runs_free(&dirty);
+		if (track_peek(&p->tracker, &p->clean, &estimate) < 0) {
 			snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
 			return -1;
 		}
-		estimate = pagemap_runs_pages(&dirty, p->page_size);
-		pagemap_runs_free(&dirty);
-		if (estimate * 100 < (uint64_t)p->dirty_pct * total || estimate >= last)
+		if (estimate * 100 < (uint64_t)p->dirty_pct * p->first_dirty || estimate >= p->last_dirty)
 			break;
 		if (one_pass(p, false, err, errlen) < 0)
 			return -1;
-		last = p->pass[p->n_pass - 1].dirty;
-	}
-	/* With a tracker, every staged address is current as of the last
-	 * reset, except pages that could not be read. */
-	pagemap_runs_clear(&p->clean);
-	if (p->tracker.mode != TRACK_NONE && ranges_subtract(&p->wanted, &p->unreadable, &p->clean) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+		p->last_dirty = p->pass[p->n_pass - 1].dirty;
 	}
 	/* extents past the last byte written must still be inside the file */
 	if (fstat(p->stage_fd, &st) < 0 ||
@@ -355,12 +440,20 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 	    manifest_header_add(out, "stop-copy", "%s",
 				p->tracker.mode == TRACK_NONE ? "all" : "dirty") < 0)
 		return -1;
-	for (unsigned i = 0; i < p->n_pass; i++)
+	for (unsigned i = 0; i < p->n_kept_pass; i++)
+		if (manifest_header_add(out, "pass", "%s", p->kept_pass[i]) < 0)
+			return -1;
+	for (unsigned i = 0; i < p->n_pass; i++) {
+		char stop[40] = "";
+
+		if (p->pass[i].stop_us >= 0)
+			snprintf(stop, sizeof stop, " stop-us=%" PRId64, p->pass[i].stop_us);
 		if (manifest_header_add(out, "pass",
 					"%u pages=%" PRIu64 " bytes=%" PRIu64 " dirty=%" PRIu64
-					" ms=%" PRIu64, p->pass[i].number, p->pass[i].pages,
-					p->pass[i].bytes, p->pass[i].dirty, p->pass[i].ms) < 0)
+					" ms=%" PRIu64 "%s", p->pass[i].number, p->pass[i].pages,
+					p->pass[i].bytes, p->pass[i].dirty, p->pass[i].ms, stop) < 0)
 			return -1;
+	}
 	if (manifest_header_add(out, "stage-end", "0x%" PRIx64, p->ext.stage_end) < 0)
 		return -1;
 	for (size_t i = 0; i < p->unreadable.n; i++)

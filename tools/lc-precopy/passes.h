@@ -19,6 +19,7 @@
 struct pass_stats {
 	unsigned number;
 	uint64_t pages, bytes, dirty, ms;
+	int64_t stop_us;            /* soft-dirty: the micro-stop around scan+reset; -1 none */
 };
 
 struct precopy {
@@ -31,6 +32,7 @@ struct precopy {
 	unsigned max_passes;        /* >= 1 */
 	unsigned dirty_pct;         /* stop when dirty pages < this % of the first pass */
 	unsigned workers;
+	bool resume;                /* -c: continue from the input's extents and clean ranges */
 	int smaps_fd, mem_fd, stage_fd;
 	struct pagemap pm;
 	struct tracker tracker;
@@ -45,10 +47,19 @@ struct precopy {
 	struct pagemap_runs wanted, clean, unreadable;
 	struct pass_stats *pass;
 	unsigned n_pass;
+	/* -c: the input's pass lines, kept as they were; new passes number on */
+	const char **kept_pass;
+	unsigned n_kept_pass;
+	uint64_t first_dirty, last_dirty;   /* the convergence test's references */
 };
 
 void precopy_init(struct precopy *p);
 void precopy_free(struct precopy *p);
+
+/* -c: the state a previous lc-precopy left in p->in: its extents and
+ * stage-end, clean ranges, unreadable pages and pass lines. -1 with errno
+ * EINVAL and a message in err when the manifest does not hold them. */
+int precopy_resume(struct precopy *p, char *err, size_t errlen);
 
 /* Runs the passes. -1 with errno and a message in err: ESRCH (target gone),
  * ENOSPC (staging filesystem too small), other I/O errors. */

@@ -41,7 +41,9 @@ pipeline() {
 		cat "$W/pipeline.err" >&2
 		return 1
 	}
-	[ "$(lc_proc_state "$LC_TARGET_PID")" = T ] || {
+	# after lc-freeze detaches, a group-stopped thread wakes and stops
+	# again (the kernel re-instates the group stop): wait for it
+	lc_wait_state "$LC_TARGET_PID" T 300 || {
 		echo "the target is no longer stopped" >&2
 		return 1
 	}

@@ -6,6 +6,7 @@
 #   make test                 install missing packages (as root), then check
 #   make demo                 dump a running demo program, read it with gdb
 #   make fuzz                 run each parser's fuzz target (FUZZ_SECONDS)
+#   make check-asan           the suite against an ASan+UBSan build (build-asan/)
 #   make install              PREFIX=/usr/local DESTDIR= BINDIR= MANDIR=
 #   make install-caps         install with file capabilities (permitted set
 #                             only), executable by group $(LIVECORE_GROUP)
@@ -158,6 +159,32 @@ fuzz: fuzz-build
 	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 .PHONY: fuzz fuzz-build
 
+# The bats suite against a build of the tools with AddressSanitizer and
+# UndefinedBehaviorSanitizer (build-asan/; build/ is not touched). The
+# programs the tests dump stay plain builds (copied from build/targets):
+# ASan's shadow mappings would make every dumped core terabytes long; the
+# test programs that link the library are built with the sanitizers.
+# LeakSanitizer is off for the suite: the tools are one-shot processes
+# that return from main on an error without freeing what they parsed; the
+# parsers' leaks are the fuzz targets' business (libFuzzer checks each input).
+ASAN_BUILD  := build-asan
+ASAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_OWN_TARGETS := lc-manifest-check lc-layout-test
+ASAN_BATS   ?= tests/bats
+check-asan: all
+	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS_EXTRA="$(ASAN_CFLAGS) $(CFLAGS_EXTRA)" \
+		$(TOOLS:%=$(ASAN_BUILD)/bin/%) $(ASAN_BUILD)/bin/livecore.sh \
+		$(ASAN_OWN_TARGETS:%=$(ASAN_BUILD)/targets/%)
+	for f in $(BUILD)/targets/*; do \
+		case " $(ASAN_OWN_TARGETS) " in *" $${f##*/} "*) continue ;; esac; \
+		cp -p "$$f" $(ASAN_BUILD)/targets/ || exit 1; \
+	done
+	PATH="$(CURDIR)/$(ASAN_BUILD)/bin:$$PATH" LIVECORE_BUILD="$(CURDIR)/$(ASAN_BUILD)" \
+		ASAN_OPTIONS=abort_on_error=1:detect_leaks=0 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		bats --print-output-on-failure $(BATS_FLAGS) $(ASAN_BATS)
+.PHONY: check-asan
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(DESTDIR)$(BINDIR)/
@@ -178,6 +205,6 @@ install-caps: install
 	setcap cap_sys_ptrace,cap_dac_read_search,cap_dac_override=p $(DESTDIR)$(BINDIR)/lc-freeze
 
 clean:
-	rm -rf $(BUILD) $(FUZZ_BUILD) $(MAN_OUT)
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(MAN_OUT)
 
 .PHONY: all man check check-vm test demo install install-caps clean

@@ -185,6 +185,17 @@ check-asan: all
 		bats --print-output-on-failure $(BATS_FLAGS) $(ASAN_BATS)
 .PHONY: check-asan
 
+# Benchmarks (bench/run.sh, docs/BENCHMARKS.md): livecore's pause as the
+# target feels it, beside gcore's, in one run (about 15 minutes; root).
+#   make bench BENCH_FULL=1 BENCH_LARGE=1   the whole matrix, 8 GiB too
+BENCH_BIN := $(BUILD)/bench/bench-target $(BUILD)/bench/bench-run $(BUILD)/bench/raw-read
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lpthread
+bench: $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(BENCH_BIN)
+	LIVECORE_BUILD=$(CURDIR)/$(BUILD) sh bench/run.sh
+.PHONY: bench
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 755 $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(DESTDIR)$(BINDIR)/

@@ -1,0 +1,393 @@
+#!/bin/sh
+# bench/run.sh - `make bench`: the pause a process feels while livecore
+# dumps it, beside gdb's gcore of the same process in the same run.
+#
+# For each target configuration (size, page kind, dirtying rate, threads)
+# it starts build/bench/bench-target, reads its heap raw with
+# process_vm_readv (bench/raw-read.c: the ceiling for pre-copy), dumps it
+# with livecore.sh once per tracking mode that works here, then with
+# gcore, and records for each dump:
+#   - the pause the target felt: the longest gap its probe thread saw that
+#     overlaps lc-freeze's run (or gcore's), and the longest gap at any
+#     other time of the dump (scheduler noise, for scale);
+#   - the pause lc-freeze reports and its parts (# freeze in the kept
+#     manifest, lc-manifest(5));
+#   - pre-copy throughput (# pass 1) against the raw rate;
+#   - total time to a finished core; peak RSS of every tool (wait4, via
+#     bench-run wrappers put beside a copy of livecore.sh); the core's
+#     size, apparent and on disk.
+# Then writes the table to docs/BENCHMARKS.md (between the bench markers;
+# the text around them is kept) and prints it.
+#
+# Environment:
+#   BENCH_FULL=1          the whole matrix (1 and 4 GiB x 4 KiB and THP x
+#                         0, 1000, 10000 pages/s x 1 and 16 threads)
+#                         instead of the pruned default (see below)
+#   BENCH_LARGE=1         also 8 GiB targets
+#   BENCH_CONFIGS="..."   exactly these: MIB:4k|thp:RATE:THREADS, spaces
+#   BENCH_MODES="..."     tracking modes to try (default: every mode
+#                         lc-precopy -T lists, except auto)
+#   BENCH_DIR=DIR         where targets' cores go (default $TMPDIR or
+#                         /var/tmp; needs twice the largest target free)
+#   BENCH_GCORE_TIMEOUT=S gcore is killed after S seconds (default 90)
+#   BENCH_OUT=FILE        the markdown file (default docs/BENCHMARKS.md)
+#   LIVECORE_BUILD=DIR    the build tree (default build)
+set -u
+
+prog=bench/run.sh
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${LIVECORE_BUILD:-$top/build}
+bb=$build/bench
+out_md=${BENCH_OUT:-$top/docs/BENCHMARKS.md}
+dir=${BENCH_DIR:-${TMPDIR:-/var/tmp}}
+gcore_timeout=${BENCH_GCORE_TIMEOUT:-90}
+t_bench=$(date +%s)
+
+say() { printf '%s: %s\n' "$prog" "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# --- what is needed, and what is missing ----------------------------------
+for f in "$build/bin/livecore.sh" "$build/bin/lc-maps" "$build/bin/lc-precopy" \
+	"$build/bin/lc-freeze" "$build/bin/lc-elfwrite" \
+	"$bb/bench-target" "$bb/bench-run" "$bb/raw-read"; do
+	[ -x "$f" ] || die "$f is not built (run: make bench)"
+done
+missing=
+for c in awk timeout stat du; do
+	command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
+done
+[ -z "$missing" ] || die "missing commands:$missing"
+have_gcore=1
+if ! command -v gcore >/dev/null 2>&1 || ! command -v gdb >/dev/null 2>&1; then
+	have_gcore=0
+	say "gdb's gcore is missing (apt-get install gdb): no gcore rows, no ratios"
+fi
+[ "$(id -u)" = 0 ] || say "not root: Yama may refuse to attach (kernel.yama.ptrace_scope); run as root if dumps fail"
+
+work=$(mktemp -d "$dir/lc-bench.XXXXXX") || die "cannot create a directory in $dir"
+target_pid=
+cleanup() {
+	[ -n "$target_pid" ] && kill -KILL "$target_pid" 2>/dev/null && wait "$target_pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# --- the wrappers: each tool livecore.sh runs is measured on its own -------
+# livecore.sh looks for its tools beside itself first: a copy of it sits
+# beside scripts that exec bench-run with the real tool.
+# The tools are copied first: a rebuild of the tree during the run (other
+# work in the same tree) must not change them under the benchmark.
+wrap=$work/wrap
+mkdir -p "$wrap" "$work/bin"
+cp "$build/bin/livecore.sh" "$wrap/livecore.sh"
+for t in lc-maps lc-precopy lc-freeze lc-elfwrite livecore.sh; do
+	cp "$build/bin/$t" "$work/bin/$t"
+done
+for t in lc-maps lc-precopy lc-freeze lc-elfwrite; do
+	printf '#!/bin/sh\nexec "%s" "$BENCH_LOG" %s "%s" "$@"\n' "$bb/bench-run" "$t" "$work/bin/$t" >"$wrap/$t"
+	chmod 755 "$wrap/$t"
+done
+
+# --- the target ----------------------------------------------------------
+target_start() { # MIB PAGES RATE THREADS
+	tdir=$work/target
+	rm -rf "$tdir"
+	mkdir -p "$tdir"
+	huge=
+	[ "$2" = thp ] && huge=-H
+	"$bb/bench-target" -m "$1" $huge -r "$3" -t "$4" -o "$tdir/info" -g "$tdir/gaps" \
+		</dev/null >/dev/null 2>"$tdir/err" &
+	target_pid=$!
+	i=0
+	until [ -s "$tdir/info" ]; do
+		kill -0 "$target_pid" 2>/dev/null || { cat "$tdir/err" >&2; target_pid=; return 1; }
+		i=$((i + 1))
+		[ $i -lt 12000 ] || { say "target not ready after 10 minutes"; return 1; }
+		sleep 0.05
+	done
+	heap_addr=$(sed -n 's/^heap.addr=//p' "$tdir/info")
+	heap_size=$(sed -n 's/^heap.size=//p' "$tdir/info")
+	heap_huge_kib=$(sed -n 's/^heap.huge-kib=//p' "$tdir/info")
+}
+target_stop() {
+	[ -n "$target_pid" ] || return 0
+	kill -KILL "$target_pid" 2>/dev/null
+	wait "$target_pid" 2>/dev/null
+	target_pid=
+}
+# The probe's log since the last call, into FILE (and the log restarts).
+target_gaps() { # FILE
+	rm -f "$tdir/gaps"
+	kill -USR2 "$target_pid" 2>/dev/null || return 1
+	i=0
+	until [ -s "$tdir/gaps" ]; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || { say "the probe did not answer"; return 1; }
+		sleep 0.02
+	done
+	mv "$tdir/gaps" "$1"
+}
+
+# --- figures ---------------------------------------------------------------
+# The longest gap overlapping [START, END) in ms, and the longest outside it.
+gap_in_out() { # GAPFILE START END
+	awk -v s="$2" -v e="$3" '
+		$1 == "gap" { if ($2 < e && $2 + $3 > s) { if ($3 > in_) in_ = $3 } else if ($3 > out) out = $3 }
+		END { printf "%.1f %.1f\n", in_ / 1e6, out / 1e6 }' "$1"
+}
+# From a bench-run log: a tool's first start, last end and peak RSS (KiB).
+rusage_of() { # LOG NAME
+	awk -v n="$2" '$1 == n { if (!s || $2 < s) s = $2; if ($3 > e) e = $3; if ($4 > r) r = $4; c = $5 }
+		END { if (s) print s, e, r, c; else print "0 0 0 -" }' "$1"
+}
+mib_of_kib() { awk -v k="$1" 'BEGIN { if (k == "" || k == 0) print "-"; else printf "%.1f\n", k / 1024 }'; }
+core_sizes() { # FILE -> apparent MiB, on-disk MiB
+	stat -c '%s %b %B' "$1" | awk '{ printf "%.0f %.0f\n", $1 / 1048576, $2 * $3 / 1048576 }'
+}
+
+# One raw read of the heap with process_vm_readv, as many threads as
+# lc-precopy's default -j (the online CPUs): best of two, GB/s.
+raw_rate() {
+	for r in 1 2; do
+		"$bb/raw-read" vm "$target_pid" "$heap_addr" "$heap_size" "$(getconf _NPROCESSORS_ONLN)" ||
+			return 1
+	done | awk '{ g = $1 / $2 / 1e9; if (g > best) best = g } END { printf "%.2f\n", best }'
+}
+
+results=$work/results.tsv
+: >"$results"
+# columns of results.tsv (one row per dump; - where it does not apply):
+#  1 mib 2 pages 3 rate 4 threads 5 tool 6 felt_ms 7 noise_ms 8 freeze_ms
+#  9 seize_ms 10 regs_ms 11 maps_ms 12 delta_ms 13 delta_pages 14 other_parts
+#  15 passes 16 precopy_gbs 17 raw_gbs 18 total_s 19 rss_maps 20 rss_precopy
+#  21 rss_freeze 22 rss_elfwrite 23 rss_all 24 core_mib 25 disk_mib 26 status
+
+dump_livecore() { # MODE CONFIG...
+	mode=$1
+	shift
+	log=$work/rusage.$mode
+	: >"$log"
+	core=$work/core.$mode
+	target_gaps "$work/gaps.discard" || return 1
+	BENCH_LOG=$log "$bb/bench-run" "$log" livecore.sh "$wrap/livecore.sh" -k -q -T "$mode" \
+		"$target_pid" "$core" 2>"$work/livecore.err"
+	rc=$?
+	target_gaps "$work/gaps.$mode"
+	kept=$(sed -n 's/^livecore.sh: work files kept in //p' "$work/livecore.err")
+	set -- "$@" "$mode"
+	if [ $rc -ne 0 ] || [ ! -f "$kept/manifest.freeze" ]; then
+		say "livecore.sh -T $mode failed ($rc):"
+		cat "$work/livecore.err" >&2
+		printf '%s\t%s\t%s\t%s\t%s' "$@" >>"$results"
+		printf '\t-%.0s' $(seq 20) >>"$results"
+		printf '\tfailed(%s)\n' "$rc" >>"$results"
+		[ -n "$kept" ] && rm -rf "$kept"
+		rm -f "$core"
+		return 0
+	fi
+	set -- "$@" $(rusage_of "$log" lc-freeze)
+	fz_start=$6 fz_end=$7
+	set -- "$1" "$2" "$3" "$4" "$5"
+	felt_noise=$(gap_in_out "$work/gaps.$mode" "$fz_start" "$fz_end")
+	freeze=$(awk '/^# freeze / {
+		for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		other = ""
+		for (i = 3; i <= NF; i++) { split($i, kv, "=")
+			if (kv[1] ~ /-us$/ && kv[1] !~ /^(pause|seize|regs|maps|delta)-us$/)
+				other = other (other == "" ? "" : ",") substr(kv[1], 1, length(kv[1]) - 3) "=" sprintf("%.1f", kv[2] / 1000) }
+		printf "%.1f %.2f %.2f %.2f %.1f %d %s\n", v["pause-us"] / 1000, v["seize-us"] / 1000,
+			v["regs-us"] / 1000, v["maps-us"] / 1000, v["delta-us"] / 1000, v["delta-pages"],
+			other == "" ? "-" : other }' "$kept/manifest.freeze")
+	precopy=$(awk '/^# pass / { n++; for (i = 4; i <= NF; i++) { split($i, kv, "=");
+			if (n == 1 && kv[1] == "bytes") b = kv[2]; if (n == 1 && kv[1] == "ms") ms = kv[2] } }
+		END { printf "%d %.2f\n", n, (ms > 0 ? b / ms / 1e6 : 0) }' "$kept/manifest.precopy")
+	total=$(rusage_of "$log" livecore.sh | awk '{ printf "%.2f\n", ($2 - $1) / 1e9 }')
+	rss_all=$(rusage_of "$log" livecore.sh | awk '{ print $3 }')
+	rss=
+	for t in lc-maps lc-precopy lc-freeze lc-elfwrite; do
+		rss="$rss $(mib_of_kib "$(rusage_of "$log" "$t" | awk '{ print $3 }')")"
+	done
+	sizes=$(core_sizes "$core")
+	rm -rf "$kept" "$core"
+	printf '%s\t' "$@" >>"$results"
+	printf '%s\t' $felt_noise $freeze $precopy "$raw_gbs" "$total" $rss "$(mib_of_kib "$rss_all")" $sizes >>"$results"
+	printf 'ok\n' >>"$results"
+}
+
+dump_gcore() { # CONFIG...
+	log=$work/rusage.gcore
+	: >"$log"
+	target_gaps "$work/gaps.discard" || return 1
+	"$bb/bench-run" "$log" gcore timeout -s KILL "$gcore_timeout" gcore -o "$work/gcore" "$target_pid" \
+		>"$work/gcore.out" 2>&1
+	rc=$?
+	target_gaps "$work/gaps.gcore"
+	core=$work/gcore.$target_pid
+	set -- "$@" gcore
+	printf '%s\t' "$@" >>"$results"
+	if [ $rc -ne 0 ] || [ ! -f "$core" ]; then
+		say "gcore failed ($rc; killed after ${gcore_timeout} s if 137):"
+		tail -5 "$work/gcore.out" >&2
+		printf -- '-\t%.0s' $(seq 20) >>"$results"
+		printf 'failed(%s)\n' "$rc" >>"$results"
+		rm -f "$core"
+		return 0
+	fi
+	set -- $(rusage_of "$log" gcore)
+	felt_noise=$(gap_in_out "$work/gaps.gcore" "$1" "$2")
+	total=$(awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f\n", (e - s) / 1e9 }')
+	rss=$(mib_of_kib "$3")
+	sizes=$(core_sizes "$core")
+	rm -f "$core"
+	# the felt pause and the whole run: gcore stops the target throughout
+	printf '%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\n' \
+		"${felt_noise%% *}" "$total" "$rss" $sizes >>"$results"
+}
+
+# --- the matrix ----------------------------------------------------------
+# The default prunes the 24-cell cross product to the cells that answer
+# the issue's questions in under 15 minutes on 2 cores: the headline
+# (4 GiB, 4 KiB pages, 1000 pages/s, 1 thread), every dirtying rate at 1 and
+# 4 GiB (how the pause grows with the size and with the dirty set), 16
+# threads at 1000 pages/s (what more threads cost the stop), THP at
+# 1000 pages/s (a write dirties 2 MiB). Left out: THP and 16 threads at
+# 0 and 10000 pages/s, and THP with 16 threads. BENCH_FULL=1 runs them all.
+if [ -n "${BENCH_CONFIGS:-}" ]; then
+	configs=$BENCH_CONFIGS
+elif [ "${BENCH_FULL:-0}" = 1 ]; then
+	configs=
+	sizes="1024 4096"
+	[ "${BENCH_LARGE:-0}" = 1 ] && sizes="$sizes 8192"
+	for m in $sizes; do for p in 4k thp; do for r in 0 1000 10000; do for t in 1 16; do
+		configs="$configs $m:$p:$r:$t"
+	done; done; done; done
+else
+	configs=
+	sizes="1024 4096"
+	[ "${BENCH_LARGE:-0}" = 1 ] && sizes="$sizes 8192"
+	for m in $sizes; do
+		configs="$configs $m:4k:0:1 $m:4k:1000:1 $m:4k:10000:1 $m:4k:1000:16 $m:thp:1000:1"
+	done
+fi
+
+# --- which tracking modes work here: a tiny run of each ---------------------
+if [ -n "${BENCH_MODES:-}" ]; then
+	candidates=$BENCH_MODES
+else
+	candidates=$("$work/bin/lc-precopy" -h 2>&1 | sed -n 's/.*\[-T \([a-z|-]*\)\].*/\1/p' | head -1 |
+		tr '|' '\n' | grep -v '^auto$' | tr '\n' ' ')
+	[ -n "$candidates" ] || candidates=none
+fi
+modes=
+target_start 8 4k 1000 2 || die "the probe target did not start"
+for mode in $candidates; do
+	if "$work/bin/livecore.sh" -q -T "$mode" "$target_pid" "$work/probe.core" 2>"$work/probe.err"; then
+		modes="$modes $mode"
+	else
+		say "tracking mode $mode does not work here: $(grep -v '^livecore:' "$work/probe.err" | head -1)"
+	fi
+	rm -f "$work/probe.core"
+done
+target_stop
+modes=${modes# }
+[ -n "$modes" ] || die "no tracking mode works here"
+say "tracking modes: $modes; configurations:$configs"
+
+# --- run ---------------------------------------------------------------------
+mem_avail_mib=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+for cfg in $configs; do
+	IFS=: read -r mib pages rate threads <<EOF
+$cfg
+EOF
+	free_mib=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
+	if [ $((mib * 3)) -gt "$mem_avail_mib" ] || [ $((mib * 2)) -gt "$free_mib" ]; then
+		say "skipping $cfg: needs $((mib * 3)) MiB of RAM (have $mem_avail_mib) and $((mib * 2)) MiB free in $dir (have $free_mib)"
+		continue
+	fi
+	say "$cfg: starting the target ($(($(date +%s) - t_bench)) s so far)"
+	target_start "$mib" "$pages" "$rate" "$threads" || { target_stop; continue; }
+	if [ "$pages" = thp ] && [ "${heap_huge_kib:-0}" -lt $((mib * 1024 / 2)) ]; then
+		say "$cfg: only $heap_huge_kib KiB of the heap are huge pages (/sys/kernel/mm/transparent_hugepage)"
+	fi
+	raw_gbs=$(raw_rate) || raw_gbs=-
+	for mode in $modes; do
+		say "$cfg: livecore.sh -T $mode"
+		dump_livecore "$mode" "$mib" "$pages" "$rate" "$threads"
+	done
+	if [ $have_gcore = 1 ]; then
+		say "$cfg: gcore"
+		dump_gcore "$mib" "$pages" "$rate" "$threads"
+	fi
+	target_stop
+done
+t_total=$(($(date +%s) - t_bench))
+mkdir -p "$bb"
+cp "$results" "$bb/results.tsv"
+
+# --- the table -------------------------------------------------------------
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+ncpu=$(getconf _NPROCESSORS_ONLN)
+mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+thp=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)
+# (GIT_OPTIONAL_LOCKS=0, git diff: never touch the index others use)
+rev=${BENCH_REV:-$(GIT_OPTIONAL_LOCKS=0 git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+if [ -z "${BENCH_REV:-}" ] && ! GIT_OPTIONAL_LOCKS=0 git -C "$top" diff --quiet HEAD -- tools lib livecore.sh 2>/dev/null; then
+	rev="$rev (with uncommitted changes to the tools)"
+fi
+table=$work/table.md
+{
+	printf '%s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC'): \`make bench\` at $rev, $t_total s."
+	printf -- '- kernel %s, %s (%s CPUs), %s RAM, THP %s, cores in %s (%s)\n' \
+		"$(uname -r)" "$cpu" "$ncpu" "$mem" "$thp" "$dir" \
+		"$(df -PT "$work" | awk 'NR == 2 { print $2 }')"
+	printf -- '- tracking modes that work here: %s; gdb %s\n\n' "$modes" \
+		"$(gdb --version 2>/dev/null | head -1 | sed 's/.* //')"
+	awk -F'\t' '
+	$5 == "gcore" && $26 == "ok" { key = $1 FS $2 FS $3 FS $4; gfelt[key] = $6; gtotal[key] = $18 }
+	{ row[NR] = $0 }
+	function ratio(a, b) { return (a == "-" || b == "" || b == 0) ? "-" : sprintf("%.3g", a / b) }
+	END {
+		print "| target | tool | felt pause ms | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (pages) | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
+		print "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+		for (i = 1; i <= NR; i++) {
+			split(row[i], f, "\t")
+			key = f[1] FS f[2] FS f[3] FS f[4]
+			target = sprintf("%s GiB %s, %s/s, %s thr", f[1] / 1024, f[2] == "thp" ? "THP" : "4K", f[3], f[4])
+			tool = f[5] == "gcore" ? "gcore" : "livecore -T " f[5]
+			if (f[26] != "ok") { printf "| %s | %s | %s |||||||||||||\n", target, tool, f[26]; continue }
+			if (f[5] == "gcore") {
+				printf "| %s | gcore | %s | 1 | - | - | - | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
+					target, f[6], f[18], f[23], f[24], f[25]
+				continue
+			}
+			parts = f[9] " / " f[10] " / " f[11] " / " f[12] " (" f[13] ")"
+			if (f[14] != "-") parts = parts " " f[14]
+			pr = (f[17] == "-" || f[17] == 0) ? "-" : sprintf("%.0f%%", 100 * f[16] / f[17])
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s / %s | %s / %s |\n",
+				target, tool, f[6], ratio(f[6], gfelt[key]), f[8], parts, f[7], f[15], f[16], f[17], pr,
+				f[18], ratio(f[18], gtotal[key]), f[19], f[20], f[21], f[22], f[24], f[25]
+		}
+	}' "$results"
+	printf '\n%s\n' "Columns: *felt pause* is the longest gap the target's probe thread (spinning on CLOCK_MONOTONIC) saw overlapping lc-freeze's run, or gcore's; *noise* the longest gap at any other time of the same livecore dump (the scheduler: 2 CPUs shared by the target's spinning probe, its dirtier and the copy threads). *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is wait4's ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
+} >"$table"
+
+mkdir -p "$(dirname "$out_md")"
+begin='<!-- bench:begin (bench/run.sh writes between these markers) -->'
+end='<!-- bench:end -->'
+if [ -f "$out_md" ] && grep -qF "$begin" "$out_md"; then
+	awk -v b="$begin" -v e="$end" -v t="$table" '
+		$0 == b { print; while ((getline l < t) > 0) print l; skip = 1; next }
+		$0 == e { skip = 0 }
+		!skip' "$out_md" >"$out_md.tmp" && mv "$out_md.tmp" "$out_md"
+else
+	{
+		printf '# Benchmarks\n\n'
+		printf '`make bench` (bench/run.sh) writes the table below; the analysis follows it.\n\n'
+		printf '%s\n' "$begin"
+		cat "$table"
+		printf '%s\n' "$end"
+	} >"$out_md"
+fi
+cat "$table"
+say "wrote $out_md in $t_total s"

@@ -377,24 +377,9 @@ int procfs_unescape_path(const char *escaped, char *buf, size_t buflen)
 	return 0;
 }
 
-static char *read_at(int dirfd, const char *name)
-{
-	int fd = xio_openat(dirfd, name, O_RDONLY, 1);
-	char *text;
-	int saved;
-
-	if (fd < 0)
-		return NULL;
-	text = xio_read_fd_all(fd, NULL);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return text;
-}
-
 int procfs_read_stat_at(int proc_dirfd, struct procfs_stat *out)
 {
-	char *text = read_at(proc_dirfd, "stat");
+	char *text = xio_read_at_all(proc_dirfd, "stat", NULL);
 	int rc;
 
 	if (!text)
@@ -406,7 +391,7 @@ int procfs_read_stat_at(int proc_dirfd, struct procfs_stat *out)
 
 int procfs_read_status_at(int proc_dirfd, struct procfs_status *out)
 {
-	char *text = read_at(proc_dirfd, "status");
+	char *text = xio_read_at_all(proc_dirfd, "status", NULL);
 	int rc;
 
 	if (!text)

@@ -129,9 +129,9 @@ char *xio_read_fd_all(int fd, size_t *len_out)
 	return buf;
 }
 
-char *xio_read_path_all(const char *path, size_t *len_out)
+static char *read_all_at(int dirfd, const char *path, int nofollow, size_t *len_out)
 {
-	int fd = xio_openat(AT_FDCWD, path, O_RDONLY, 0);
+	int fd = xio_openat(dirfd, path, O_RDONLY, nofollow);
 	char *buf;
 	int saved;
 
@@ -142,6 +142,16 @@ char *xio_read_path_all(const char *path, size_t *len_out)
 	close(fd);
 	errno = saved;
 	return buf;
+}
+
+char *xio_read_path_all(const char *path, size_t *len_out)
+{
+	return read_all_at(AT_FDCWD, path, 0, len_out);
+}
+
+char *xio_read_at_all(int dirfd, const char *path, size_t *len_out)
+{
+	return read_all_at(dirfd, path, 1, len_out);
 }
 
 int xio_openat(int dirfd, const char *path, int flags, int nofollow)

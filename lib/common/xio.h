@@ -18,6 +18,9 @@ int xio_pwrite_full(int fd, const void *buf, size_t len, off_t offset);
  * NUL-terminated malloc'd buffer. *len_out gets the length without the NUL. */
 char *xio_read_fd_all(int fd, size_t *len_out);
 char *xio_read_path_all(const char *path, size_t *len_out);
+/* The same for path relative to dirfd, never following a final symlink
+ * (a /proc/PID directory held open: the file of that process or none). */
+char *xio_read_at_all(int dirfd, const char *path, size_t *len_out);
 
 /* Opens path relative to dirfd with O_CLOEXEC (and O_NOFOLLOW for the last
  * component when nofollow is set), restarting on EINTR. */

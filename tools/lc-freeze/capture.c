@@ -83,21 +83,6 @@ static int parse_task_ids(const char *text, struct task_ids *ids)
 	return 0;
 }
 
-static char *read_text_at(int dirfd, const char *path)
-{
-	int fd = xio_openat(dirfd, path, O_RDONLY, 1);
-	char *text;
-	int saved;
-
-	if (fd < 0)
-		return NULL;
-	text = xio_read_fd_all(fd, NULL);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return text;
-}
-
 static int read_task(int task_dirfd, pid_t tid, struct task_ids *ids, struct procfs_stat *st)
 {
 	char path[64];
@@ -105,7 +90,7 @@ static int read_task(int task_dirfd, pid_t tid, struct task_ids *ids, struct pro
 	int rc;
 
 	snprintf(path, sizeof path, "%d/status", (int)tid);
-	if (!(text = read_text_at(task_dirfd, path)))
+	if (!(text = xio_read_at_all(task_dirfd, path, NULL)))
 		return -1;
 	rc = parse_task_ids(text, ids);
 	free(text);
@@ -114,7 +99,7 @@ static int read_task(int task_dirfd, pid_t tid, struct task_ids *ids, struct pro
 		return -1;
 	}
 	snprintf(path, sizeof path, "%d/stat", (int)tid);
-	if (!(text = read_text_at(task_dirfd, path)))
+	if (!(text = xio_read_at_all(task_dirfd, path, NULL)))
 		return -1;
 	rc = procfs_parse_stat(text, st);
 	free(text);
@@ -251,7 +236,7 @@ static int fill_psinfo(struct capture *c, const struct capture_fds *fds, char st
 
 	if (ids.nspid_levels == 0) {
 		/* the main thread was left out: read its status anyway */
-		char *text = read_text_at(fds->proc_dirfd, "status");
+		char *text = xio_read_at_all(fds->proc_dirfd, "status", NULL);
 		int rc = text ? parse_task_ids(text, &ids) : -1;
 
 		free(text);

@@ -1,4 +1,6 @@
 #include "track.h"
+#include "ptrace_stop.h"
+#include "uffd.h"
 #include "xio.h"
 
 #include <errno.h>
@@ -6,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *track_mode_name(enum track_mode mode)
@@ -150,9 +154,13 @@ int track_choose(enum track_request req, enum track_mode *out, char *why, size_t
 		snprintf(why, whylen, "-T none");
 		return 0;
 	case TRACK_REQUEST_UFFD:
-		snprintf(why, whylen, "uffd tracking is not implemented yet");
-		errno = ENOTSUP;
-		return -1;
+		if (uffd_probe(probe_why, sizeof probe_why) < 0) {
+			snprintf(why, whylen, "uffd tracking does not work here: %s", probe_why);
+			errno = ENOTSUP;
+			return -1;
+		}
+		*out = TRACK_UFFD;
+		return 0;
 	case TRACK_REQUEST_SOFT_DIRTY:
 		if (track_probe_soft_dirty(probe_why, sizeof probe_why) < 0) {
 			snprintf(why, whylen, "soft-dirty tracking does not work here: %s", probe_why);
@@ -168,9 +176,17 @@ int track_choose(enum track_request req, enum track_mode *out, char *why, size_t
 		*out = TRACK_SOFT_DIRTY;
 		return 0;
 	}
-	/* uffd goes here, before giving up, once it exists */
-	*out = TRACK_NONE;
-	snprintf(why, whylen, "soft-dirty unavailable: %s", probe_why);
+	{
+		char uffd_why[200];
+
+		if (uffd_probe(uffd_why, sizeof uffd_why) == 0) {
+			*out = TRACK_UFFD;
+			return 0;
+		}
+		*out = TRACK_NONE;
+		snprintf(why, whylen, "soft-dirty unavailable: %s; uffd unavailable: %s", probe_why,
+			 uffd_why);
+	}
 	return 0;
 }
 
@@ -179,6 +195,8 @@ int track_open(struct tracker *t, enum track_mode mode, int clear_refs_fd,
 {
 	memset(t, 0, sizeof *t);
 	t->mode = mode;
+	t->task_dirfd = -1;
+	t->uffd_fd = -1;
 	t->clear_refs_fd = clear_refs_fd;
 	t->pm = pm;
 	switch (mode) {
@@ -191,14 +209,26 @@ int track_open(struct tracker *t, enum track_mode mode, int clear_refs_fd,
 		}
 		return 0;
 	case TRACK_UFFD:
-		break;
+		if (!pm) {
+			errno = EBADF;
+			return -1;
+		}
+		return 0;
 	}
 	errno = ENOTSUP;
 	return -1;
 }
 
+void track_set_uffd(struct tracker *t, int fd)
+{
+	t->uffd_fd = fd;
+}
+
 void track_close(struct tracker *t)
 {
+	if (t->uffd_fd >= 0)
+		close(t->uffd_fd);
+	t->uffd_fd = -1;
 	t->mode = TRACK_NONE;
 	t->pm = NULL;
 	t->clear_refs_fd = -1;
@@ -214,7 +244,9 @@ int track_reset(struct tracker *t)
 		 * the soft-dirty bits and write-protects the PTEs */
 		return write_clear_refs(t->clear_refs_fd);
 	case TRACK_UFFD:
-		break;
+		/* ranges are protected when registered (track_cover) and
+		 * again by every scan that resets */
+		return 0;
 	}
 	errno = ENOTSUP;
 	return -1;
@@ -222,12 +254,8 @@ int track_reset(struct tracker *t)
 
 int track_cover(struct tracker *t, uint64_t start, uint64_t end)
 {
-	(void)start;
-	(void)end;
-	if (t->mode == TRACK_UFFD) {
-		errno = ENOTSUP;
-		return -1;
-	}
+	if (t->mode == TRACK_UFFD)
+		return uffd_protect(t->uffd_fd, start, end);
 	return 0;
 }
 
@@ -240,22 +268,92 @@ int track_scan(struct tracker *t, uint64_t start, uint64_t end, struct pagemap_r
 {
 	if (t->mode == TRACK_SOFT_DIRTY)
 		return pagemap_find(t->pm, start, end, PAGEMAP_SOFT_DIRTY, dirty);
+	if (t->mode == TRACK_UFFD) /* a look: nothing re-protected */
+		return uffd_scan(t->pm->fd, start, end, false, dirty);
 	errno = ENOTSUP;
 	return -1;
+}
+
+void track_hold_target(struct tracker *t, pid_t pid, int task_dirfd)
+{
+	t->pid = pid;
+	t->task_dirfd = task_dirfd;
+}
+
+static int scan_then_reset(struct tracker *t, const struct pagemap_runs *ranges,
+			   struct pagemap_runs *dirty)
+{
+	for (size_t i = 0; i < ranges->n; i++)
+		if (track_scan(t, ranges->run[i].start, ranges->run[i].end, dirty) < 0)
+			return -1;
+	return track_reset(t);
+}
+
+/* How long the threads may take to stop for the micro-stop (as lc-freeze's
+ * stop: a thread in an uninterruptible sleep stops only when it leaves the
+ * kernel). */
+#define HOLD_TIMEOUT_MS 2000u
+
+/* Soft-dirty has no atomic scan-and-reset: a page first written between
+ * the scan of bit 55 and clear_refs would be neither copied nor dirty
+ * afterwards. With every thread stopped no write lands between them (CRIU
+ * freezes the task around its pre-dump the same way). SIGINT and SIGTERM
+ * are held off during the micro-stop and delivered after the detach. */
+static int scan_reset_held(struct tracker *t, const struct pagemap_runs *ranges,
+			   struct pagemap_runs *dirty, int64_t *stop_us)
+{
+	struct ptrace_stop ps;
+	sigset_t block, cancel, old;
+	int rc, saved;
+
+	sigemptyset(&cancel);
+	sigaddset(&cancel, SIGINT);
+	sigaddset(&cancel, SIGTERM);
+	block = cancel;
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	ptrace_stop_init(&ps, t->pid, t->task_dirfd);
+	rc = ptrace_stop_all(&ps, HOLD_TIMEOUT_MS, &cancel);
+	if (rc == 0) {
+		rc = scan_then_reset(t, ranges, dirty);
+		saved = errno;
+		if (ptrace_stop_detach_all(&ps) > 0 && rc == 0) {
+			rc = -1;
+			saved = ESRCH;
+		}
+		errno = saved;
+		*stop_us = ((int64_t)ps.last_detach.tv_sec - ps.first_seize.tv_sec) * 1000000 +
+			   (ps.last_detach.tv_nsec - ps.first_seize.tv_nsec) / 1000;
+	}
+	saved = errno;
+	ptrace_stop_free(&ps);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return rc;
 }
 
 int track_scan_reset(struct tracker *t, const struct pagemap_runs *ranges,
 		     struct pagemap_runs *dirty, int64_t *stop_us)
 {
 	*stop_us = -1;
-	if (t->mode == TRACK_NONE) {
-		errno = ENOTSUP;
-		return -1;
+	switch (t->mode) {
+	case TRACK_NONE:
+		break;
+	case TRACK_SOFT_DIRTY:
+		if (t->task_dirfd >= 0)
+			return scan_reset_held(t, ranges, dirty, stop_us);
+		return scan_then_reset(t, ranges, dirty);
+	case TRACK_UFFD:
+		for (size_t i = 0; i < ranges->n; i++)
+			if (uffd_scan(t->pm->fd, ranges->run[i].start, ranges->run[i].end, true,
+				      dirty) < 0)
+				return -1;
+		return 0;
 	}
-	for (size_t i = 0; i < ranges->n; i++)
-		if (track_scan(t, ranges->run[i].start, ranges->run[i].end, dirty) < 0)
-			return -1;
-	return track_reset(t);
+	errno = ENOTSUP;
+	return -1;
 }
 
 int track_peek(struct tracker *t, const struct pagemap_runs *ranges, uint64_t *pages)

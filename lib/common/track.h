@@ -13,14 +13,15 @@
  *  - TRACK_SOFT_DIRTY: clear_refs "4" resets, pagemap bit 55 (or the
  *    PAGEMAP_SCAN soft-dirty category) reports. A new mapping reports every
  *    page dirty; with transparent huge pages a write dirties 2 MiB.
- *  - TRACK_UFFD: reserved for userfaultfd async write-protect
- *    (../shared/notes/uffd-tracking.md); not implemented yet: track_open
- *    fails with ENOTSUP. The interface already has what it needs: the
- *    scan re-protects atomically (track_scan_resets()), and new ranges must
- *    be registered (track_cover()).
+ *  - TRACK_UFFD: a userfaultfd in asynchronous write-protect mode, created
+ *    in the target (uffd.h), and PAGEMAP_SCAN: the scan re-protects
+ *    atomically (track_scan_resets()); only registered ranges are
+ *    tracked, so new ranges must be registered (track_cover()).
  *
- * LIVECORE_FORCE_TRACKING=none makes track_choose() pick TRACK_NONE on any
- * kernel, so that the fallback is tested everywhere. */
+ * -T auto tries soft-dirty, then uffd, then gives up (TRACK_NONE).
+ * LIVECORE_FORCE_TRACKING=none|uffd|soft-dirty forces a mode on any
+ * kernel (a real tracker must still pass its probe), so that each
+ * fallback is tested everywhere. */
 #ifndef LC_TRACK_H
 #define LC_TRACK_H
 
@@ -29,11 +30,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum track_mode {
 	TRACK_NONE,
 	TRACK_SOFT_DIRTY,
-	TRACK_UFFD,             /* reserved: a later issue */
+	TRACK_UFFD,
 };
 
 enum track_request {
@@ -62,7 +64,11 @@ struct tracker {
 	enum track_mode mode;
 	int clear_refs_fd;      /* /proc/PID/clear_refs, O_WRONLY; soft-dirty */
 	const struct pagemap *pm;
-	void *uffd;             /* TRACK_UFFD state, later */
+	/* soft-dirty: the target to hold still around scan+reset
+	 * (track_hold_target); task_dirfd -1 when not given */
+	pid_t pid;
+	int task_dirfd;
+	int uffd_fd;            /* TRACK_UFFD: our copy of the target's userfaultfd */
 };
 
 /* clear_refs_fd and pm are opened by the caller while privileged (and stay
@@ -70,6 +76,17 @@ struct tracker {
 int track_open(struct tracker *t, enum track_mode mode, int clear_refs_fd,
 	       const struct pagemap *pm);
 void track_close(struct tracker *t);
+
+/* TRACK_UFFD: the userfaultfd (our copy, UFFDIO_API done) the tracker
+ * uses; it becomes the tracker's, closed by track_close. */
+void track_set_uffd(struct tracker *t, int fd);
+
+/* Soft-dirty: makes track_scan_reset stop every thread of pid (ptrace,
+ * lib/common/ptrace_stop) around its scan and reset, so that no write
+ * falls between them. task_dirfd is /proc/PID/task, the caller's. The
+ * caller needs the right to ptrace the target (CAP_SYS_PTRACE for another
+ * user's process) for as long as it scans. */
+void track_hold_target(struct tracker *t, pid_t pid, int task_dirfd);
 
 /* Starts a new tracking interval: from now on track_scan reports only
  * pages written after this call. A no-op for TRACK_NONE. */

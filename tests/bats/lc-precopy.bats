@@ -210,13 +210,19 @@ soft_dirty_kernel() {
 	done < <(awk '$1 ~ /^[0-9a-f]+-/ { print $1, $6, $7, $9 }' "$OUT")
 }
 
-@test "-T auto on a kernel without soft-dirty: one line on stderr, one pass, stop-copy all, nothing clean" {
+@test "-T auto on a kernel without soft-dirty: uffd where it works (silently), else one line on stderr, one pass, stop-copy all, nothing clean" {
 	if soft_dirty_kernel; then
 		skip "needs: kernel without soft-dirty"
 	fi
 	lc_start_target --pattern-mib 4
 	run --separate-stderr -0 precopy "$LC_TARGET_PID"
-	assert_regex "$stderr" '^lc-precopy: no dirty tracking \(soft-dirty unavailable: .*pagemap bit 55.*\): one pass; the stop must copy every dumped page$'
+	if grep -q '^# tracking uffd$' "$OUT"; then
+		# tests/bats/uffd.bats tests that mode
+		assert_equal "$stderr" ''
+		run -0 lc-precopy -R "$(awk '$2 == "uffd" { sub("fd=", "", $3); print $3 }' "$OUT")" "$LC_TARGET_PID"
+		return
+	fi
+	assert_regex "$stderr" '^lc-precopy: no dirty tracking \(soft-dirty unavailable: .*pagemap bit 55.*; uffd unavailable: .*\): one pass; the stop must copy every dumped page$'
 	[ "$(printf '%s\n' "$stderr" | wc -l)" = 1 ]
 	run -0 grep -c '^# pass ' "$OUT"
 	assert_output 1
@@ -605,4 +611,26 @@ soft_dirty_kernel() {
 		run -0 "$LC_PAGECHECK" "$STAGE" "$(stage_offset "$OUT" "$paddr")" "$paddr" 2048
 		assert_output 'good 2048 bad 0'
 	done
+}
+
+# bats test_tags=needs:soft-dirty
+@test "soft-dirty: every pass after the first holds the target still around scan and reset (stop-us); only CAP_SYS_PTRACE is kept" {
+	soft_dirty_kernel || skip "needs: soft-dirty kernel"
+	start_pt --every-7th 16
+	lc-maps "$PT_PID" >"$M"
+	LIVECORE_DEBUG_PRIVILEGES=1 run --separate-stderr -0 lc-precopy -q -T soft-dirty -t 0 -p 3 \
+		-s "$STAGE" "$PT_PID" <"$M"
+	printf '%s\n' "$output" >"$OUT"
+	if [ "$(id -u)" = 0 ]; then
+		assert_regex "$stderr" 'CapPrm=0000000000080000 CapEff=0000000000080000'
+	fi
+	# pass 1 resets without a scan: no stop; passes 2 and 3 stop
+	run -0 awk '$2 == "pass" && $3 == 1 && /stop-us=/' "$OUT"
+	assert_output ''
+	run -0 awk '$2 == "pass" && $3 > 1 && !/ stop-us=[0-9]+$/' "$OUT"
+	assert_output ''
+	[ "$(grep -c '^# pass ' "$OUT")" -ge 2 ]
+	# the target runs on, not stopped
+	run -0 lc_proc_state "$PT_PID"
+	refute_output --regexp '^[tT]$'
 }

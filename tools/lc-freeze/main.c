@@ -17,6 +17,7 @@
 #include "stage.h"
 #include "target.h"
 #include "track.h"
+#include "uffd.h"
 #include "xio.h"
 
 #include <errno.h>
@@ -201,6 +202,8 @@ struct freeze {
 	struct copy_result cr;
 	struct capture cap;
 	struct finish_timing tm;
+	int uffd_target_fd;     /* uffd: the fd lc-precopy left in the target; -1 */
+	int64_t uffd_close_us;  /* the close injected during the stop; -1 if none */
 };
 
 /* The manifest, then the target: a pipeline that already failed, or a pid
@@ -304,6 +307,24 @@ static int open_everything(struct freeze *f)
 		if (track_open(&f->tracker, mode, f->h.clear_refs, &f->pm) < 0) {
 			log_errno("cannot use the %s tracker", tracking);
 			return EXIT_FAILURE_IO;
+		}
+		if (mode == TRACK_UFFD) {
+			const char *v = manifest_header_get(&f->in, "uffd");
+			int n, fd;
+
+			/* the userfaultfd lc-precopy left in the target: our
+			 * own copy (pidfd_getfd needs ptrace access, held) */
+			if (!v || sscanf(v, "fd=%d", &n) != 1 || n < 0) {
+				log_error("standard input: tracking uffd without a valid uffd header");
+				return EXIT_BAD_INPUT;
+			}
+			if (uffd_take(f->o.pid, f->t.proc_dirfd, n, &fd) < 0) {
+				log_errno("process %d: fd %d is not the userfaultfd lc-precopy left there",
+					  (int)f->o.pid, n);
+				return errno == ENOENT ? EXIT_BAD_INPUT : exit_for_errno(errno);
+			}
+			track_set_uffd(&f->tracker, fd);
+			f->uffd_target_fd = n;
 		}
 	}
 	if (outfile_create(&f->notes, f->o.notes, true) < 0) {
@@ -463,6 +484,24 @@ static int stop(struct freeze *f)
 		goto resume;
 	clock_gettime(CLOCK_MONOTONIC, &f->tm.delta);
 resume:
+	/* uffd: the final scan is done (or the dump failed): the target's fd
+	 * is closed while it is stopped; the context ends with our copy */
+	if (f->uffd_target_fd >= 0 && status != EXIT_NO_TARGET) {
+		struct timespec a, b;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		if (uffd_inject_close(&f->ps, f->t.proc_dirfd, f->h.mem, f->uffd_target_fd) < 0) {
+			log_errno("cannot close the userfaultfd (fd %d) in process %d; run lc-precopy "
+				  "-R %d %d", f->uffd_target_fd, (int)f->o.pid, f->uffd_target_fd,
+				  (int)f->o.pid);
+			if (status == EXIT_OK)
+				status = EXIT_FAILURE_IO;
+		} else {
+			clock_gettime(CLOCK_MONOTONIC, &b);
+			f->uffd_close_us = finish_us_between(&a, &b);
+		}
+		f->uffd_target_fd = -1;
+	}
 	if (ptrace_stop_detach_all(&f->ps) > 0) {
 		log_error("could not detach every thread of process %d; they are released when "
 			  "lc-freeze exits", (int)f->o.pid);
@@ -492,6 +531,8 @@ static int write_results(struct freeze *f)
 		return EXIT_FAILURE_IO;
 	}
 	if (finish_manifest_headers(&f->out, &f->plan, &f->cr, &f->ps, &f->tm, f->cap.n_threads) < 0 ||
+	    (f->uffd_close_us >= 0 &&
+	     manifest_header_set(&f->out, "uffd-close", "us=%" PRId64, f->uffd_close_us) < 0) ||
 	    manifest_write(stdout, &f->out) < 0 || fflush(stdout) == EOF) {
 		log_errno("cannot write the manifest to standard output");
 		return EXIT_FAILURE_IO;
@@ -505,8 +546,10 @@ int main(int argc, char **argv)
 	static struct freeze f = {
 		.h = { -1, -1, -1, -1, -1, -1, -1, -1 },
 		.notes = { .fd = -1 },
-		.tracker = { .mode = TRACK_NONE },
+		.tracker = { .mode = TRACK_NONE, .uffd_fd = -1 },
 		.copy_all = true,
+		.uffd_target_fd = -1,
+		.uffd_close_us = -1,
 	};
 	int status;
 

@@ -13,12 +13,14 @@
 #include "stage.h"
 #include "target.h"
 #include "track.h"
+#include "uffd.h"
 #include "xio.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,14 +38,18 @@ static void usage(FILE *out)
 		"  -s STAGE      create the staging file STAGE (0600; never an existing file)\n"
 		"  -c            continue: STAGE exists and MANIFEST is one lc-precopy wrote for it;\n"
 		"                run more passes with its tracker, append new extents\n"
-		"  -T MODE       dirty tracking: auto (default: soft-dirty if it works here),\n"
-		"                soft-dirty (fail if it does not work), none (one pass)\n"
+		"  -T MODE       dirty tracking: auto (default: soft-dirty if it works here,\n"
+		"                else uffd, else none), soft-dirty or uffd (fail if it does\n"
+		"                not work), none (one pass)\n"
 		"  -p MAXPASSES  at most this many passes (default %d)\n"
 		"  -t DIRTY_PCT  stop when fewer pages than this percent of the first pass\n"
 		"                are dirty (default %d)\n"
 		"  -j WORKERS    copy threads (default: online CPUs)\n"
 		"  -q            no progress line\n"
-		"  -h            this help\n",
+		"  -h            this help\n"
+		"       lc-precopy -R FD PID\n"
+		"  -R FD         release: close the userfaultfd FD that a pipeline killed\n"
+		"                between its stages left in process PID (uffd tracking)\n",
 		DEFAULT_MAX_PASSES, DEFAULT_DIRTY_PCT);
 }
 
@@ -52,6 +58,7 @@ struct options {
 	enum track_request tracking;
 	unsigned max_passes, dirty_pct, workers;
 	bool quiet, resume, tracking_given;
+	int release_fd;         /* -R: -1 when not given */
 	pid_t pid;
 };
 
@@ -76,8 +83,19 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->max_passes = DEFAULT_MAX_PASSES;
 	o->dirty_pct = DEFAULT_DIRTY_PCT;
 	o->workers = 0;
-	while ((c = getopt(argc, argv, "s:cT:p:t:j:qh")) != -1) {
+	o->release_fd = -1;
+	while ((c = getopt(argc, argv, "s:cT:p:t:j:qR:h")) != -1) {
 		switch (c) {
+		case 'R': {
+			unsigned fd;
+
+			if (number(optarg, 0, 1u << 30, &fd) < 0) {
+				log_error("bad fd \"%s\" (want a decimal file descriptor number)", optarg);
+				return -1;
+			}
+			o->release_fd = (int)fd;
+			break;
+		}
 		case 's':
 			o->stage = optarg;
 			break;
@@ -86,9 +104,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'T':
 			o->tracking_given = true;
-			if (track_request_parse(optarg, &o->tracking) < 0 ||
-			    o->tracking == TRACK_REQUEST_UFFD) {
-				log_error("bad tracking mode \"%s\" (want auto, soft-dirty or none)", optarg);
+			if (track_request_parse(optarg, &o->tracking) < 0) {
+				log_error("bad tracking mode \"%s\" (want auto, soft-dirty, uffd or none)", optarg);
 				return -1;
 			}
 			break;
@@ -121,7 +138,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			return -1;
 		}
 	}
-	if (!o->stage) {
+	if (!o->stage && o->release_fd < 0) {
 		log_error("no staging file (-s STAGE)");
 		usage(stderr);
 		return -1;
@@ -182,18 +199,130 @@ static void catch_signals(void)
 		sigaction(sigs[i], &sa, NULL);
 }
 
+static int exit_for_open_errno(int err)
+{
+	return err == EACCES || err == EPERM ? EXIT_DENIED
+	       : err == ESRCH || err == ENOENT ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
+}
+
+/* ---- the userfaultfd left in the target (uffd tracking) -------------------
+ * lc-precopy leaves it there for lc-freeze (uffd.h); when lc-precopy fails
+ * or is interrupted it closes it itself, so that nothing stays behind. */
+
+static struct release_info {
+	pid_t pid;
+	int proc_dirfd, task_dirfd, mem_fd;
+	int target_fd;          /* -1: nothing to release */
+} to_release = { .target_fd = -1 };
+
+static void release_target(void)
+{
+	bool closed;
+	int64_t us;
+	int fd = to_release.target_fd;
+
+	if (fd < 0)
+		return;
+	to_release.target_fd = -1;
+	if (uffd_release(to_release.pid, to_release.proc_dirfd, to_release.task_dirfd,
+			 to_release.mem_fd, fd, &closed, &us) < 0)
+		log_errno("cannot close the userfaultfd (fd %d) in process %d; run lc-precopy -R %d %d",
+			  fd, (int)to_release.pid, fd, (int)to_release.pid);
+}
+
+/* With a userfaultfd to release, SIGINT, SIGTERM and SIGHUP are taken by
+ * this thread (blocked everywhere else): the release stops the target,
+ * which needs ptrace calls and waits, nothing a signal handler may do. */
+static void *signal_thread(void *arg)
+{
+	const sigset_t *set = arg;
+	int sig;
+
+	while (sigwait(set, &sig) != 0)
+		;
+	release_target();
+	remove_stage();
+	_exit(EXIT_INTERRUPTED);
+	return NULL;
+}
+
+static int catch_signals_in_thread(void)
+{
+	static sigset_t set;
+	sigset_t pipe_only;
+	pthread_t th;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	/* a closed standard output is an EPIPE error, released like any */
+	sigprocmask(SIG_BLOCK, &pipe_only, NULL);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&th, NULL, signal_thread, &set) != 0)
+		return -1;
+	pthread_detach(th);
+	return 0;
+}
+
+/* -R FD PID: the release command. */
+static int release_main(const struct options *o)
+{
+	static const cap_value_t ptrace_only[] = { CAP_SYS_PTRACE };
+	struct target t;
+	bool closed;
+	int64_t us;
+	int mem, task;
+
+	if (target_open(o->pid, &t) < 0) {
+		log_error("no process %d", (int)o->pid);
+		return EXIT_NO_TARGET;
+	}
+	if (caps_check_own_target(t.status.uid) < 0) {
+		log_error("process %d is not the caller's own", (int)o->pid);
+		return EXIT_DENIED;
+	}
+	if (caps_raise() < 0 || (mem = xio_openat(t.proc_dirfd, "mem", O_RDONLY, 1)) < 0 ||
+	    (task = xio_openat(t.proc_dirfd, "task", O_RDONLY | O_DIRECTORY, 1)) < 0) {
+		int saved = errno;
+
+		caps_lower();
+		log_errno("cannot open the files of process %d", (int)o->pid);
+		return exit_for_open_errno(saved);
+	}
+	if (caps_keep_only(ptrace_only, 1) < 0) {
+		log_errno("cannot drop capabilities");
+		return EXIT_FAILURE_IO;
+	}
+	if (uffd_release(o->pid, t.proc_dirfd, task, mem, o->release_fd, &closed, &us) < 0) {
+		log_errno("cannot close fd %d in process %d", o->release_fd, (int)o->pid);
+		return errno == EBUSY || errno == EPERM ? EXIT_DENIED : EXIT_FAILURE_IO;
+	}
+	if (closed)
+		log_error("closed the userfaultfd (fd %d) in process %d; stopped %" PRId64 " us",
+			  o->release_fd, (int)o->pid, us);
+	else
+		log_error("fd %d of process %d is not a livecore userfaultfd: nothing to release",
+			  o->release_fd, (int)o->pid);
+	return EXIT_OK;
+}
+
 /* ---- privileged opens ---------------------------------------------------- */
 
 struct sources {
-	int smaps, mem, pagemap, clear_refs;
+	int smaps, mem, pagemap, clear_refs, task;
 };
 
 /* The kernel checks access to these files when they are opened
  * (PTRACE_MODE_READ for smaps, mem and pagemap, after the 0400 mode that
  * needs CAP_DAC_READ_SEARCH for another uid's target; clear_refs is 0200:
  * CAP_DAC_OVERRIDE), never on a later read or write. */
-static int open_sources(const struct target *t, bool need_clear_refs, struct sources *s)
+static int open_sources(const struct target *t, enum track_mode mode, struct sources *s)
 {
+	bool need_clear_refs = mode == TRACK_SOFT_DIRTY;
+
 	s->smaps = xio_openat(t->proc_dirfd, "smaps", O_RDONLY, 1);
 	s->mem = xio_openat(t->proc_dirfd, "mem", O_RDONLY, 1);
 	s->pagemap = xio_openat(t->proc_dirfd, "pagemap", O_RDONLY, 1);
@@ -201,14 +330,14 @@ static int open_sources(const struct target *t, bool need_clear_refs, struct sou
 		return -1;
 	if (need_clear_refs && (s->clear_refs = xio_openat(t->proc_dirfd, "clear_refs", O_WRONLY, 1)) < 0)
 		return -1;
+	/* the soft-dirty micro-stop and the uffd injection list the threads
+	 * to stop there */
+	if ((need_clear_refs || mode == TRACK_UFFD) &&
+	    (s->task = xio_openat(t->proc_dirfd, "task", O_RDONLY | O_DIRECTORY, 1)) < 0)
+		return -1;
 	return 0;
 }
 
-static int exit_for_open_errno(int err)
-{
-	return err == EACCES || err == EPERM ? EXIT_DENIED
-	       : err == ESRCH || err == ENOENT ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
-}
 
 /* process_vm_readv is checked on every call; pread on an open mem fd is
  * not. LIVECORE_COPY_METHOD chooses for benchmarks (bench/copy-engine.sh). */
@@ -258,12 +387,60 @@ static int resume_mode(const struct manifest *in, enum track_mode *mode)
 	return EXIT_OK;
 }
 
+/* uffd: a new userfaultfd injected into the target, or with -c the one
+ * the manifest names taken again. Refused (seccomp, traced, stopped) or
+ * failed: with -T auto the fallback is none (why says why); asked for
+ * explicitly, an error. */
+static int start_uffd(const struct options *o, const struct manifest *in, const struct target *t,
+		      const struct sources *src, enum track_mode *mode, int *fd, char *header,
+		      size_t headerlen, char *why, size_t whylen)
+{
+	const char *force = getenv("LIVECORE_FORCE_TRACKING");
+	bool asked = o->tracking == TRACK_REQUEST_UFFD || (force && !strcmp(force, "uffd"));
+	const char *refused;
+	int target_fd;
+	int64_t window_us;
+	char inject_why[300];
+
+	if (o->resume) {
+		const char *v = manifest_header_get(in, "uffd");
+		int n;
+
+		if (!v || sscanf(v, "fd=%d", &n) != 1 || n < 0) {
+			log_error("standard input: tracking uffd without a valid uffd header");
+			return EXIT_BAD_INPUT;
+		}
+		if (uffd_take(o->pid, t->proc_dirfd, n, fd) < 0) {
+			log_errno("process %d: fd %d is not the userfaultfd lc-precopy left there", (int)o->pid, n);
+			return errno == ENOENT ? EXIT_BAD_INPUT : exit_for_open_errno(errno);
+		}
+		snprintf(header, headerlen, "%s", v);
+		to_release = (struct release_info){ o->pid, t->proc_dirfd, src->task, src->mem, n };
+		return EXIT_OK;
+	}
+	if ((refused = uffd_refuse(t->proc_dirfd))) {
+		snprintf(inject_why, sizeof inject_why, "process %d: %s", (int)o->pid, refused);
+	} else if (uffd_inject_open(o->pid, t->proc_dirfd, src->task, src->mem, &target_fd, fd,
+				    &window_us, inject_why, sizeof inject_why) == 0) {
+		snprintf(header, headerlen, "fd=%d inject-us=%" PRId64, target_fd, window_us);
+		to_release = (struct release_info){ o->pid, t->proc_dirfd, src->task, src->mem, target_fd };
+		return EXIT_OK;
+	}
+	if (asked) {
+		log_error("cannot track with uffd: %s", inject_why);
+		return refused || errno == EBUSY || errno == EPERM ? EXIT_DENIED : EXIT_FAILURE_IO;
+	}
+	snprintf(why, whylen, "uffd refused: %s", inject_why);
+	*mode = TRACK_NONE;
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
 	static const cap_value_t ptrace_only[] = { CAP_SYS_PTRACE };
 	struct options o = { 0 };
-	struct sources src = { -1, -1, -1, -1 };
+	struct sources src = { -1, -1, -1, -1, -1 };
 	struct manifest in, out;
 	struct target t;
 	struct precopy p;
@@ -271,7 +448,8 @@ int main(int argc, char **argv)
 	enum track_mode mode;
 	enum copy_method method;
 	unsigned page_size = (unsigned)sysconf(_SC_PAGESIZE);
-	char err[512], why[300];
+	char err[512], why[400], uffd_header[96] = "";
+	int uffd_fd = -1;
 	const char *not_dumpable;
 	int stage_fd, status = EXIT_FAILURE_IO;
 
@@ -282,6 +460,8 @@ int main(int argc, char **argv)
 	}
 	if (parse_options(argc, argv, &o) < 0)
 		return EXIT_USAGE;
+	if (o.release_fd >= 0)
+		return release_main(&o);
 	if (copy_method(&method) < 0)
 		return EXIT_USAGE;
 
@@ -333,7 +513,7 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE_IO;
 	}
 
-	if (caps_raise() < 0 || open_sources(&t, mode == TRACK_SOFT_DIRTY, &src) < 0) {
+	if (caps_raise() < 0 || open_sources(&t, mode, &src) < 0) {
 		int saved = errno;
 
 		caps_lower();
@@ -342,9 +522,12 @@ int main(int argc, char **argv)
 		return exit_for_open_errno(saved);
 	}
 	/* From here on the copy needs nothing (pread on the open mem fd), or
-	 * CAP_SYS_PTRACE alone for process_vm_readv on another uid's target. */
-	if (method == COPY_PROC_MEM ? caps_drop_all() < 0 || caps_verify_none() < 0
-				    : caps_keep_only(ptrace_only, 1) < 0) {
+	 * CAP_SYS_PTRACE alone: for process_vm_readv on another uid's target,
+	 * which the kernel checks on every call, and for soft-dirty's
+	 * micro-stop around each scan and reset (PTRACE_SEIZE). */
+	if (method == COPY_PROC_MEM && mode == TRACK_NONE
+		    ? caps_drop_all() < 0 || caps_verify_none() < 0
+		    : caps_keep_only(ptrace_only, 1) < 0) {
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
@@ -354,24 +537,41 @@ int main(int argc, char **argv)
 		if (caps_describe_self(desc, sizeof desc) == 0)
 			log_error("privileges after setup: %s", desc);
 	}
+	/* a stage create failure must not leave the userfaultfd either */
+
+	/* uffd: the userfaultfd is created in the target (a stop of a
+	 * fraction of a millisecond), or, with -c, taken again from it */
+	if (mode == TRACK_UFFD && (status = start_uffd(&o, &in, &t, &src, &mode, &uffd_fd,
+						       uffd_header, sizeof uffd_header, why,
+						       sizeof why)) != EXIT_OK)
+		return status;
 
 	/* The staging file is created without privilege: where it may go is
 	 * the caller's business, not root's. */
 	catch_signals();
+	if (to_release.target_fd >= 0 && catch_signals_in_thread() < 0) {
+		log_errno("cannot start the signal thread");
+		release_target();
+		return EXIT_FAILURE_IO;
+	}
 	if (o.resume) {
 		/* not ours to remove: it holds the passes before this one */
 		stage_fd = stage_open(o.stage, O_RDWR, o.pid, in.starttime, page_size);
 		if (stage_fd < 0) {
 			log_errno("cannot open the staging file %s", o.stage);
-			return errno == EINVAL || errno == ESRCH || errno == ELOOP ? EXIT_BAD_INPUT
-											: EXIT_FAILURE_IO;
+			status = errno == EINVAL || errno == ESRCH || errno == ELOOP ? EXIT_BAD_INPUT
+											 : EXIT_FAILURE_IO;
+			release_target();
+			return status;
 		}
 	} else if ((stage_fd = stage_create(o.stage, o.pid, in.starttime, page_size, 0)) < 0) {
 		if (errno == EEXIST)
 			log_error("%s exists (an existing file or symbolic link is never reused)", o.stage);
 		else
 			log_errno("cannot create the staging file %s", o.stage);
-		return errno == EEXIST ? EXIT_EXISTS : EXIT_FAILURE_IO;
+		status = errno == EEXIST ? EXIT_EXISTS : EXIT_FAILURE_IO;
+		release_target();
+		return status;
 	} else {
 		stage_to_remove = o.stage;
 	}
@@ -400,6 +600,14 @@ int main(int argc, char **argv)
 		log_errno("cannot start %s tracking", track_mode_name(mode));
 		goto out;
 	}
+	if (mode == TRACK_SOFT_DIRTY)
+		track_hold_target(&p.tracker, o.pid, src.task);
+	if (mode == TRACK_UFFD) {
+		track_set_uffd(&p.tracker, uffd_fd);
+		uffd_fd = -1;
+		p.uffd_header = uffd_header;
+	}
+	p.tracked_known = !o.resume;
 	/* said once when it is a fallback; -T none asked for it */
 	if (mode == TRACK_NONE && o.tracking != TRACK_REQUEST_NONE && !o.resume)
 		log_error("no dirty tracking (%s): one pass; the stop must copy every dumped page", why);
@@ -433,8 +641,12 @@ int main(int argc, char **argv)
 	manifest_free(&out);
 	status = EXIT_OK;
 out:
-	if (status != EXIT_OK)
+	if (status != EXIT_OK) {
+		release_target();
 		remove_stage();
+	}
+	if (uffd_fd >= 0)
+		close(uffd_fd);
 	stage_to_remove = NULL;
 	track_close(&p.tracker);
 	precopy_free(&p);

@@ -19,7 +19,7 @@
 /* Header keys lc-precopy writes (lc-manifest(5)); an input that already
  * has them (a manifest run through lc-precopy before) loses the old ones. */
 static const char *const owned_keys[] = { "tracking", "stop-copy", "pass", "stage-end",
-					  "unreadable" };
+					  "unreadable", "uffd" };
 
 void precopy_init(struct precopy *p)
 {
@@ -29,6 +29,7 @@ void precopy_init(struct precopy *p)
 	pagemap_runs_init(&p->wanted);
 	pagemap_runs_init(&p->clean);
 	pagemap_runs_init(&p->unreadable);
+	pagemap_runs_init(&p->tracked);
 }
 
 void precopy_free(struct precopy *p)
@@ -38,6 +39,7 @@ void precopy_free(struct precopy *p)
 	pagemap_runs_free(&p->wanted);
 	pagemap_runs_free(&p->clean);
 	pagemap_runs_free(&p->unreadable);
+	pagemap_runs_free(&p->tracked);
 	free(p->pass);
 	p->pass = NULL;
 	free(p->kept_pass);
@@ -159,10 +161,93 @@ static int add_pass(struct precopy *p, struct pass_stats s)
 /* uffd tracks only what was registered: every pass, dumped VMAs that are
  * not tracked yet are (whole VMAs, so that nothing splits); they are not
  * clean, so the pass copies them whole. A no-op for soft-dirty. */
+static bool has_vmflag(const char *vmflags, const char *flag)
+{
+	size_t n = strlen(flag);
+
+	for (const char *f = vmflags; f && *f; f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL)
+		if (!strncmp(f, flag, n) && (f[n] == ',' || f[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* An anonymous VMA of 64 MiB or more with less than 1/16 of it populated:
+ * protecting its unpopulated pages would allocate page tables for all of
+ * it (about 2 MiB per GiB, kept after the tracking ends), so it is left
+ * untracked and its few pages are copied during the stop. */
+#define SPARSE_MIN_BYTES (64ull << 20)
+#define SPARSE_RATIO 16u
+
+static int is_sparse(struct precopy *p, const struct manifest_vma *v, bool *sparse)
+{
+	struct pagemap_runs populated;
+	uint64_t size = v->end - v->start;
+	int rc;
+
+	*sparse = false;
+	if (v->inode != 0 || size < SPARSE_MIN_BYTES)
+		return 0;
+	pagemap_runs_init(&populated);
+	rc = pagemap_find(&p->pm, v->start, v->end, PAGEMAP_POPULATED, &populated);
+	if (rc == 0)
+		*sparse = pagemap_runs_pages(&populated, p->page_size) * p->page_size * SPARSE_RATIO < size;
+	pagemap_runs_free(&populated);
+	return rc;
+}
+
 static int cover_new_vmas(struct precopy *p)
 {
-	(void)p;
-	return 0;
+	struct pagemap_runs registered, one;
+	int rc = -1;
+
+	if (p->tracker.mode != TRACK_UFFD)
+		return 0;
+	pagemap_runs_init(&registered);
+	pagemap_runs_init(&one);
+	/* what is registered now (VmFlags uw): a VMA unmapped and mapped
+	 * again, or one that changed under a tracked range, is not */
+	for (size_t i = 0; i < p->now.n_vmas; i++)
+		if (has_vmflag(p->now.vmas[i].vmflags, "uw") &&
+		    pagemap_runs_append(&registered, p->now.vmas[i].start, p->now.vmas[i].end) < 0)
+			goto out;
+	if (!p->tracked_known) {
+		/* -c: the ranges the earlier run registered */
+		pagemap_runs_clear(&p->tracked);
+		if (ranges_union(&registered, &one, &p->tracked) < 0)
+			goto out;
+		p->tracked_known = true;
+	}
+	if (ranges_intersect_into(&p->tracked, &registered) < 0)
+		goto out;
+	p->n_untracked = 0;
+	for (size_t i = 0; i < p->now.n_vmas; i++) {
+		const struct manifest_vma *v = &p->now.vmas[i];
+		bool sparse;
+
+		if (!manifest_vma_dumped(v) || dumprule_is_special(v->path) ||
+		    has_vmflag(v->vmflags, "uw"))
+			continue;
+		if (is_sparse(p, v, &sparse) < 0)
+			goto out;
+		if (sparse || track_cover(&p->tracker, v->start, v->end) < 0) {
+			/* EBUSY (the target's own userfaultfd), EINVAL (the
+			 * VMA changed since smaps was read), ...: untracked,
+			 * so never clean: copied every pass and in the stop */
+			if (!sparse && errno == ENOMEM)
+				goto out;
+			p->n_untracked++;
+			continue;
+		}
+		pagemap_runs_clear(&one);
+		if (pagemap_runs_append(&one, v->start, v->end) < 0 ||
+		    ranges_union_into(&p->tracked, &one) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	pagemap_runs_free(&registered);
+	pagemap_runs_free(&one);
+	return rc;
 }
 
 /* -c: extents, clean ranges, unreadable pages and pass lines from the
@@ -250,7 +335,8 @@ static int one_pass(struct precopy *p, bool full, char *err, size_t errlen)
 	struct copy_list list;
 	struct copy_result result;
 	struct copy_options opt = {
-		.workers = p->workers, .page_size = p->page_size, .progress = &p->progress_done,
+		.workers = p->workers, .write = COPY_WRITE_AUTO, .page_size = p->page_size,
+		.progress = &p->progress_done,
 	};
 	struct pass_stats s = { .number = p->n_kept_pass + p->n_pass + 1, .stop_us = -1 };
 	uint64_t t0 = now_ms();
@@ -347,7 +433,8 @@ static int one_pass(struct precopy *p, bool full, char *err, size_t errlen)
 	pagemap_runs_clear(&p->clean);
 	if (p->tracker.mode != TRACK_NONE) {
 		pagemap_runs_clear(&tmp);
-		if (track_covered(&p->tracker, &p->wanted, &tmp) < 0 ||
+		if ((p->tracker.mode == TRACK_UFFD ? ranges_intersect(&p->wanted, &p->tracked, &tmp)
+						   : track_covered(&p->tracker, &p->wanted, &tmp)) < 0 ||
 		    ranges_subtract(&tmp, &p->unreadable, &p->clean) < 0)
 			goto nomem;
 	}
@@ -436,6 +523,9 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 		if (!owned && manifest_header_add(out, in->headers[i].key, "%s", in->headers[i].value) < 0)
 			return -1;
 	}
+	if (p->tracker.mode == TRACK_UFFD && p->uffd_header &&
+	    manifest_header_add(out, "uffd", "%s", p->uffd_header) < 0)
+		return -1;
 	if (manifest_header_add(out, "tracking", "%s", track_mode_name(p->tracker.mode)) < 0 ||
 	    manifest_header_add(out, "stop-copy", "%s",
 				p->tracker.mode == TRACK_NONE ? "all" : "dirty") < 0)

@@ -45,6 +45,10 @@ struct precopy {
 	struct manifest now;        /* records of the last maps read */
 	struct extents ext;
 	struct pagemap_runs wanted, clean, unreadable;
+	struct pagemap_runs tracked;   /* uffd: ranges registered with our userfaultfd */
+	bool tracked_known;            /* uffd: tracked was set from the maps once */
+	unsigned n_untracked;          /* uffd: dumped VMAs left untracked (sparse, EBUSY) */
+	const char *uffd_header;       /* uffd: the value of the manifest's uffd header */
 	struct pass_stats *pass;
 	unsigned n_pass;
 	/* -c: the input's pass lines, kept as they were; new passes number on */

@@ -29,6 +29,8 @@
 #                         lc-precopy -T lists, except auto)
 #   BENCH_DIR=DIR         where targets' cores go (default $TMPDIR or
 #                         /var/tmp; needs twice the largest target free)
+#   BENCH_REPEAT=N        dumps of each kind per target (default 3; the
+#                         table shows medians)
 #   BENCH_GCORE_TIMEOUT=S gcore is killed after S seconds (default 90)
 #   BENCH_OUT=FILE        the markdown file (default docs/BENCHMARKS.md)
 #   LIVECORE_BUILD=DIR    the build tree (default build)
@@ -41,7 +43,9 @@ bb=$build/bench
 out_md=${BENCH_OUT:-$top/docs/BENCHMARKS.md}
 dir=${BENCH_DIR:-${TMPDIR:-/var/tmp}}
 gcore_timeout=${BENCH_GCORE_TIMEOUT:-90}
+repeat=${BENCH_REPEAT:-3}
 t_bench=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -241,8 +245,8 @@ dump_gcore() { # CONFIG...
 	sizes=$(core_sizes "$core")
 	rm -f "$core"
 	# the felt pause and the whole run: gcore stops the target throughout
-	printf '%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\n' \
-		"${felt_noise%% *}" "$total" "$rss" $sizes >>"$results"
+	printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\n' \
+		$felt_noise "$total" "$rss" $sizes >>"$results"
 }
 
 # --- the matrix ----------------------------------------------------------
@@ -291,6 +295,10 @@ for mode in $candidates; do
 done
 target_stop
 modes=${modes# }
+# none first: what the others do to the target (split huge pages) must not
+# change its figures
+case " $modes " in *" none "*) modes="none $(echo " $modes " | sed 's/ none / /; s/^ *//; s/ *$//')" ;; esac
+modes=${modes% }
 [ -n "$modes" ] || die "no tracking mode works here"
 say "tracking modes: $modes; configurations:$configs"
 
@@ -305,21 +313,27 @@ EOF
 		say "skipping $cfg: needs $((mib * 3)) MiB of RAM (have $mem_avail_mib) and $((mib * 2)) MiB free in $dir (have $free_mib)"
 		continue
 	fi
-	say "$cfg: starting the target ($(($(date +%s) - t_bench)) s so far)"
-	target_start "$mib" "$pages" "$rate" "$threads" || { target_stop; continue; }
-	if [ "$pages" = thp ] && [ "${heap_huge_kib:-0}" -lt $((mib * 1024 / 2)) ]; then
-		say "$cfg: only $heap_huge_kib KiB of the heap are huge pages (/sys/kernel/mm/transparent_hugepage)"
-	fi
-	raw_gbs=$(raw_rate) || raw_gbs=-
-	for mode in $modes; do
-		say "$cfg: livecore.sh -T $mode"
-		dump_livecore "$mode" "$mib" "$pages" "$rate" "$threads"
+	# A fresh target for each round: gdb's reads map the zero page into
+	# the unpopulated parts (thread stacks), which a later dump would then
+	# copy, and tracking may split huge pages. In a round the modes go
+	# none first, gcore last.
+	for rep in $(seq "$repeat"); do
+		say "$cfg: round $rep of $repeat: starting the target ($(($(date +%s) - t_bench)) s so far)"
+		target_start "$mib" "$pages" "$rate" "$threads" || { target_stop; continue; }
+		if [ "$pages" = thp ] && [ "${heap_huge_kib:-0}" -lt $((mib * 1024 / 2)) ]; then
+			say "$cfg: only $heap_huge_kib KiB of the heap are huge pages (/sys/kernel/mm/transparent_hugepage)"
+		fi
+		raw_gbs=$(raw_rate) || raw_gbs=-
+		for mode in $modes; do
+			say "$cfg: livecore.sh -T $mode"
+			dump_livecore "$mode" "$mib" "$pages" "$rate" "$threads"
+		done
+		if [ $have_gcore = 1 ]; then
+			say "$cfg: gcore"
+			dump_gcore "$mib" "$pages" "$rate" "$threads"
+		fi
+		target_stop
 	done
-	if [ $have_gcore = 1 ]; then
-		say "$cfg: gcore"
-		dump_gcore "$mib" "$pages" "$rate" "$threads"
-	fi
-	target_stop
 done
 t_total=$(($(date +%s) - t_bench))
 mkdir -p "$bb"
@@ -341,35 +355,62 @@ table=$work/table.md
 	printf -- '- kernel %s, %s (%s CPUs), %s RAM, THP %s, cores in %s (%s)\n' \
 		"$(uname -r)" "$cpu" "$ncpu" "$mem" "$thp" "$dir" \
 		"$(df -PT "$work" | awk 'NR == 2 { print $2 }')"
-	printf -- '- tracking modes that work here: %s; gdb %s\n\n' "$modes" \
-		"$(gdb --version 2>/dev/null | head -1 | sed 's/.* //')"
+	printf -- '- tracking modes that work here: %s; gdb %s; %s dumps of each kind per target\n' "$modes" \
+		"$(gdb --version 2>/dev/null | head -1 | sed 's/.* //')" "$repeat"
+	printf -- '- load average at the start %s, at the end %s (other work on the machine shares its CPUs)\n\n' \
+		"$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	# Each dump ran BENCH_REPEAT times: medians (felt pause: also the
+	# range), the largest peak RSS.
 	awk -F'\t' '
-	$5 == "gcore" && $26 == "ok" { key = $1 FS $2 FS $3 FS $4; gfelt[key] = $6; gtotal[key] = $18 }
-	{ row[NR] = $0 }
-	function ratio(a, b) { return (a == "-" || b == "" || b == 0) ? "-" : sprintf("%.3g", a / b) }
+	function med(k, c, lo_hi,    n, i, j, x, a) {
+		n = 0
+		for (i = 1; i <= cnt[k]; i++)
+			if (v[k, c, i] != "-") a[++n] = v[k, c, i] + 0
+		if (n == 0) return "-"
+		for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+		if (lo_hi == "lo") return a[1]
+		if (lo_hi == "hi") return a[n]
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function f(k, c, fmt,    m) { m = med(k, c); return m == "-" ? "-" : sprintf(fmt, m) }
+	function ratio(a, b) { return (a == "-" || b == "-" || b == 0) ? "-" : sprintf("%.3g", a / b) }
+	{
+		k = $1 FS $2 FS $3 FS $4 FS $5
+		if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+		if ($26 != "ok") { failed[k]++; why[k] = $26; next }
+		n = ++cnt[k]
+		for (c = 6; c <= 25; c++) v[k, c, n] = $c
+		if (n == 1) other[k] = $14
+	}
 	END {
-		print "| target | tool | felt pause ms | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (pages) | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
+		print "| target | tool | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
 		print "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
-		for (i = 1; i <= NR; i++) {
-			split(row[i], f, "\t")
-			key = f[1] FS f[2] FS f[3] FS f[4]
-			target = sprintf("%s GiB %s, %s/s, %s thr", f[1] / 1024, f[2] == "thp" ? "THP" : "4K", f[3], f[4])
-			tool = f[5] == "gcore" ? "gcore" : "livecore -T " f[5]
-			if (f[26] != "ok") { printf "| %s | %s | %s |||||||||||||\n", target, tool, f[26]; continue }
-			if (f[5] == "gcore") {
-				printf "| %s | gcore | %s | 1 | - | - | - | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
-					target, f[6], f[18], f[23], f[24], f[25]
+		for (i = 1; i <= nk; i++) {
+			k = order[i]
+			split(k, kc, FS)
+			g = kc[1] FS kc[2] FS kc[3] FS kc[4] FS "gcore"
+			target = sprintf("%g GiB %s, %s/s, %s thr", kc[1] / 1024, kc[2] == "thp" ? "THP" : "4K", kc[3], kc[4])
+			tool = kc[5] == "gcore" ? "gcore" : "livecore -T " kc[5]
+			note = failed[k] ? sprintf(" (%d failed: %s)", failed[k], why[k]) : ""
+			if (!cnt[k]) { printf "| %s | %s |%s |||||||||||||\n", target, tool, note; continue }
+			felt = sprintf("%.1f (%.0f–%.0f)%s", med(k, 6), med(k, 6, "lo"), med(k, 6, "hi"), note)
+			if (kc[5] == "gcore") {
+				printf "| %s | gcore | %s | 1 | - | - | %s | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
+					target, felt, f(k, 7, "%.1f"), f(k, 18, "%.2f"), f(k, 23, "%.1f"), f(k, 24, "%.0f"), f(k, 25, "%.0f")
 				continue
 			}
-			parts = f[9] " / " f[10] " / " f[11] " / " f[12] " (" f[13] ")"
-			if (f[14] != "-") parts = parts " " f[14]
-			pr = (f[17] == "-" || f[17] == 0) ? "-" : sprintf("%.0f%%", 100 * f[16] / f[17])
-			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s / %s | %s / %s |\n",
-				target, tool, f[6], ratio(f[6], gfelt[key]), f[8], parts, f[7], f[15], f[16], f[17], pr,
-				f[18], ratio(f[18], gtotal[key]), f[19], f[20], f[21], f[22], f[24], f[25]
+			parts = f(k, 9, "%.2f") " / " f(k, 10, "%.2f") " / " f(k, 11, "%.2f") " / " f(k, 12, "%.1f") " (" f(k, 13, "%d") ")"
+			if (other[k] != "-") parts = parts " " other[k]
+			pr = ratio(med(k, 16), med(k, 17))
+			if (pr != "-") pr = sprintf("%.0f%%", 100 * pr)
+			rss = sprintf("%.1f / %.1f / %.1f / %.1f", med(k, 19, "hi"), med(k, 20, "hi"), med(k, 21, "hi"), med(k, 22, "hi"))
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
+				target, tool, felt, ratio(med(k, 6), med(g, 6)), f(k, 8, "%.1f"), parts, f(k, 7, "%.1f"),
+				f(k, 15, "%d"), f(k, 16, "%.2f"), f(k, 17, "%.2f"), pr,
+				f(k, 18, "%.2f"), ratio(med(k, 18), med(g, 18)), rss, f(k, 24, "%.0f"), f(k, 25, "%.0f")
 		}
 	}' "$results"
-	printf '\n%s\n' "Columns: *felt pause* is the longest gap the target's probe thread (spinning on CLOCK_MONOTONIC) saw overlapping lc-freeze's run, or gcore's; *noise* the longest gap at any other time of the same livecore dump (the scheduler: 2 CPUs shared by the target's spinning probe, its dirtier and the copy threads). *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is wait4's ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
+	printf '\n%s\n' "Columns (medians over the runs): *felt pause* is the longest gap the target's probe thread (spinning on CLOCK_MONOTONIC) saw overlapping lc-freeze's run, or gcore's; *noise* the longest gap at any other time of the same dump (for gcore: between the probe's reset and gdb's start, and after gdb's end) (the scheduler: 2 CPUs shared by the target's spinning probe, its dirtier and the copy threads). *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
 } >"$table"
 
 mkdir -p "$(dirname "$out_md")"

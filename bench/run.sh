@@ -194,13 +194,21 @@ dump_livecore() { # MODE CONFIG...
 	fz_start=$6 fz_end=$7
 	set -- "$1" "$2" "$3" "$4" "$5"
 	felt_noise=$(gap_in_out "$work/gaps.$mode" "$fz_start" "$fz_end")
-	freeze=$(awk '/^# freeze / {
-		for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		other = ""
-		for (i = 3; i <= NF; i++) { split($i, kv, "=")
-			if (kv[1] ~ /-us$/ && kv[1] !~ /^(pause|seize|regs|maps|delta)-us$/)
-				other = other (other == "" ? "" : ",") substr(kv[1], 1, length(kv[1]) - 3) "=" sprintf("%.1f", kv[2] / 1000) }
-		printf "%.1f %.2f %.2f %.2f %.1f %d %s\n", v["pause-us"] / 1000, v["seize-us"] / 1000,
+	# The parts of the stop, and any other time a tool reports in
+	# microseconds (a further part of # freeze, a tracker's own short stop
+	# such as uffd's injection during pre-copy, or its close): "name=ms".
+	freeze=$(awk '
+		function add(name, us) { other = other (other == "" ? "" : ",") name "=" sprintf("%.1f", us / 1000) }
+		/^# freeze / {
+			for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2]
+				if (kv[1] ~ /-us$/ && kv[1] !~ /^(pause|seize|regs|maps|delta)-us$/)
+					add(substr(kv[1], 1, length(kv[1]) - 3), kv[2]) }
+			next }
+		/^# / && $2 != "pass" {
+			for (i = 3; i <= NF; i++) { split($i, kv, "=")
+				if (kv[1] == "us") add($2, kv[2])
+				else if (kv[1] ~ /-us$/) add($2 "-" substr(kv[1], 1, length(kv[1]) - 3), kv[2]) } }
+		END { printf "%.1f %.2f %.2f %.2f %.1f %d %s\n", v["pause-us"] / 1000, v["seize-us"] / 1000,
 			v["regs-us"] / 1000, v["maps-us"] / 1000, v["delta-us"] / 1000, v["delta-pages"],
 			other == "" ? "-" : other }' "$kept/manifest.freeze")
 	precopy=$(awk '/^# pass / { n++; for (i = 4; i <= NF; i++) { split($i, kv, "=");

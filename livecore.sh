@@ -90,11 +90,25 @@ work=$(mktemp -d "$workparent/.livecore.$pid.XXXXXX") ||
 	die 1 "cannot create a work directory in $workparent"
 
 child=
+# uffd tracking leaves a userfaultfd in the target between the stages
+# (lc-precopy(1)); lc-freeze closes it during its stop. If the dump ends
+# before that (a failure, an interrupt), close it here: lc-precopy -R does
+# nothing when the fd is no longer livecore's.
+release_uffd() {
+	fd=$(awk '$2 == "uffd" { sub("^fd=", "", $3); print $3; exit }' \
+		"$work/manifest.precopy" 2>/dev/null)
+	[ -n "$fd" ] || return 0
+	grep -qs '^# uffd-close ' "$work/manifest.freeze" && return 0
+	"$LC_PRECOPY" -R "$fd" "$pid" 2>/dev/null ||
+		printf '%s: could not close the userfaultfd (fd %s) in process %s; run: lc-precopy -R %s %s\n' \
+			"$prog" "$fd" "$pid" "$fd" "$pid" >&2
+}
 cleanup() {
 	if [ -n "$child" ]; then
 		kill -TERM "$child" 2>/dev/null
 		wait "$child" 2>/dev/null
 	fi
+	release_uffd
 	if [ "$keep" = 1 ]; then
 		printf '%s: work files kept in %s\n' "$prog" "$work" >&2
 	else
@@ -160,7 +174,11 @@ while :; do
 	# Another pass over the same staging file, from the manifest lc-precopy wrote.
 	mv "$work/manifest.precopy" "$work/manifest.precopy.$attempt"
 	run "$work/manifest.precopy.$attempt" "$work/manifest.precopy" \
-		"$LC_PRECOPY" -c -s "$work/stage" $quiet_flag -p 1 "$pid" || tool_failed $?
+		"$LC_PRECOPY" -c -s "$work/stage" $quiet_flag -p 1 "$pid" || {
+		rc=$?
+		cp "$work/manifest.precopy.$attempt" "$work/manifest.precopy"
+		tool_failed $rc
+	}
 done
 [ $rc -eq 0 ] || tool_failed $rc
 

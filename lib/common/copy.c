@@ -6,9 +6,18 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+#ifndef RAMFS_MAGIC
+#define RAMFS_MAGIC 0x858458f6
+#endif
 
 void copy_list_init(struct copy_list *l)
 {
@@ -64,6 +73,7 @@ void copy_result_init(struct copy_result *r)
 {
 	r->bytes = 0;
 	r->pages = 0;
+	r->direct = false;
 	pagemap_runs_init(&r->unreadable);
 }
 
@@ -80,6 +90,8 @@ struct copy_job {
 	int stage_fd;
 	const struct copy_list *list;
 	const struct copy_options *opt;
+	int direct_fd;              /* O_DIRECT fd of the staging file, or -1 */
+	atomic_bool direct_ok;      /* cleared when the kernel refused one */
 	pthread_mutex_t lock;
 	size_t next_range;
 	uint64_t next_inner;        /* bytes of next_range already handed out */
@@ -90,6 +102,8 @@ struct copy_job {
 struct copy_worker {
 	struct copy_job *job;
 	pthread_t thread;
+	bool direct;                /* writes with O_DIRECT when it can */
+	uint64_t batch_bytes;
 	unsigned char *buf;
 	unsigned char *zero_page;
 	struct copy_range piece[COPY_BATCH_IOVECS];
@@ -106,12 +120,12 @@ static size_t next_batch(struct copy_worker *w)
 	size_t n = 0;
 
 	pthread_mutex_lock(&j->lock);
-	while (n < COPY_BATCH_IOVECS && bytes < COPY_BATCH_BYTES && j->next_range < j->list->n) {
+	while (n < COPY_BATCH_IOVECS && bytes < w->batch_bytes && j->next_range < j->list->n) {
 		const struct copy_range *r = &j->list->range[j->next_range];
 		uint64_t take = r->len - j->next_inner;
 
-		if (take > COPY_BATCH_BYTES - bytes)
-			take = COPY_BATCH_BYTES - bytes;
+		if (take > w->batch_bytes - bytes)
+			take = w->batch_bytes - bytes;
 		w->piece[n++] = (struct copy_range){ r->addr + j->next_inner, take,
 						     r->offset + j->next_inner };
 		bytes += take;
@@ -241,6 +255,27 @@ static int stage_zero(int fd, uint64_t offset, uint64_t len, const unsigned char
 	return 0;
 }
 
+/* Writes len bytes of the buffer (page aligned in memory, in the file and
+ * in length) to the staging file: with O_DIRECT when the job has it and
+ * the write is large enough. A
+ * direct write the kernel refuses (EINVAL: a filesystem or a block size
+ * that does not take it) is done through the page cache, and so is every
+ * later one. */
+static int stage_write(struct copy_worker *w, const unsigned char *buf, uint64_t len, uint64_t offset)
+{
+	struct copy_job *j = w->job;
+
+	if (w->direct && len >= COPY_DIRECT_MIN_BYTES &&
+	    atomic_load_explicit(&j->direct_ok, memory_order_relaxed)) {
+		if (xio_pwrite_full(j->direct_fd, buf, (size_t)len, (off_t)offset) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -1;
+		atomic_store(&j->direct_ok, false);
+	}
+	return xio_pwrite_full(j->stage_fd, buf, (size_t)len, (off_t)offset);
+}
+
 /* Writes a piece, which is [pos, pos + len) of the batch's buffer, leaving
  * the batch's faulted pages (batch_faults, in buffer positions) as holes. */
 static int write_piece(struct copy_worker *w, const struct copy_range *p, uint64_t pos,
@@ -268,8 +303,7 @@ static int write_piece(struct copy_worker *w, const struct copy_range *p, uint64
 			}
 			stop = f->start;
 		}
-		if (xio_pwrite_full(fd, w->buf + at, (size_t)(stop - at),
-				    (off_t)(p->offset + (at - pos))) < 0)
+		if (stage_write(w, w->buf + at, stop - at, p->offset + (at - pos)) < 0)
 			return -1;
 		w->bytes += stop - at;
 		at = stop;
@@ -377,31 +411,118 @@ static int merge_unreadable(struct copy_worker *w, unsigned nw, struct pagemap_r
 	return 0;
 }
 
+/* Bytes in runs of the staging file (ranges next to each other in the
+ * list and in the file) of at least COPY_DIRECT_MIN_BYTES. */
+static uint64_t large_run_bytes(const struct copy_list *l)
+{
+	uint64_t large = 0;
+
+	for (size_t i = 0; i < l->n;) {
+		uint64_t start = l->range[i].offset, end = start + l->range[i].len;
+
+		for (i++; i < l->n && l->range[i].offset == end; i++)
+			end += l->range[i].len;
+		if (end - start >= COPY_DIRECT_MIN_BYTES)
+			large += end - start;
+	}
+	return large;
+}
+
+/* The O_DIRECT fd for this copy, or -1 to write through the page cache. */
+static int open_direct(int stage_fd, const struct copy_list *list, enum copy_write how)
+{
+	struct statfs fs;
+	const char *env = getenv("LIVECORE_COPY_WRITE");
+	char path[64];
+
+	if (how == COPY_WRITE_AUTO && env) {
+		if (!strcmp(env, "direct"))
+			how = COPY_WRITE_DIRECT;
+		else if (!strcmp(env, "buffered"))
+			how = COPY_WRITE_BUFFERED;
+	}
+	if (how == COPY_WRITE_BUFFERED)
+		return -1;
+	/* scattered pages (a later pass's dirty set, the final delta) */
+	if (how == COPY_WRITE_AUTO && large_run_bytes(list) * 2 < copy_list_bytes(list))
+		return -1;
+	/* in memory, O_DIRECT (tmpfs takes it since 6.6) is the same copy
+	 * into the same pages */
+	if (how == COPY_WRITE_AUTO && fstatfs(stage_fd, &fs) == 0 &&
+	    (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC))
+		return -1;
+	/* A second open file description: O_DIRECT set on stage_fd with
+	 * fcntl would change the caller's fd as well. Reopening our own fd
+	 * through /proc/self/fd checks only the file's mode (0600, ours), so
+	 * it works with every capability dropped. */
+	snprintf(path, sizeof path, "/proc/self/fd/%d", stage_fd);
+	return open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+}
+
+/* Allocates the staging blocks of every range before the first direct
+ * write, in as few calls as the offsets allow: ext4 then allocates large
+ * unwritten extents once instead of block by block inside every write.
+ * Blocks already allocated (an earlier pass) are left as they are. A
+ * failure (ENOSPC, EOPNOTSUPP) is left to the writes to report. */
+static void preallocate(int fd, const struct copy_list *l)
+{
+	for (size_t i = 0; i < l->n;) {
+		uint64_t start = l->range[i].offset, end = start + l->range[i].len;
+
+		for (i++; i < l->n && l->range[i].offset == end; i++)
+			end += l->range[i].len;
+		if (end - start >= COPY_DIRECT_MIN_BYTES)
+			(void)fallocate(fd, 0, (off_t)start, (off_t)(end - start));
+	}
+}
+
 int copy_run(const struct copy_source *src, int stage_fd, const struct copy_list *list,
 	     const struct copy_options *opt, struct copy_result *result)
 {
 	struct copy_job job = {
 		.src = src, .stage_fd = stage_fd, .list = list, .opt = opt,
+		.direct_fd = -1,
 	};
-	unsigned nw = opt->workers ? opt->workers : 1, started = 0;
+	unsigned nw = opt->workers ? opt->workers : 1, started = 0, n_buffered, n_direct = 0;
+	uint64_t bytes = copy_list_bytes(list);
 	struct copy_worker *w;
 	int rc = 0, err = 0;
 
 	if (nw > COPY_MAX_WORKERS)
 		nw = COPY_MAX_WORKERS;
+	if (bytes > 0)
+		job.direct_fd = open_direct(stage_fd, list, opt->write);
+	n_buffered = nw;
+	if (job.direct_fd >= 0) {
+		n_direct = nw * COPY_DIRECT_THREADS_PER_WORKER;
+		n_buffered = 0;
+		preallocate(job.direct_fd, list);
+	}
 	/* no more workers than batches */
-	if ((uint64_t)nw > copy_list_bytes(list) / COPY_BATCH_BYTES + 1)
-		nw = (unsigned)(copy_list_bytes(list) / COPY_BATCH_BYTES + 1);
+	if ((uint64_t)n_direct > bytes / COPY_DIRECT_BATCH_BYTES + 1)
+		n_direct = (unsigned)(bytes / COPY_DIRECT_BATCH_BYTES + 1);
+	if ((uint64_t)n_buffered > bytes / COPY_BATCH_BYTES + 1)
+		n_buffered = (unsigned)(bytes / COPY_BATCH_BYTES + 1);
+	nw = n_buffered + n_direct;
 	w = calloc(nw, sizeof *w);
-	if (!w)
+	if (!w) {
+		err = errno;
+		if (job.direct_fd >= 0)
+			close(job.direct_fd);
+		errno = err;
 		return -1;
+	}
 	pthread_mutex_init(&job.lock, NULL);
 	atomic_init(&job.failed, false);
+	atomic_init(&job.direct_ok, true);
 	for (unsigned i = 0; i < nw; i++) {
 		w[i].job = &job;
 		pagemap_runs_init(&w[i].unreadable);
 		pagemap_runs_init(&w[i].batch_faults);
-		w[i].buf = malloc(COPY_BATCH_BYTES);
+		/* page aligned: O_DIRECT wants the memory aligned too */
+		w[i].direct = i >= n_buffered;
+		w[i].batch_bytes = w[i].direct ? COPY_DIRECT_BATCH_BYTES : COPY_BATCH_BYTES;
+		w[i].buf = aligned_alloc(opt->page_size, w[i].batch_bytes);
 		w[i].zero_page = calloc(1, opt->page_size);
 		if (!w[i].buf || !w[i].zero_page) {
 			err = errno;
@@ -425,6 +546,7 @@ int copy_run(const struct copy_source *src, int stage_fd, const struct copy_list
 	for (unsigned i = 0; i < nw; i++)
 		result->bytes += w[i].bytes;
 	result->pages = result->bytes / opt->page_size;
+	result->direct = job.direct_fd >= 0 && atomic_load(&job.direct_ok);
 	if (merge_unreadable(w, nw, &result->unreadable) < 0) {
 		err = errno;
 		rc = -1;
@@ -442,6 +564,8 @@ out:
 	}
 	free(w);
 	pthread_mutex_destroy(&job.lock);
+	if (job.direct_fd >= 0)
+		close(job.direct_fd);
 	if (rc < 0)
 		errno = err;
 	return rc;

@@ -26,6 +26,22 @@
  *                                          addresses holding the pattern
  *   dirty.rate                             --dirty-rate; globals lc_generation,
  *                                          lc_dirty_page (page being written)
+ *   generation.addr dirty_page.addr        --dirty-rate: &lc_generation, &lc_dirty_page
+ *   dirty.set                              --dirty-set N: the writer cycles over
+ *                                          the first N pattern pages only
+ *   pattern.thp=1 / pattern.nohuge=1       --thp (2 MiB aligned, MADV_HUGEPAGE)
+ *                                          / --nohuge (MADV_NOHUGEPAGE)
+ *   heap.start heap_end.addr heap.max_pages  --grow-heap N: sbrk one page
+ *                                          every 5 ms, up to N pages, each
+ *                                          holding the pattern; lc_heap_end
+ *                                          is the end of the filled pages
+ *   remap.{addr,size,file}                 --remap: 64 pattern pages; each
+ *                                          SIGUSR2 maps them afresh
+ *                                          (MAP_FIXED), fills the first half
+ *                                          with generation lc_remap_count + 1
+ *                                          and leaves the second half
+ *                                          unpopulated, then writes the count
+ *                                          to remap.file
  *   progress.file                          --progress: lc_progress, every 10 ms
  *   sigusr1.file                           --sigusr1-count: lc_sigusr1_count,
  *                                          rewritten after each SIGUSR1
@@ -62,6 +78,8 @@ volatile uint64_t lc_generation = 1;      /* last generation the dirty writer us
 volatile uint64_t lc_dirty_page;          /* page being rewritten now, 0 when none */
 volatile uint64_t lc_progress;            /* +1 every millisecond with --progress */
 volatile sig_atomic_t lc_sigusr1_count;   /* SIGUSR1s received with --sigusr1-count */
+volatile uint64_t lc_heap_end;            /* --grow-heap: end of the filled heap pages */
+volatile sig_atomic_t lc_sigusr2_count;   /* SIGUSR2s received with --remap */
 
 /* The value --tls stores in thread K's lc_tls_value (main thread: K = 0,
  * worker K: K + 1): recognisable and different per thread. */
@@ -76,6 +94,8 @@ struct options {
 	unsigned long sparse_gib;
 	unsigned long dirty_rate;
 	const char *progress_file;
+	unsigned long dirty_set, grow_heap;
+	bool thp, nohuge, remap;
 };
 
 struct region {
@@ -84,6 +104,9 @@ struct region {
 
 static struct options opt;
 static struct region pattern_region;
+static struct region remap_region;
+#define REMAP_PAGES 64u
+#define HUGE_SIZE (2u << 20)
 
 /* ---- errors and the info file ---------------------------------------- */
 
@@ -187,6 +210,38 @@ static void fill_pattern(void *base, uint64_t size)
 {
 	for (uint64_t off = 0; off < size; off += PAGE)
 		lc_pattern_fill((volatile uint64_t *)((char *)base + off), (uint64_t)base + off, 1);
+}
+
+/* The pattern region, with --thp: 2 MiB aligned (Linux 6.1 does not align
+ * anonymous mappings itself) and MADV_HUGEPAGE, so that every 2 MiB of it
+ * can be one transparent huge page from its first touch; with --nohuge:
+ * MADV_NOHUGEPAGE, so that soft-dirty counts are exact 4 KiB pages even
+ * where THP is "always". The advice is given before the pages are filled. */
+static struct region make_pattern(size_t size)
+{
+	char *p;
+
+	if (opt.thp) {
+		char *raw = map_or_die(size + HUGE_SIZE, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, "pattern");
+		uintptr_t aligned = ((uintptr_t)raw + HUGE_SIZE - 1) & ~(uintptr_t)(HUGE_SIZE - 1);
+
+		p = (char *)aligned;
+		if (p > raw && munmap(raw, (size_t)(p - raw)) < 0)
+			die("munmap");
+		if (raw + size + HUGE_SIZE > p + size &&
+		    munmap(p + size, (size_t)(raw + size + HUGE_SIZE - (p + size))) < 0)
+			die("munmap");
+		if (madvise(p, size, MADV_HUGEPAGE) < 0)
+			die("madvise MADV_HUGEPAGE");
+	} else {
+		p = map_or_die(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, "pattern");
+		if (opt.nohuge && madvise(p, size, MADV_NOHUGEPAGE) < 0)
+			die("madvise MADV_NOHUGEPAGE");
+	}
+	keep_separate(p, size, "pattern");
+	fill_pattern(p, size);
+	return (struct region){ (uint64_t)p, size };
 }
 
 static struct region make_anon(const char *name, size_t size, int flags)
@@ -398,11 +453,37 @@ static void *worker_main(void *arg)
 /* Started from the main thread with every signal blocked, so that
  * process-directed signals (SIGUSR1 for --sigusr1-count) reach the main
  * thread, and the helpers never run a handler. */
+/* With --thp or --nohuge a test counts dirty pages exactly, so no thread
+ * stack may be a transparent huge page: glibc's 8 MiB stacks are, under THP
+ * "always" (before Linux 6.7 MAP_STACK did not imply VM_NOHUGEPAGE), and a
+ * helper thread that sleeps in a loop would then dirty 2 MiB a pass. Those
+ * threads get a stack of our own, advised MADV_NOHUGEPAGE before first use. */
+#define OWN_STACK_SIZE (1u << 20)
+
 static pthread_t start_thread(void *(*fn)(void *), void *arg, const char *name)
 {
+	pthread_attr_t attr, *attrp = NULL;
 	pthread_t t;
-	int rc = pthread_create(&t, NULL, fn, arg);
+	int rc;
 
+	if (opt.thp || opt.nohuge) {
+		void *stack = map_or_die(OWN_STACK_SIZE, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, "thread stack");
+
+		if (madvise(stack, OWN_STACK_SIZE, MADV_NOHUGEPAGE) < 0)
+			die("madvise MADV_NOHUGEPAGE thread stack");
+		rc = pthread_attr_init(&attr);
+		if (!rc)
+			rc = pthread_attr_setstack(&attr, stack, OWN_STACK_SIZE);
+		if (rc) {
+			errno = rc;
+			die("pthread_attr %s", name ? name : "thread");
+		}
+		attrp = &attr;
+	}
+	rc = pthread_create(&t, attrp, fn, arg);
+	if (attrp)
+		pthread_attr_destroy(attrp);
 	if (rc) {
 		errno = rc;
 		die("pthread_create %s", name);
@@ -421,13 +502,16 @@ static void sleep_ms(long ms)
 }
 
 /* Rewrites pattern pages in order, dirty_rate pages a second (in steps of
- * 10 ms), each with the next generation. */
+ * 10 ms), each with the next generation; with --dirty-set N only the first
+ * N pages, over and over. */
 static void *dirty_main(void *arg)
 {
 	uint64_t npages = pattern_region.size / PAGE, next = 0;
 	double owed = 0;
 
 	(void)arg;
+	if (opt.dirty_set && opt.dirty_set < npages)
+		npages = opt.dirty_set;
 	for (;;) {
 		owed += (double)opt.dirty_rate / 100.0;
 		while (owed >= 1.0) {
@@ -460,6 +544,58 @@ static void *progress_main(void *arg)
 		write_file_atomically(opt.progress_file, text, (size_t)n);
 	}
 	return NULL;
+}
+
+/* --grow-heap: the heap VMA grows under the dump. Starts at a page
+ * boundary of the break, so that every page it adds holds the pattern; the
+ * page is filled before lc_heap_end moves past it. glibc's malloc copes
+ * with a foreign sbrk (it treats its heap as non-contiguous). */
+static uint64_t heap_start;
+
+static void *heap_main(void *arg)
+{
+	(void)arg;
+	for (uint64_t n = 0; n < opt.grow_heap; n++) {
+		char *p = sbrk(PAGE);
+
+		if (p == (void *)-1)
+			die("sbrk");
+		if ((uint64_t)p != lc_heap_end) {
+			errno = 0;
+			die("sbrk: the break moved under lc-target (someone else grew the heap)");
+		}
+		lc_pattern_fill((volatile uint64_t *)p, (uint64_t)p, 1);
+		lc_heap_end = (uint64_t)p + PAGE;
+		sleep_ms(5);
+	}
+	return NULL;
+}
+
+static void heap_prepare(void)
+{
+	uint64_t brk_now = (uint64_t)sbrk(0);
+	uint64_t pad = (PAGE - brk_now % PAGE) % PAGE;
+
+	if (pad && sbrk((intptr_t)pad) == (void *)-1)
+		die("sbrk");
+	heap_start = lc_heap_end = brk_now + pad;
+}
+
+/* --remap: the remap region replaced by a new mapping at the same
+ * addresses. The kernel marks a new VMA VM_SOFTDIRTY: every page of it,
+ * populated or not, reads soft-dirty until the next clear_refs, which is
+ * what tells a tracker that the unpopulated half no longer holds what was
+ * staged. Runs in the main thread, outside the signal handler. */
+static void remap_now(uint64_t gen)
+{
+	void *p = mmap((void *)remap_region.addr, remap_region.size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+	if (p == MAP_FAILED || (uint64_t)p != remap_region.addr)
+		die("mmap MAP_FIXED remap");
+	keep_separate(p, remap_region.size, "remap");
+	for (uint64_t off = 0; off < remap_region.size / 2; off += PAGE)
+		lc_pattern_fill((volatile uint64_t *)((char *)p + off), remap_region.addr + off, gen);
 }
 
 /* Keeps changing the address space: mmap, touch, mprotect, mremap (grow,
@@ -541,16 +677,33 @@ static void on_sigusr1(int sig)
 	lc_sigusr1_count++;
 }
 
+static void on_sigusr2(int sig)
+{
+	(void)sig;
+	lc_sigusr2_count++;
+}
+
+static char *remap_file;
+
 /* The main thread's resting place: waits for signals forever. With
  * --sigusr1-count, after each SIGUSR1 it writes the count to its file. */
 __attribute__((noinline)) void lc_main_wait(const char *count_file)
 {
 	sigset_t none;
-	sig_atomic_t written = 0;
+	sig_atomic_t written = 0, remapped = 0;
 
 	sigemptyset(&none);
 	for (;;) {
 		sigsuspend(&none);
+		while (remap_file && lc_sigusr2_count != remapped) {
+			char text[32];
+			int n;
+
+			remapped++;
+			remap_now((uint64_t)remapped + 1);
+			n = snprintf(text, sizeof text, "%d\n", (int)remapped);
+			write_file_atomically(remap_file, text, (size_t)n);
+		}
 		if (count_file && lc_sigusr1_count != written) {
 			char text[32];
 			int n;
@@ -569,7 +722,8 @@ static void usage(FILE *out)
 		"                 [--file-private PATH] [--file-shared PATH] [--file-clean PATH]\n"
 		"                 [--shared] [--memfd] [--guard] [--sparse-gib N] [--tls]\n"
 		"                 [--dirty-rate PAGES_PER_SEC] [--progress] [--progress-file F]\n"
-		"                 [--sigusr1-count] [--churn]\n");
+		"                 [--sigusr1-count] [--churn] [--dirty-set N] [--thp | --nohuge]\n"
+		"                 [--grow-heap N] [--remap]\n");
 }
 
 static unsigned long number_arg(const char *name, const char *arg, unsigned long max)
@@ -591,7 +745,7 @@ static void parse_options(int argc, char **argv)
 	enum {
 		O_THREADS = 256, O_PATTERN, O_DONTDUMP, O_FILE_PRIVATE, O_FILE_SHARED, O_FILE_CLEAN,
 		O_SHARED, O_MEMFD, O_GUARD, O_SPARSE, O_TLS, O_DIRTY, O_PROGRESS, O_PROGRESS_FILE,
-		O_SIGUSR1, O_CHURN,
+		O_SIGUSR1, O_CHURN, O_DIRTY_SET, O_THP, O_NOHUGE, O_GROW_HEAP, O_REMAP,
 	};
 	static const struct option longs[] = {
 		{ "threads", required_argument, NULL, O_THREADS },
@@ -610,6 +764,11 @@ static void parse_options(int argc, char **argv)
 		{ "progress-file", required_argument, NULL, O_PROGRESS_FILE },
 		{ "sigusr1-count", no_argument, NULL, O_SIGUSR1 },
 		{ "churn", no_argument, NULL, O_CHURN },
+		{ "dirty-set", required_argument, NULL, O_DIRTY_SET },
+		{ "thp", no_argument, NULL, O_THP },
+		{ "nohuge", no_argument, NULL, O_NOHUGE },
+		{ "grow-heap", required_argument, NULL, O_GROW_HEAP },
+		{ "remap", no_argument, NULL, O_REMAP },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -634,6 +793,11 @@ static void parse_options(int argc, char **argv)
 		case O_PROGRESS_FILE: opt.progress_file = optarg; opt.progress = true; break;
 		case O_SIGUSR1: opt.sigusr1 = true; break;
 		case O_CHURN: opt.churn = true; break;
+		case O_DIRTY_SET: opt.dirty_set = number_arg("--dirty-set", optarg, 1ul << 40); break;
+		case O_THP: opt.thp = true; break;
+		case O_NOHUGE: opt.nohuge = true; break;
+		case O_GROW_HEAP: opt.grow_heap = number_arg("--grow-heap", optarg, 1 << 20); break;
+		case O_REMAP: opt.remap = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -645,6 +809,14 @@ static void parse_options(int argc, char **argv)
 	if (opt.dirty_rate && !opt.pattern_mib) {
 		errno = 0;
 		die("--dirty-rate rewrites the --pattern-mib region: give both");
+	}
+	if ((opt.thp || opt.nohuge || opt.dirty_set) && !opt.pattern_mib) {
+		errno = 0;
+		die("--thp, --nohuge and --dirty-set shape the --pattern-mib region: give it");
+	}
+	if (opt.thp && (opt.nohuge || opt.pattern_mib % 2)) {
+		errno = 0;
+		die("--thp wants a --pattern-mib that is a multiple of 2, and no --nohuge");
 	}
 }
 
@@ -674,8 +846,12 @@ int main(int argc, char **argv)
 	info("page_size=%ld", sysconf(_SC_PAGESIZE));
 
 	if (opt.pattern_mib) {
-		pattern_region = make_anon("pattern", opt.pattern_mib << 20, MAP_PRIVATE);
+		pattern_region = make_pattern(opt.pattern_mib << 20);
 		info_region("pattern", pattern_region);
+		if (opt.thp)
+			info("pattern.thp=1");
+		if (opt.nohuge)
+			info("pattern.nohuge=1");
 	}
 	if (opt.dontdump) {
 		struct region r = make_anon("dontdump", 16 * PAGE, MAP_PRIVATE);
@@ -707,6 +883,18 @@ int main(int argc, char **argv)
 		lc_tls_value = TLS_VALUE(0);
 		info("main.tls=0x%" PRIx64, lc_tls_value);
 	}
+	if (opt.remap) {
+		struct sigaction sa = { .sa_handler = on_sigusr2 };
+
+		remap_region = make_anon("remap", REMAP_PAGES * PAGE, MAP_PRIVATE);
+		info_region("remap", remap_region);
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGUSR2, &sa, NULL) < 0)
+			die("sigaction");
+		remap_file = derived_path(".remap");
+		write_file_atomically(remap_file, "0\n", 2);
+		info("remap.file=%s", remap_file);
+	}
 	if (pipe2(block_pipe, O_CLOEXEC) < 0)
 		die("pipe");
 
@@ -735,6 +923,10 @@ int main(int argc, char **argv)
 	if (opt.dirty_rate) {
 		start_thread(dirty_main, NULL, "lc-dirty");
 		info("dirty.rate=%lu", opt.dirty_rate);
+		info("generation.addr=0x%" PRIx64, (uint64_t)(uintptr_t)&lc_generation);
+		info("dirty_page.addr=0x%" PRIx64, (uint64_t)(uintptr_t)&lc_dirty_page);
+		if (opt.dirty_set)
+			info("dirty.set=%lu", opt.dirty_set);
 	}
 	if (opt.progress) {
 		if (!opt.progress_file)
@@ -761,8 +953,21 @@ int main(int argc, char **argv)
 		if (opt.tls)
 			info("thread.%d.tls=0x%" PRIx64, i, TLS_VALUE(i + 1));
 	}
+	/* Last, after every malloc of the setup (info lines included): from
+	 * here on the heap thread owns the break. */
+	if (opt.grow_heap) {
+		heap_prepare();
+		info("heap.start=0x%" PRIx64, heap_start);
+		info("heap_end.addr=0x%" PRIx64, (uint64_t)(uintptr_t)&lc_heap_end);
+		info("heap.max_pages=%lu", opt.grow_heap);
+	}
 	info("ready=1");
 	write_file_atomically(opt.info, info_text, info_len);
+	if (opt.grow_heap) {
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		start_thread(heap_main, NULL, "lc-heap");
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	lc_main_wait(sigusr1_file);
 	return 1;
 }

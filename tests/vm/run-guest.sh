@@ -28,6 +28,15 @@ OUT=$W/out
 
 die() { echo "check-vm: $*" >&2; exit 2; }
 
+# One guest at a time per build directory: a second run would delete the
+# first one's initramfs and results under it (and two TCG guests on a small
+# machine only slow each other down). The lock goes with the process.
+exec 9>"$BUILD/vm.lock"
+if ! flock -n 9; then
+	echo "check-vm: another check-vm is running in $BUILD; waiting for it"
+	flock 9
+fi
+
 # KVM only where it is real VT-x/AMD-V: a paravirtual /dev/kvm (kvm-pvm, as
 # on the machines here) cannot run a stock kernel ("emulation failure").
 if [ "$ACCEL" = auto ]; then
@@ -183,6 +192,12 @@ fi
 tests_run=$(grep -c '^ok\|^not ok' "$OUT/guest.tap" || true)
 skipped=$(grep -c '# skip' "$OUT/guest.tap" || true)
 echo "check-vm: $tests_run guest tests, $skipped skipped; $(cat "$OUT/rc" | tr '\n' ' ')"
+# This guest exists to have soft-dirty: a test that skips for the want of
+# it means the guest or the detection broke, and the path went untested.
+if grep -q '# skip needs: soft-dirty' "$OUT/guest.tap"; then
+	echo "check-vm: tests skipped for want of soft-dirty in the soft-dirty guest"
+	exit 1
+fi
 if grep -q '^bats=0$' "$OUT/rc" && grep -q '^smoke=0$' "$OUT/rc" && [ "$tests_run" -gt 0 ]; then
 	exit 0
 fi

@@ -24,13 +24,19 @@
 #                         0, 1000, 10000 pages/s x 1 and 16 threads)
 #                         instead of the pruned default (see below)
 #   BENCH_LARGE=1         also 8 GiB targets
-#   BENCH_CONFIGS="..."   exactly these: MIB:4k|thp:RATE:THREADS, spaces
+#   BENCH_CONFIGS="..."   exactly these: MIB:4k|thp:RATE:THREADS[:ROUNDS],
+#                         separated by spaces
 #   BENCH_MODES="..."     tracking modes to try (default: every mode
 #                         lc-precopy -T lists, except auto)
 #   BENCH_DIR=DIR         where targets' cores go (default $TMPDIR or
 #                         /var/tmp; needs twice the largest target free)
-#   BENCH_REPEAT=N        dumps of each kind per target (default 3; the
-#                         table shows medians)
+#   BENCH_REPEAT=N        rounds for every configuration (default: 3 for
+#                         the two headline ones, 1 for the rest); a round
+#                         is a fresh target dumped once by each tool; the
+#                         table shows medians
+#   BENCH_BUDGET=S        start no configuration after S seconds (default
+#                         780): `make bench` stays under 15 minutes on a
+#                         loaded machine; what was left out is listed
 #   BENCH_GCORE_TIMEOUT=S gcore is killed after S seconds (default 90)
 #   BENCH_OUT=FILE        the markdown file (default docs/BENCHMARKS.md)
 #   LIVECORE_BUILD=DIR    the build tree (default build)
@@ -43,9 +49,12 @@ bb=$build/bench
 out_md=${BENCH_OUT:-$top/docs/BENCHMARKS.md}
 dir=${BENCH_DIR:-${TMPDIR:-/var/tmp}}
 gcore_timeout=${BENCH_GCORE_TIMEOUT:-90}
-repeat=${BENCH_REPEAT:-3}
+budget=${BENCH_BUDGET:-780}
 t_bench=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+# the share of time runnable tasks waited for a CPU (PSI), over the run
+psi_cpu() { awk '/^some/ { split($5, t, "="); print t[2] }' /proc/pressure/cpu 2>/dev/null; }
+psi_start=$(psi_cpu)
 
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -259,12 +268,13 @@ dump_gcore() { # CONFIG...
 
 # --- the matrix ----------------------------------------------------------
 # The default prunes the 24-cell cross product to the cells that answer
-# the issue's questions in under 15 minutes on 2 cores: the headline
-# (4 GiB, 4 KiB pages, 1000 pages/s, 1 thread), every dirtying rate at 1 and
+# the issue's questions, most important first, so that the time budget
+# cuts the least useful ones: the headlines (1 and 4 GiB, 4 KiB pages,
+# 1000 pages/s, 1 thread; 3 rounds each), then every dirtying rate at 1 and
 # 4 GiB (how the pause grows with the size and with the dirty set), 16
-# threads at 1000 pages/s (what more threads cost the stop), THP at
-# 1000 pages/s (a write dirties 2 MiB). Left out: THP and 16 threads at
-# 0 and 10000 pages/s, and THP with 16 threads. BENCH_FULL=1 runs them all.
+# threads at 1000 pages/s (what threads cost the stop), THP at 1000 pages/s
+# (a write dirties 2 MiB); 1 round each. Left out: THP and 16 threads at 0
+# and 10000 pages/s, and THP with 16 threads. BENCH_FULL=1 runs them all.
 if [ -n "${BENCH_CONFIGS:-}" ]; then
 	configs=$BENCH_CONFIGS
 elif [ "${BENCH_FULL:-0}" = 1 ]; then
@@ -272,15 +282,16 @@ elif [ "${BENCH_FULL:-0}" = 1 ]; then
 	sizes="1024 4096"
 	[ "${BENCH_LARGE:-0}" = 1 ] && sizes="$sizes 8192"
 	for m in $sizes; do for p in 4k thp; do for r in 0 1000 10000; do for t in 1 16; do
-		configs="$configs $m:$p:$r:$t"
+		configs="$configs $m:$p:$r:$t:1"
 	done; done; done; done
 else
-	configs=
-	sizes="1024 4096"
-	[ "${BENCH_LARGE:-0}" = 1 ] && sizes="$sizes 8192"
-	for m in $sizes; do
-		configs="$configs $m:4k:0:1 $m:4k:1000:1 $m:4k:10000:1 $m:4k:1000:16 $m:thp:1000:1"
+	configs="1024:4k:1000:1:3 4096:4k:1000:1:3"
+	[ "${BENCH_LARGE:-0}" = 1 ] && configs="$configs 8192:4k:1000:1:1"
+	for r in 0 10000; do
+		configs="$configs 1024:4k:$r:1:1 4096:4k:$r:1:1"
 	done
+	configs="$configs 1024:4k:1000:16:1 4096:4k:1000:16:1 1024:thp:1000:1:1 4096:thp:1000:1:1"
+	[ "${BENCH_LARGE:-0}" = 1 ] && configs="$configs 8192:4k:0:1:1 8192:4k:10000:1:1 8192:4k:1000:16:1 8192:thp:1000:1:1"
 fi
 
 # --- which tracking modes work here: a tiny run of each ---------------------
@@ -311,11 +322,19 @@ modes=${modes% }
 say "tracking modes: $modes; configurations:$configs"
 
 # --- run ---------------------------------------------------------------------
+left_out=
 mem_avail_mib=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
 for cfg in $configs; do
-	IFS=: read -r mib pages rate threads <<EOF
+	IFS=: read -r mib pages rate threads rounds <<EOF
 $cfg
 EOF
+	[ -n "$rounds" ] || rounds=1
+	[ -n "${BENCH_REPEAT:-}" ] && rounds=$BENCH_REPEAT
+	if [ $(($(date +%s) - t_bench)) -ge "$budget" ]; then
+		say "not running $cfg: past the time budget of $budget s (BENCH_BUDGET)"
+		left_out="$left_out $mib:$pages:$rate:$threads"
+		continue
+	fi
 	free_mib=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 	if [ $((mib * 3)) -gt "$mem_avail_mib" ] || [ $((mib * 2)) -gt "$free_mib" ]; then
 		say "skipping $cfg: needs $((mib * 3)) MiB of RAM (have $mem_avail_mib) and $((mib * 2)) MiB free in $dir (have $free_mib)"
@@ -325,8 +344,8 @@ EOF
 	# the unpopulated parts (thread stacks), which a later dump would then
 	# copy, and tracking may split huge pages. In a round the modes go
 	# none first, gcore last.
-	for rep in $(seq "$repeat"); do
-		say "$cfg: round $rep of $repeat: starting the target ($(($(date +%s) - t_bench)) s so far)"
+	for rep in $(seq "$rounds"); do
+		say "$cfg: round $rep of $rounds: starting the target ($(($(date +%s) - t_bench)) s so far)"
 		target_start "$mib" "$pages" "$rate" "$threads" || { target_stop; continue; }
 		if [ "$pages" = thp ] && [ "${heap_huge_kib:-0}" -lt $((mib * 1024 / 2)) ]; then
 			say "$cfg: only $heap_huge_kib KiB of the heap are huge pages (/sys/kernel/mm/transparent_hugepage)"
@@ -363,10 +382,13 @@ table=$work/table.md
 	printf -- '- kernel %s, %s (%s CPUs), %s RAM, THP %s, cores in %s (%s)\n' \
 		"$(uname -r)" "$cpu" "$ncpu" "$mem" "$thp" "$dir" \
 		"$(df -PT "$work" | awk 'NR == 2 { print $2 }')"
-	printf -- '- tracking modes that work here: %s; gdb %s; %s dumps of each kind per target\n' "$modes" \
-		"$(gdb --version 2>/dev/null | head -1 | sed 's/.* //')" "$repeat"
-	printf -- '- load average at the start %s, at the end %s (other work on the machine shares its CPUs)\n\n' \
-		"$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	printf -- '- tracking modes that work here: %s; gdb %s\n' "$modes" \
+		"$(gdb --version 2>/dev/null | head -1 | sed 's/.* //')"
+	psi_end=$(psi_cpu)
+	printf -- '- load average at the start %s, at the end %s; tasks waiting for a CPU %s of the run (PSI cpu some): other work on the machine shares its CPUs\n\n' \
+		"$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+		"$(awk -v a="$psi_start" -v b="$psi_end" -v s="$t_total" 'BEGIN { if (a == "" || s == 0) print "?"; else printf "%.0f%%", (b - a) / 1e4 / s }')"
+	[ -z "$left_out" ] || printf -- '- not run, past the time budget of %s s (BENCH_BUDGET):%s\n\n' "$budget" "$left_out"
 	# Each dump ran BENCH_REPEAT times: medians (felt pause: also the
 	# range), the largest peak RSS.
 	awk -F'\t' '
@@ -391,8 +413,8 @@ table=$work/table.md
 		if (n == 1) other[k] = $14
 	}
 	END {
-		print "| target | tool | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
-		print "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+		print "| target | tool | rounds | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
+		print "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]
 			split(k, kc, FS)
@@ -400,11 +422,11 @@ table=$work/table.md
 			target = sprintf("%g GiB %s, %s/s, %s thr", kc[1] / 1024, kc[2] == "thp" ? "THP" : "4K", kc[3], kc[4])
 			tool = kc[5] == "gcore" ? "gcore" : "livecore -T " kc[5]
 			note = failed[k] ? sprintf(" (%d failed: %s)", failed[k], why[k]) : ""
-			if (!cnt[k]) { printf "| %s | %s |%s |||||||||||||\n", target, tool, note; continue }
+			if (!cnt[k]) { printf "| %s | %s | 0 |%s |||||||||||||\n", target, tool, note; continue }
 			felt = sprintf("%.1f (%.0f–%.0f)%s", med(k, 6), med(k, 6, "lo"), med(k, 6, "hi"), note)
 			if (kc[5] == "gcore") {
-				printf "| %s | gcore | %s | 1 | - | - | %s | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
-					target, felt, f(k, 7, "%.1f"), f(k, 18, "%.2f"), f(k, 23, "%.1f"), f(k, 24, "%.0f"), f(k, 25, "%.0f")
+				printf "| %s | gcore | %d | %s | 1 | - | - | %s | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
+					target, cnt[k], felt, f(k, 7, "%.1f"), f(k, 18, "%.2f"), f(k, 23, "%.1f"), f(k, 24, "%.0f"), f(k, 25, "%.0f")
 				continue
 			}
 			parts = f(k, 9, "%.2f") " / " f(k, 10, "%.2f") " / " f(k, 11, "%.2f") " / " f(k, 12, "%.1f") " (" f(k, 13, "%d") ")"
@@ -412,13 +434,13 @@ table=$work/table.md
 			pr = ratio(med(k, 16), med(k, 17))
 			if (pr != "-") pr = sprintf("%.0f%%", 100 * pr)
 			rss = sprintf("%.1f / %.1f / %.1f / %.1f", med(k, 19, "hi"), med(k, 20, "hi"), med(k, 21, "hi"), med(k, 22, "hi"))
-			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
-				target, tool, felt, ratio(med(k, 6), med(g, 6)), f(k, 8, "%.1f"), parts, f(k, 7, "%.1f"),
+			printf "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
+				target, tool, cnt[k], felt, ratio(med(k, 6), med(g, 6)), f(k, 8, "%.1f"), parts, f(k, 7, "%.1f"),
 				f(k, 15, "%d"), f(k, 16, "%.2f"), f(k, 17, "%.2f"), pr,
 				f(k, 18, "%.2f"), ratio(med(k, 18), med(g, 18)), rss, f(k, 24, "%.0f"), f(k, 25, "%.0f")
 		}
 	}' "$results"
-	printf '\n%s\n' "Columns (medians over the runs): *felt pause* is the longest gap the target's probe thread (spinning on CLOCK_MONOTONIC) saw overlapping lc-freeze's run, or gcore's; *noise* the longest gap at any other time of the same dump (for gcore: between the probe's reset and gdb's start, and after gdb's end) (the scheduler: 2 CPUs shared by the target's spinning probe, its dirtier and the copy threads). *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
+	printf '\n%s\n' "Columns (medians over the rounds; a round is a fresh target dumped once by each tool, livecore's none mode first and gcore last): *felt pause* is the longest gap the target's probe thread (spinning on CLOCK_MONOTONIC) saw overlapping lc-freeze's run, or gcore's; *noise* the longest gap at any other time of the same dump (for gcore: between the probe's reset and gdb's start, and after gdb's end) (the scheduler: 2 CPUs shared by the target's spinning probe, its dirtier and the copy threads). *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
 } >"$table"
 
 mkdir -p "$(dirname "$out_md")"

@@ -241,18 +241,31 @@ check_generations() {
 
 # bats test_tags=needs:soft-dirty
 @test "soft-dirty: the pause is shorter than without a tracker, on the same target" {
-	lc_start_target --pattern-mib 32 --nohuge --dirty-set 256 --dirty-rate 2000 --threads 2
-	mkdir "$T/sd" "$T/none"
-	run -0 --separate-stderr livecore.sh -k -w "$T/sd" "$LC_TARGET_PID" "$T/sd/core" 3>&-
-	LIVECORE_FORCE_TRACKING=none run -0 --separate-stderr \
-		livecore.sh -k -w "$T/none" "$LC_TARGET_PID" "$T/none/core" 3>&-
-	sd=$(freeze_field pause-us "$(echo "$T"/sd/.livecore.*/manifest.freeze)")
-	none=$(freeze_field pause-us "$(echo "$T"/none/.livecore.*/manifest.freeze)")
-	grep -q '^# tracking soft-dirty$' "$T"/sd/.livecore.*/manifest.freeze
-	grep -q '^# tracking none$' "$T"/none/.livecore.*/manifest.freeze
-	say "pause with soft-dirty: $sd us ($(freeze_field delta-pages "$(echo "$T"/sd/.livecore.*/manifest.freeze)") pages in the stop)"
-	say "pause without a tracker: $none us ($(freeze_field delta-pages "$(echo "$T"/none/.livecore.*/manifest.freeze)") pages in the stop)"
-	[ "$sd" -lt "$none" ]
-	check_generations "$T/sd/core"
-	check_generations "$T/none/core"
+	# Under TCG on a busy machine one stop can take many times another:
+	# two dumps each way, alternating, and the shortest of each compared.
+	lc_start_target --pattern-mib 64 --nohuge --dirty-set 256 --dirty-rate 2000 --threads 2
+	declare -A best
+	for round in 1 2; do
+		for mode in soft-dirty none; do
+			d=$T/$mode.$round
+			mkdir "$d"
+			if [ "$mode" = none ]; then
+				LIVECORE_FORCE_TRACKING=none run -0 --separate-stderr \
+					livecore.sh -k -w "$d" "$LC_TARGET_PID" "$d/core" 3>&-
+			else
+				run -0 --separate-stderr livecore.sh -k -w "$d" "$LC_TARGET_PID" "$d/core" 3>&-
+			fi
+			m=$(echo "$d"/.livecore.*/manifest.freeze)
+			grep -q "^# tracking $mode\$" "$m"
+			pause=$(freeze_field pause-us "$m")
+			say "pause with $mode: $pause us ($(freeze_field delta-pages "$m") pages in the stop)"
+			if [ -z "${best[$mode]:-}" ] || [ "$pause" -lt "${best[$mode]}" ]; then
+				best[$mode]=$pause
+			fi
+			check_generations "$d/core"
+			rm -rf "$d"
+		done
+	done
+	say "shortest pause: soft-dirty ${best[soft-dirty]} us, none ${best[none]} us"
+	[ "${best[soft-dirty]}" -lt "${best[none]}" ]
 }

@@ -307,3 +307,35 @@ stage_offset() {
 	kill -0 "$UT_PID"
 	no_uffd_left "$UT_PID"
 }
+
+@test "uffd: a target another tracer holds is not injected into: -T auto falls back to none, -T uffd is refused (4)" {
+	command -v strace >/dev/null || skip "needs: strace"
+	start_ut --region 1
+	strace -p "$UT_PID" -o /dev/null 3>&- &
+	tracer=$!
+	for _ in $(seq 200); do
+		[ "$(awk '/^TracerPid:/ { print $2 }' /proc/"$UT_PID"/status)" != 0 ] && break
+		sleep 0.01
+	done
+	lc-maps "$UT_PID" >"$M"
+	run --separate-stderr -0 lc-precopy -q -s "$STAGE" "$UT_PID" <"$M"
+	assert_regex "$stderr" 'no dirty tracking \(uffd refused: process [0-9]+: it is already traced by another process\)'
+	assert_regex "$output" '# tracking none'
+	rm -f "$STAGE"
+	run --separate-stderr -4 lc-precopy -q -T uffd -s "$STAGE" "$UT_PID" <"$M"
+	[ ! -e "$STAGE" ]
+	kill "$tracer"
+	wait "$tracer" || true
+	no_uffd_left "$UT_PID"
+}
+
+# bats test_tags=needs:root
+@test "uffd: lc-precopy keeps CAP_SYS_PTRACE alone (the injection, and the close if it fails)" {
+	lc_require_root
+	start_ut --region 1
+	lc-maps "$UT_PID" >"$M"
+	LIVECORE_DEBUG_PRIVILEGES=1 run --separate-stderr -0 lc-precopy -q -T uffd -s "$STAGE" "$UT_PID" <"$M"
+	assert_regex "$stderr" 'CapPrm=0000000000080000 CapEff=0000000000080000'
+	run -0 lc-precopy -R "$(uffd_fd_of <(printf '%s\n' "$output"))" "$UT_PID"
+	no_uffd_left "$UT_PID"
+}

@@ -618,8 +618,19 @@ int main(int argc, char **argv)
 		int saved = errno;
 
 		progress_stop(&pr);
+		/* A process that dies mid-pass fails whatever call came next,
+		 * not always with ESRCH (registering uffd ranges on its exiting
+		 * mm gives ENOMEM): ask whether it is still there, and alive
+		 * (a killed child not yet reaped is a zombie). */
+		if (saved == ESRCH || target_verify(&t, in.starttime) < 0 ||
+		    t.stat.state == 'Z' || t.stat.state == 'X') {
+			log_error("%s", err);
+			log_error("process %d exited during the copy", (int)o.pid);
+			status = EXIT_NO_TARGET;
+			goto out;
+		}
 		log_error("%s", err);
-		status = saved == ESRCH ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
+		status = EXIT_FAILURE_IO;
 		goto out;
 	}
 	progress_stop(&pr);

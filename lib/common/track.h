@@ -111,8 +111,9 @@ int track_scan_reset(struct tracker *t, const struct pagemap_runs *ranges,
  * resetting anything (is another pass worth it?). */
 int track_peek(struct tracker *t, const struct pagemap_runs *ranges, uint64_t *pages);
 
-/* The part of want the tracker watches: all of it for soft-dirty, the
- * registered ranges for uffd. Appended to out. */
+/* The part of want the tracker watches, appended to out: all of it for
+ * soft-dirty. For uffd only what was registered is watched, and the
+ * caller, which registers (track_cover), keeps that set itself. */
 int track_covered(const struct tracker *t, const struct pagemap_runs *want,
 		  struct pagemap_runs *out);
 

@@ -90,6 +90,13 @@ int uffd_protect(int fd, uint64_t start, uint64_t end)
 	return 0;
 }
 
+int uffd_unregister(int fd, uint64_t start, uint64_t end)
+{
+	struct uffdio_range r = { .start = start, .len = end - start };
+
+	return ioctl(fd, UFFDIO_UNREGISTER, &r);
+}
+
 int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct pagemap_runs *out)
 {
 	struct page_region vec[SCAN_REGIONS];

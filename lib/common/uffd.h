@@ -81,6 +81,12 @@ int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int targ
  * special mapping, or the VMAs changed), ... */
 int uffd_protect(int fd, uint64_t start, uint64_t end);
 
+/* Unregisters [start, end) (whole VMAs) from fd's context: the write
+ * protection goes with it. -1 with errno (EINVAL for a range the kernel
+ * will not unregister explicitly, such as a file mapping: closing the last
+ * fd does it then). */
+int uffd_unregister(int fd, uint64_t start, uint64_t end);
+
 /* PAGEMAP_SCAN for written pages of [start, end) on a pagemap fd: with
  * reset, PM_SCAN_WP_MATCHING protects them again in the same walk. A range
  * that is not (or no longer) registered answers EPERM, and is then

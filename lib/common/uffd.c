@@ -283,27 +283,31 @@ static int64_t let_go(struct held *h, int *failed)
 	return us;
 }
 
-static int inject_in(struct ptrace_stop *s, int proc_dirfd, int mem_fd, long nr,
+static int inject_at(struct ptrace_stop *s, int proc_dirfd, int mem_fd, uint64_t insn, long nr,
 		     const uint64_t args[6], int64_t *ret)
 {
 	struct ptrace_thread *t = inject_pick_thread(s);
-	uint64_t insn;
+	unsigned char two[2];
 
 	if (!t) {
 		errno = ESRCH;
 		return -1;
 	}
-	if (inject_find_syscall(proc_dirfd, mem_fd, &insn) < 0)
+	/* the address found before the stop must still hold 0f 05 */
+	if (insn && (xio_pread_full(mem_fd, two, 2, (off_t)insn) != 2 || two[0] != 0x0f || two[1] != 0x05))
+		insn = 0;
+	if (!insn && inject_find_syscall(proc_dirfd, mem_fd, &insn) < 0)
 		return -1;
 	return inject_syscall(t, insn, nr, args, ret);
 }
 
-int uffd_inject_close(struct ptrace_stop *s, int proc_dirfd, int mem_fd, int target_fd)
+int uffd_inject_close(struct ptrace_stop *s, int proc_dirfd, int mem_fd, int target_fd,
+		      uint64_t syscall_addr)
 {
 	uint64_t args[6] = { (uint64_t)target_fd };
 	int64_t ret;
 
-	if (inject_in(s, proc_dirfd, mem_fd, SYS_close, args, &ret) < 0)
+	if (inject_at(s, proc_dirfd, mem_fd, syscall_addr, SYS_close, args, &ret) < 0)
 		return -1;
 	if (ret < 0) {
 		errno = (int)-ret;
@@ -329,18 +333,24 @@ static int pidfd_getfd_of(pid_t pid, int target_fd)
 int uffd_inject_open(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int *target_fd,
 		     int *fd, int64_t *window_us, char *why, size_t whylen)
 {
-	uint64_t args[6] = { CREATE_FLAGS };
+	uint64_t args[6] = { CREATE_FLAGS }, insn;
 	struct held h;
 	int64_t ret = -1;
 	int failed, rc = -1, saved = 0;
 
 	*fd = -1;
+	/* looked for before the stop, so that the stop is only the call */
+	if (inject_find_syscall(proc_dirfd, mem_fd, &insn) < 0) {
+		snprintf(why, whylen, "no syscall instruction in the process's [vdso]: %s",
+			 strerror(errno));
+		return -1;
+	}
 	if (hold(&h, pid, task_dirfd) < 0) {
 		snprintf(why, whylen, "cannot stop the process to inject userfaultfd: %s",
 			 errno == EBUSY ? "it is traced by another process" : strerror(errno));
 		return -1;
 	}
-	if (inject_in(&h.ps, proc_dirfd, mem_fd, SYS_userfaultfd, args, &ret) < 0) {
+	if (inject_at(&h.ps, proc_dirfd, mem_fd, insn, SYS_userfaultfd, args, &ret) < 0) {
 		saved = errno;
 		snprintf(why, whylen, "cannot inject userfaultfd: %s", strerror(errno));
 	} else if (ret < 0) {
@@ -353,7 +363,7 @@ int uffd_inject_open(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int 
 		saved = errno;
 		snprintf(why, whylen, "cannot take the userfaultfd from the process: %s", strerror(saved));
 		/* nothing may stay behind in the target */
-		inject_in(&h.ps, proc_dirfd, mem_fd, SYS_close, cargs, &cret);
+		inject_at(&h.ps, proc_dirfd, mem_fd, insn, SYS_close, cargs, &cret);
 		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;
@@ -425,7 +435,7 @@ int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int targ
 		return -1;
 	/* looked at again while it cannot change */
 	if (uffd_is_ours(proc_dirfd, target_fd)) {
-		if (uffd_inject_close(&h.ps, proc_dirfd, mem_fd, target_fd) < 0) {
+		if (uffd_inject_close(&h.ps, proc_dirfd, mem_fd, target_fd, 0) < 0) {
 			saved = errno;
 			rc = -1;
 		} else {

@@ -68,8 +68,12 @@ bool uffd_is_ours(int proc_dirfd, int target_fd);
 
 struct ptrace_stop;
 /* Closes target_fd in the target by injecting close(2) into a thread of a
- * stop the caller holds. */
-int uffd_inject_close(struct ptrace_stop *s, int proc_dirfd, int mem_fd, int target_fd);
+ * stop the caller holds. syscall_addr: a `syscall` instruction in the
+ * target's [vdso] the caller found before the stop (inject_find_syscall),
+ * checked again through mem_fd; 0 to look for it now (reading the maps
+ * inside the stop lengthens it). */
+int uffd_inject_close(struct ptrace_stop *s, int proc_dirfd, int mem_fd, int target_fd,
+		      uint64_t syscall_addr);
 
 /* The release command: stops the target, and if target_fd is still our
  * userfaultfd closes it there. *closed says whether it did. */

@@ -8,6 +8,7 @@
 #include "exitcode.h"
 #include "finalmaps.h"
 #include "finish.h"
+#include "inject.h"
 #include "log.h"
 #include "manifest.h"
 #include "notes.h"
@@ -203,6 +204,7 @@ struct freeze {
 	struct capture cap;
 	struct finish_timing tm;
 	int uffd_target_fd;     /* uffd: the fd lc-precopy left in the target; -1 */
+	uint64_t uffd_syscall;  /* uffd: a syscall instruction in its [vdso], or 0 */
 	int64_t uffd_close_us;  /* the close injected during the stop; -1 if none */
 };
 
@@ -325,6 +327,9 @@ static int open_everything(struct freeze *f)
 			}
 			track_set_uffd(&f->tracker, fd);
 			f->uffd_target_fd = n;
+			/* found now, not inside the stop (checked again there) */
+			if (inject_find_syscall(f->t.proc_dirfd, f->h.mem, &f->uffd_syscall) < 0)
+				f->uffd_syscall = 0;
 		}
 	}
 	if (outfile_create(&f->notes, f->o.notes, true) < 0) {
@@ -490,7 +495,8 @@ resume:
 		struct timespec a, b;
 
 		clock_gettime(CLOCK_MONOTONIC, &a);
-		if (uffd_inject_close(&f->ps, f->t.proc_dirfd, f->h.mem, f->uffd_target_fd) < 0) {
+		if (uffd_inject_close(&f->ps, f->t.proc_dirfd, f->h.mem, f->uffd_target_fd,
+				      f->uffd_syscall) < 0) {
 			log_errno("cannot close the userfaultfd (fd %d) in process %d; run lc-precopy "
 				  "-R %d %d", f->uffd_target_fd, (int)f->o.pid, f->uffd_target_fd,
 				  (int)f->o.pid);

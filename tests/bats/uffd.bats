@@ -339,3 +339,36 @@ stage_offset() {
 	run -0 lc-precopy -R "$(uffd_fd_of <(printf '%s\n' "$output"))" "$UT_PID"
 	no_uffd_left "$UT_PID"
 }
+
+# bats test_tags=slow
+@test "uffd: on the same target the pause is a fraction of the pause without a tracker" {
+	lc_start_target --pattern-mib 512 --dirty-rate 1000
+	pause_of() { awk '$2 == "freeze" { sub("pause-us=", "", $3); print $3 }' "$1"; }
+	for mode in uffd none; do
+		run -0 --separate-stderr livecore.sh -T "$mode" -q -k -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/$mode.core"
+		work=$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '.livecore.*')
+		cp "$work/manifest.freeze" "$BATS_TEST_TMPDIR/$mode.m"
+		rm -rf "$work" "$BATS_TEST_TMPDIR/$mode.core"
+	done
+	u=$(pause_of "$BATS_TEST_TMPDIR/uffd.m") n=$(pause_of "$BATS_TEST_TMPDIR/none.m")
+	echo "pause: uffd $u us, none $n us"
+	[ $((u * 5)) -lt "$n" ]
+	no_uffd_left "$LC_TARGET_PID"
+}
+
+@test "uffd: a child forked during pre-copy inherits the fd; the parent is left untracked and without it" {
+	start_ut --region 4 --on-usr1 fork
+	lc-maps "$UT_PID" >"$M"
+	run -0 --separate-stderr lc-precopy -q -T uffd -s "$STAGE" "$UT_PID" <"$M"
+	printf '%s\n' "$output" >"$OUT.1"
+	usr1_and_wait
+	child=$(awk -F= '/^child=/ { print $2 }' "$UT_INFO.done")
+	UT_PIDS+=("$child")
+	run -0 --separate-stderr lc-freeze -s "$STAGE" -n "$BATS_TEST_TMPDIR/notes" "$UT_PID" <"$OUT.1"
+	no_uffd_left "$UT_PID"
+	# the child holds an idle copy of the fd until it exits
+	run -0 bash -c "ls -l /proc/$child/fd | grep -c 'anon_inode:\[userfaultfd\]' || true"
+	assert_output 1
+	run -0 bash -c "grep -c '^VmFlags:.* uw' /proc/$child/smaps || true"
+	assert_output 0
+}

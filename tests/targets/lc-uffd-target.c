@@ -9,6 +9,9 @@
  *                       every-7th  rewrite every 7th page of the region
  *                       read       read every page of the region
  *                       kernel     read(2) from a file into pages 0..15
+ *                       fork       fork a child that sleeps (no exec);
+ *                                  its pid goes to INFOFILE.done as
+ *                                  "child=PID"
  *   --sweep MIB       a region rewritten page after page, generation after
  *                     generation, by a thread, about PAGES_PER_S pages/s
  *                     (--rate, default 20000). Info: sweep.addr, sweep.pages.
@@ -159,6 +162,18 @@ static void do_action(void)
 			die("read into the region");
 		close(fd);
 		unlink(path);
+	}
+	if (!strcmp(action, "fork")) {
+		pid_t child = fork();
+
+		if (child < 0)
+			die("fork");
+		if (child == 0)
+			for (;;)
+				pause();
+		snprintf(text, sizeof text, "done=%u\nchild=%d\n", ++done_count, (int)child);
+		write_file(".done", text);
+		return;
 	}
 	snprintf(text, sizeof text, "done=%u\n", ++done_count);
 	write_file(".done", text);

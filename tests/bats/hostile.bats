@@ -304,7 +304,8 @@ catch() {
 	while ((SECONDS < end)); do
 		for p in $(pgrep -x "$2"); do
 			if descends "$p" "$1"; then
-				kill -STOP "$p"
+				# it may have ended since pgrep saw it
+				kill -STOP "$p" 2>/dev/null || continue
 				TOOL_PID=$p
 				BG_PIDS+=("$p")
 				return 0

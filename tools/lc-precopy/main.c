@@ -4,6 +4,7 @@
  * It never stops the target. See lc-precopy(1). */
 #include "caps.h"
 #include "copy.h"
+#include "handoff.h"
 #include "exitcode.h"
 #include "log.h"
 #include "manifest.h"
@@ -13,14 +14,12 @@
 #include "stage.h"
 #include "target.h"
 #include "track.h"
-#include "uffd.h"
 #include "xio.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,110 +204,6 @@ static int exit_for_open_errno(int err)
 	       : err == ESRCH || err == ENOENT ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
 }
 
-/* ---- the userfaultfd left in the target (uffd tracking) -------------------
- * lc-precopy leaves it there for lc-freeze (uffd.h); when lc-precopy fails
- * or is interrupted it closes it itself, so that nothing stays behind. */
-
-static struct release_info {
-	pid_t pid;
-	int proc_dirfd, task_dirfd, mem_fd;
-	int target_fd;          /* -1: nothing to release */
-} to_release = { .target_fd = -1 };
-
-static void release_target(void)
-{
-	bool closed;
-	int64_t us;
-	int fd = to_release.target_fd;
-
-	if (fd < 0)
-		return;
-	to_release.target_fd = -1;
-	if (uffd_release(to_release.pid, to_release.proc_dirfd, to_release.task_dirfd,
-			 to_release.mem_fd, fd, &closed, &us) < 0)
-		log_errno("cannot close the userfaultfd (fd %d) in process %d; run lc-precopy -R %d %d",
-			  fd, (int)to_release.pid, fd, (int)to_release.pid);
-}
-
-/* With a userfaultfd to release, SIGINT, SIGTERM and SIGHUP are taken by
- * this thread (blocked everywhere else): the release stops the target,
- * which needs ptrace calls and waits, nothing a signal handler may do. */
-static void *signal_thread(void *arg)
-{
-	const sigset_t *set = arg;
-	int sig;
-
-	while (sigwait(set, &sig) != 0)
-		;
-	release_target();
-	remove_stage();
-	_exit(EXIT_INTERRUPTED);
-	return NULL;
-}
-
-static int catch_signals_in_thread(void)
-{
-	static sigset_t set;
-	sigset_t pipe_only;
-	pthread_t th;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigemptyset(&pipe_only);
-	sigaddset(&pipe_only, SIGPIPE);
-	/* a closed standard output is an EPIPE error, released like any */
-	sigprocmask(SIG_BLOCK, &pipe_only, NULL);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	if (pthread_create(&th, NULL, signal_thread, &set) != 0)
-		return -1;
-	pthread_detach(th);
-	return 0;
-}
-
-/* -R FD PID: the release command. */
-static int release_main(const struct options *o)
-{
-	static const cap_value_t ptrace_only[] = { CAP_SYS_PTRACE };
-	struct target t;
-	bool closed;
-	int64_t us;
-	int mem, task;
-
-	if (target_open(o->pid, &t) < 0) {
-		log_error("no process %d", (int)o->pid);
-		return EXIT_NO_TARGET;
-	}
-	if (caps_check_own_target(t.status.uid) < 0) {
-		log_error("process %d is not the caller's own", (int)o->pid);
-		return EXIT_DENIED;
-	}
-	if (caps_raise() < 0 || (mem = xio_openat(t.proc_dirfd, "mem", O_RDONLY, 1)) < 0 ||
-	    (task = xio_openat(t.proc_dirfd, "task", O_RDONLY | O_DIRECTORY, 1)) < 0) {
-		int saved = errno;
-
-		caps_lower();
-		log_errno("cannot open the files of process %d", (int)o->pid);
-		return exit_for_open_errno(saved);
-	}
-	if (caps_keep_only(ptrace_only, 1) < 0) {
-		log_errno("cannot drop capabilities");
-		return EXIT_FAILURE_IO;
-	}
-	if (uffd_release(o->pid, t.proc_dirfd, task, mem, o->release_fd, &closed, &us) < 0) {
-		log_errno("cannot close fd %d in process %d", o->release_fd, (int)o->pid);
-		return errno == EBUSY || errno == EPERM ? EXIT_DENIED : EXIT_FAILURE_IO;
-	}
-	if (closed)
-		log_error("closed the userfaultfd (fd %d) in process %d; stopped %" PRId64 " us",
-			  o->release_fd, (int)o->pid, us);
-	else
-		log_error("fd %d of process %d is not a livecore userfaultfd: nothing to release",
-			  o->release_fd, (int)o->pid);
-	return EXIT_OK;
-}
-
 /* ---- privileged opens ---------------------------------------------------- */
 
 struct sources {
@@ -387,54 +282,6 @@ static int resume_mode(const struct manifest *in, enum track_mode *mode)
 	return EXIT_OK;
 }
 
-/* uffd: a new userfaultfd injected into the target, or with -c the one
- * the manifest names taken again. Refused (seccomp, traced, stopped) or
- * failed: with -T auto the fallback is none (why says why); asked for
- * explicitly, an error. */
-static int start_uffd(const struct options *o, const struct manifest *in, const struct target *t,
-		      const struct sources *src, enum track_mode *mode, int *fd, char *header,
-		      size_t headerlen, char *why, size_t whylen)
-{
-	const char *force = getenv("LIVECORE_FORCE_TRACKING");
-	bool asked = o->tracking == TRACK_REQUEST_UFFD || (force && !strcmp(force, "uffd"));
-	const char *refused;
-	int target_fd;
-	int64_t window_us;
-	char inject_why[300];
-
-	if (o->resume) {
-		const char *v = manifest_header_get(in, "uffd");
-		int n;
-
-		if (!v || sscanf(v, "fd=%d", &n) != 1 || n < 0) {
-			log_error("standard input: tracking uffd without a valid uffd header");
-			return EXIT_BAD_INPUT;
-		}
-		if (uffd_take(o->pid, t->proc_dirfd, n, fd) < 0) {
-			log_errno("process %d: fd %d is not the userfaultfd lc-precopy left there", (int)o->pid, n);
-			return errno == ENOENT ? EXIT_BAD_INPUT : exit_for_open_errno(errno);
-		}
-		snprintf(header, headerlen, "%s", v);
-		to_release = (struct release_info){ o->pid, t->proc_dirfd, src->task, src->mem, n };
-		return EXIT_OK;
-	}
-	if ((refused = uffd_refuse(t->proc_dirfd))) {
-		snprintf(inject_why, sizeof inject_why, "process %d: %s", (int)o->pid, refused);
-	} else if (uffd_inject_open(o->pid, t->proc_dirfd, src->task, src->mem, &target_fd, fd,
-				    &window_us, inject_why, sizeof inject_why) == 0) {
-		snprintf(header, headerlen, "fd=%d inject-us=%" PRId64, target_fd, window_us);
-		to_release = (struct release_info){ o->pid, t->proc_dirfd, src->task, src->mem, target_fd };
-		return EXIT_OK;
-	}
-	if (asked) {
-		log_error("cannot track with uffd: %s", inject_why);
-		return refused || errno == EBUSY || errno == EPERM ? EXIT_DENIED : EXIT_FAILURE_IO;
-	}
-	snprintf(why, whylen, "uffd refused: %s", inject_why);
-	*mode = TRACK_NONE;
-	return EXIT_OK;
-}
-
 int main(int argc, char **argv)
 {
 	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
@@ -461,7 +308,7 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &o) < 0)
 		return EXIT_USAGE;
 	if (o.release_fd >= 0)
-		return release_main(&o);
+		return handoff_release_command(o.pid, o.release_fd);
 	if (copy_method(&method) < 0)
 		return EXIT_USAGE;
 
@@ -541,17 +388,22 @@ int main(int argc, char **argv)
 
 	/* uffd: the userfaultfd is created in the target (a stop of a
 	 * fraction of a millisecond), or, with -c, taken again from it */
-	if (mode == TRACK_UFFD && (status = start_uffd(&o, &in, &t, &src, &mode, &uffd_fd,
-						       uffd_header, sizeof uffd_header, why,
-						       sizeof why)) != EXIT_OK)
-		return status;
+	if (mode == TRACK_UFFD) {
+		const struct handoff_target ht = { o.pid, t.proc_dirfd, src.task, src.mem };
+		const char *force = getenv("LIVECORE_FORCE_TRACKING");
+		bool asked = o.tracking == TRACK_REQUEST_UFFD || (force && !strcmp(force, "uffd"));
+
+		if ((status = handoff_start(&ht, &in, o.resume, asked, &mode, &uffd_fd, uffd_header,
+					    sizeof uffd_header, why, sizeof why)) != EXIT_OK)
+			return status;
+	}
 
 	/* The staging file is created without privilege: where it may go is
 	 * the caller's business, not root's. */
 	catch_signals();
-	if (to_release.target_fd >= 0 && catch_signals_in_thread() < 0) {
+	if (handoff_pending() && handoff_catch_signals(remove_stage) < 0) {
 		log_errno("cannot start the signal thread");
-		release_target();
+		handoff_release();
 		return EXIT_FAILURE_IO;
 	}
 	if (o.resume) {
@@ -561,7 +413,7 @@ int main(int argc, char **argv)
 			log_errno("cannot open the staging file %s", o.stage);
 			status = errno == EINVAL || errno == ESRCH || errno == ELOOP ? EXIT_BAD_INPUT
 											 : EXIT_FAILURE_IO;
-			release_target();
+			handoff_release();
 			return status;
 		}
 	} else if ((stage_fd = stage_create(o.stage, o.pid, in.starttime, page_size, 0)) < 0) {
@@ -570,7 +422,7 @@ int main(int argc, char **argv)
 		else
 			log_errno("cannot create the staging file %s", o.stage);
 		status = errno == EEXIST ? EXIT_EXISTS : EXIT_FAILURE_IO;
-		release_target();
+		handoff_release();
 		return status;
 	} else {
 		stage_to_remove = o.stage;
@@ -653,7 +505,7 @@ int main(int argc, char **argv)
 	status = EXIT_OK;
 out:
 	if (status != EXIT_OK) {
-		release_target();
+		handoff_release();
 		remove_stage();
 	}
 	if (uffd_fd >= 0)

@@ -6,14 +6,18 @@
  *
  *   bench-target -m MIB [-H] [-r RATE] [-t THREADS] -o INFO -g GAPS
  *
- * The probe spins reading CLOCK_MONOTONIC, at nice -20. Any gap between two reads of
- * GAP_MIN_NS or more is a time it did not run: the scheduler gave its CPU
- * to another task, or a tracer stopped it. It logs the largest gaps with
- * their start times, so that run.sh can tell the stop it caused (a gap
- * overlapping lc-freeze's run, or gcore's) from scheduler noise at other
- * times. On SIGUSR2 the main thread writes the log to GAPS (via a
- * temporary name and rename) and clears it: the true stop, ptrace's cost
- * included, as the target saw it.
+ * The probe spins reading CLOCK_MONOTONIC (the vdso: no system call), at
+ * nice -20. Any gap between two reads of GAP_MIN_NS or more is a time it
+ * did not run: a tracer stopped it, or the scheduler gave its CPU to
+ * another task. The two differ in the probe's context switches: a thread
+ * that stops (ptrace, SIGSTOP) leaves its CPU of its own accord, counted in
+ * ru_nvcsw; a preempted one does not (ru_nivcsw), and the probe makes no
+ * other blocking call. It logs the largest gaps with their start times
+ * and kind, so that run.sh can take the stop a tool caused (a stopped gap
+ * overlapping lc-freeze's run, or gcore's) apart from scheduler noise. On
+ * SIGUSR2 the main thread writes the log to GAPS (via a temporary name and
+ * rename) and clears it: the true stop, ptrace's cost included, as the
+ * target saw it.
  *
  * INFO is written once the heap is populated: pid, heap address and size,
  * and the share of it that the kernel backs with huge pages. */
@@ -43,14 +47,17 @@
 
 struct gap {
 	uint64_t start_ns, length_ns;
+	int stopped; /* the probe was stopped, not preempted */
 };
 
+/* Stops are kept apart from preemptions: on a busy machine hundreds of
+ * preemptions would push a short stop out of the log. */
 static struct {
 	pthread_mutex_t lock;
-	struct gap gaps[GAP_KEEP];
+	struct gap gaps[GAP_KEEP]; /* the longest stops */
 	int count;
 	uint64_t since_ns; /* the log covers [since_ns, now) */
-	uint64_t max_ns;
+	uint64_t max_ns, preempted_max_ns, preempted_count;
 } probe_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static unsigned char *heap;
@@ -66,29 +73,42 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Keeps the GAP_KEEP longest gaps: a new one replaces the shortest. */
-static void probe_record(uint64_t start, uint64_t length)
+/* Keeps the GAP_KEEP longest stops (a new one replaces the shortest) and
+ * the longest preemption. */
+static void probe_record(uint64_t start, uint64_t length, int stopped)
 {
 	int shortest = 0;
 
 	pthread_mutex_lock(&probe_log.lock);
 	if (length > probe_log.max_ns)
 		probe_log.max_ns = length;
-	if (probe_log.count < GAP_KEEP) {
-		probe_log.gaps[probe_log.count++] = (struct gap){ start, length };
+	if (!stopped) {
+		probe_log.preempted_count++;
+		if (length > probe_log.preempted_max_ns)
+			probe_log.preempted_max_ns = length;
+	} else if (probe_log.count < GAP_KEEP) {
+		probe_log.gaps[probe_log.count++] = (struct gap){ start, length, stopped };
 	} else {
 		for (int i = 1; i < GAP_KEEP; i++)
 			if (probe_log.gaps[i].length_ns < probe_log.gaps[shortest].length_ns)
 				shortest = i;
 		if (length > probe_log.gaps[shortest].length_ns)
-			probe_log.gaps[shortest] = (struct gap){ start, length };
+			probe_log.gaps[shortest] = (struct gap){ start, length, stopped };
 	}
 	pthread_mutex_unlock(&probe_log.lock);
+}
+
+static long probe_voluntary_switches(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : -1;
 }
 
 static void *probe(void *arg)
 {
 	uint64_t last;
+	long switches;
 
 	(void)arg;
 	/* Nice -20 (root only; otherwise it stays at 0): against the copy
@@ -96,12 +116,19 @@ static void *probe(void *arg)
 	 * that scheduler gaps stay small beside the stops it is there to see. */
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), -20) != 0)
 		fprintf(stderr, "bench-target: probe at nice 0: %s\n", strerror(errno));
+	switches = probe_voluntary_switches();
 	last = now_ns();
 	for (;;) {
 		uint64_t t = now_ns();
 
-		if (t - last >= GAP_MIN_NS)
-			probe_record(last, t - last);
+		if (t - last >= GAP_MIN_NS) {
+			long now_switches = probe_voluntary_switches();
+
+			probe_record(last, t - last, now_switches != switches);
+			/* probe_record may have waited for the lock */
+			switches = probe_voluntary_switches();
+			t = now_ns();
+		}
 		last = t;
 	}
 	return NULL;
@@ -166,20 +193,24 @@ static int write_atomically(const char *path, const char *text)
 
 static void gaps_dump(const char *path)
 {
-	static char text[GAP_KEEP * 64 + 256];
+	static char text[GAP_KEEP * 80 + 256];
 	size_t n = 0;
 	uint64_t t = now_ns();
 
 	pthread_mutex_lock(&probe_log.lock);
 	n += (size_t)snprintf(text + n, sizeof text - n,
-			      "since %" PRIu64 "\nnow %" PRIu64 "\nmax %" PRIu64 "\ndirtied %" PRIu64 "\n",
-			      probe_log.since_ns, t, probe_log.max_ns,
-			      atomic_load(&pages_dirtied));
+			      "since %" PRIu64 "\nnow %" PRIu64 "\nmax %" PRIu64 "\ndirtied %" PRIu64
+			      "\npreempted %" PRIu64 " %" PRIu64 "\n",
+			      probe_log.since_ns, t, probe_log.max_ns, atomic_load(&pages_dirtied),
+			      probe_log.preempted_count, probe_log.preempted_max_ns);
 	for (int i = 0; i < probe_log.count; i++)
-		n += (size_t)snprintf(text + n, sizeof text - n, "gap %" PRIu64 " %" PRIu64 "\n",
-				      probe_log.gaps[i].start_ns, probe_log.gaps[i].length_ns);
+		n += (size_t)snprintf(text + n, sizeof text - n, "gap %" PRIu64 " %" PRIu64 " %s\n",
+				      probe_log.gaps[i].start_ns, probe_log.gaps[i].length_ns,
+				      probe_log.gaps[i].stopped ? "stopped" : "preempted");
 	probe_log.count = 0;
 	probe_log.max_ns = 0;
+	probe_log.preempted_count = 0;
+	probe_log.preempted_max_ns = 0;
 	probe_log.since_ns = t;
 	pthread_mutex_unlock(&probe_log.lock);
 	if (write_atomically(path, text) != 0)

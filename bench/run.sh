@@ -145,11 +145,15 @@ target_gaps() { # FILE
 }
 
 # --- figures ---------------------------------------------------------------
-# The longest gap overlapping [START, END) in ms, and the longest outside it.
-gap_in_out() { # GAPFILE START END
+# From the probe's log, in ms: the longest gap in which the probe was
+# stopped that overlaps [START, END) (the felt pause), the longest gap in
+# which it was only preempted (scheduler noise), and the longest stop
+# outside [START, END) (another stop of the target: uffd's injection).
+gap_figures() { # GAPFILE START END
 	awk -v s="$2" -v e="$3" '
-		$1 == "gap" { if ($2 < e && $2 + $3 > s) { if ($3 > in_) in_ = $3 } else if ($3 > out) out = $3 }
-		END { printf "%.1f %.1f\n", in_ / 1e6, out / 1e6 }' "$1"
+		$1 == "preempted" { noise = $3; next }
+		$1 == "gap" { if ($2 < e && $2 + $3 > s) { if ($3 > felt) felt = $3 } else if ($3 > other) other = $3 }
+		END { printf "%.1f %.1f %.1f\n", felt / 1e6, noise / 1e6, other / 1e6 }' "$1"
 }
 # From a bench-run log: a tool's first start, last end and peak RSS (KiB).
 rusage_of() { # LOG NAME
@@ -177,6 +181,7 @@ results=$work/results.tsv
 #  9 seize_ms 10 regs_ms 11 maps_ms 12 delta_ms 13 delta_pages 14 other_parts
 #  15 passes 16 precopy_gbs 17 raw_gbs 18 total_s 19 rss_maps 20 rss_precopy
 #  21 rss_freeze 22 rss_elfwrite 23 rss_all 24 core_mib 25 disk_mib 26 status
+#  27 other_stops_ms
 
 dump_livecore() { # MODE CONFIG...
 	mode=$1
@@ -204,7 +209,9 @@ dump_livecore() { # MODE CONFIG...
 	set -- "$@" $(rusage_of "$log" lc-freeze)
 	fz_start=$6 fz_end=$7
 	set -- "$1" "$2" "$3" "$4" "$5"
-	felt_noise=$(gap_in_out "$work/gaps.$mode" "$fz_start" "$fz_end")
+	read -r felt noise others <<EOF
+$(gap_figures "$work/gaps.$mode" "$fz_start" "$fz_end")
+EOF
 	# The parts of the stop, and any other time a tool reports in
 	# microseconds (a further part of # freeze, a tracker's own short stop
 	# such as uffd's injection during pre-copy, or its close): "name=ms".
@@ -234,8 +241,8 @@ dump_livecore() { # MODE CONFIG...
 	sizes=$(core_sizes "$core")
 	rm -rf "$kept" "$core"
 	printf '%s\t' "$@" >>"$results"
-	printf '%s\t' $felt_noise $freeze $precopy "$raw_gbs" "$total" $rss "$(mib_of_kib "$rss_all")" $sizes >>"$results"
-	printf 'ok\n' >>"$results"
+	printf '%s\t' "$felt" "$noise" $freeze $precopy "$raw_gbs" "$total" $rss "$(mib_of_kib "$rss_all")" $sizes >>"$results"
+	printf 'ok\t%s\n' "$others" >>"$results"
 }
 
 dump_gcore() { # CONFIG...
@@ -258,14 +265,16 @@ dump_gcore() { # CONFIG...
 		return 0
 	fi
 	set -- $(rusage_of "$log" gcore)
-	felt_noise=$(gap_in_out "$work/gaps.gcore" "$1" "$2")
+	read -r felt noise others <<EOF
+$(gap_figures "$work/gaps.gcore" "$1" "$2")
+EOF
 	total=$(awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f\n", (e - s) / 1e9 }')
 	rss=$(mib_of_kib "$3")
 	sizes=$(core_sizes "$core")
 	rm -f "$core"
 	# the felt pause and the whole run: gcore stops the target throughout
-	printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\n' \
-		$felt_noise "$total" "$rss" $sizes >>"$results"
+	printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\t%s\n' \
+		"$felt" "$noise" "$total" "$rss" $sizes "$others" >>"$results"
 }
 
 # --- the matrix ----------------------------------------------------------
@@ -416,12 +425,12 @@ table=$work/table.md
 		if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
 		if ($26 != "ok") { failed[k]++; why[k] = $26; next }
 		n = ++cnt[k]
-		for (c = 6; c <= 25; c++) v[k, c, n] = $c
+		for (c = 6; c <= 27; c++) v[k, c, n] = $c
 		if (n == 1) other[k] = $14
 	}
 	END {
-		print "| target | tool | rounds | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
-		print "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+		print "| target | tool | rounds | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | other stops ms | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
+		print "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]
 			split(k, kc, FS)
@@ -429,11 +438,11 @@ table=$work/table.md
 			target = sprintf("%g GiB %s, %s/s, %s thr", kc[1] / 1024, kc[2] == "thp" ? "THP" : "4K", kc[3], kc[4])
 			tool = kc[5] == "gcore" ? "gcore" : "livecore -T " kc[5]
 			note = failed[k] ? sprintf(" (%d failed: %s)", failed[k], why[k]) : ""
-			if (!cnt[k]) { printf "| %s | %s | 0 |%s |||||||||||||\n", target, tool, note; continue }
+			if (!cnt[k]) { printf "| %s | %s | 0 |%s ||||||||||||||\n", target, tool, note; continue }
 			felt = sprintf("%.1f (%.0f–%.0f)%s", med(k, 6), med(k, 6, "lo"), med(k, 6, "hi"), note)
 			if (kc[5] == "gcore") {
-				printf "| %s | gcore | %d | %s | 1 | - | - | %s | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
-					target, cnt[k], felt, f(k, 7, "%.1f"), f(k, 18, "%.2f"), f(k, 23, "%.1f"), f(k, 24, "%.0f"), f(k, 25, "%.0f")
+				printf "| %s | gcore | %d | %s | 1 | - | - | %s | %s | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
+					target, cnt[k], felt, f(k, 27, "%.1f"), f(k, 7, "%.1f"), f(k, 18, "%.2f"), f(k, 23, "%.1f"), f(k, 24, "%.0f"), f(k, 25, "%.0f")
 				continue
 			}
 			parts = f(k, 9, "%.2f") " / " f(k, 10, "%.2f") " / " f(k, 11, "%.2f") " / " f(k, 12, "%.1f") " (" f(k, 13, "%d") ")"
@@ -441,13 +450,13 @@ table=$work/table.md
 			pr = ratio(med(k, 16), med(k, 17))
 			if (pr != "-") pr = sprintf("%.0f%%", 100 * pr)
 			rss = sprintf("%.1f / %.1f / %.1f / %.1f", med(k, 19, "hi"), med(k, 20, "hi"), med(k, 21, "hi"), med(k, 22, "hi"))
-			printf "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
-				target, tool, cnt[k], felt, ratio(med(k, 6), med(g, 6)), f(k, 8, "%.1f"), parts, f(k, 7, "%.1f"),
+			printf "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
+				target, tool, cnt[k], felt, ratio(med(k, 6), med(g, 6)), f(k, 8, "%.1f"), parts, f(k, 27, "%.1f"), f(k, 7, "%.1f"),
 				f(k, 15, "%d"), f(k, 16, "%.2f"), f(k, 17, "%.2f"), pr,
 				f(k, 18, "%.2f"), ratio(med(k, 18), med(g, 18)), rss, f(k, 24, "%.0f"), f(k, 25, "%.0f")
 		}
 	}' "$results"
-	printf '\n%s\n' "Columns (medians over the rounds; a round is a fresh target dumped once by each tool, livecore's none mode first and gcore last): *felt pause* is the longest gap the target's probe thread (spinning on CLOCK_MONOTONIC) saw overlapping lc-freeze's run, or gcore's; *noise* the longest gap at any other time of the same dump (for gcore: between the probe's reset and gdb's start, and after gdb's end) (the scheduler: 2 CPUs shared by the target's spinning probe, its dirtier and the copy threads). *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
+	printf '\n%s\n' "Columns (medians over the rounds; a round is a fresh target dumped once by each tool, livecore's none mode first and gcore last): *felt pause* is the longest gap in which the target's probe thread (spinning on CLOCK_MONOTONIC at nice -20) was stopped, overlapping lc-freeze's run, or gcore's; *other stops* the longest stop of the probe at any other time of the dump (uffd: the injection of the userfaultfd during pre-copy); *noise* the longest gap in which the probe was only preempted by the scheduler (stopped and preempted told apart by the probe's voluntary context switches). *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
 } >"$table"
 
 mkdir -p "$(dirname "$out_md")"

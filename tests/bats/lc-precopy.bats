@@ -180,6 +180,34 @@ soft_dirty_kernel() {
 	assert_output 'good 8192 bad 0'
 }
 
+@test "O_DIRECT and the page cache stage the same bytes (LIVECORE_COPY_WRITE)" {
+	lc_start_target --pattern-mib 32 --sparse-gib 1
+	lc_stop_target "$LC_TARGET_PID"
+	LIVECORE_COPY_WRITE=buffered run --separate-stderr -0 precopy -T none "$LC_TARGET_PID"
+	mv "$STAGE" "$STAGE.buffered"
+	mv "$OUT" "$OUT.buffered"
+	if command -v strace >/dev/null; then
+		# the 32 MiB pattern is one run: written with O_DIRECT
+		lc-maps "$LC_TARGET_PID" >"$M"
+		LIVECORE_COPY_WRITE=direct strace -f -qq -e trace=openat -o "$BATS_TEST_TMPDIR/strace" \
+			lc-precopy -q -s "$STAGE" -T none "$LC_TARGET_PID" <"$M" >"$OUT"
+		run -0 grep 'O_DIRECT' "$BATS_TEST_TMPDIR/strace"
+	else
+		LIVECORE_COPY_WRITE=direct run --separate-stderr -0 precopy -T none "$LC_TARGET_PID"
+	fi
+	diff <(grep -v '^# pass ' "$OUT.buffered") <(grep -v '^# pass ' "$OUT")
+	cmp "$STAGE.buffered" "$STAGE"
+	paddr=$(lc_info pattern.addr)
+	run -0 "$LC_PAGECHECK" "$STAGE" "$(stage_offset "$OUT" "$paddr")" "$paddr" 8192
+	assert_output 'good 8192 bad 0'
+	# the extents allocated before the direct writes are the copied ones:
+	# the holes stay holes
+	buffered=$(($(stat -c '%b * %B' "$STAGE.buffered")))
+	direct=$(($(stat -c '%b * %B' "$STAGE")))
+	echo "allocated: buffered $buffered direct $direct"
+	[ "$direct" -le $((buffered + (1 << 20))) ]
+}
+
 @test "the annotated manifest: readable by the next tool, headers of lc-manifest(5), extents cover exactly the dumped bytes" {
 	lc_start_target --pattern-mib 4
 	run --separate-stderr -0 precopy -T none "$LC_TARGET_PID"

@@ -515,3 +515,15 @@ real_manifest() {
 	assert_regex "$stderr" 'CapPrm=0000000000000000 CapEff=0000000000000000'
 	assert_regex "$stderr" 'NoNewPrivs=1'
 }
+
+@test "lc-maps on a target that keeps changing its maps always writes a valid manifest (smaps read again)" {
+	lc_start_target --churn --threads 2
+	for i in $(seq 60); do
+		lc-maps "$LC_TARGET_PID" >"$BATS_TEST_TMPDIR/m.$i" || {
+			echo "lc-maps failed on round $i"
+			false
+		}
+		run -0 "$LIVECORE_BUILD/targets/lc-manifest-check" <"$BATS_TEST_TMPDIR/m.$i"
+		assert_output --regexp '^ok [0-9]+ records$'
+	done
+}

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #define LC_VERSION "0.1"
+/* reads of a changing map before the newest records win (see place_record) */
+#define MAPS_READ_ATTEMPTS 8
 
 static void usage(FILE *out)
 {
@@ -130,10 +132,28 @@ static int add_record(struct manifest *m, const struct procfs_map *map, const ch
 	return manifest_add_vma(m, &v) ? 0 : -1;
 }
 
-/* Walks smaps (VmFlags, anonymous pages) and maps together: the gate VMA
- * ([vsyscall]) is in maps only. */
+/* smaps is read in pieces (seq_file): a process that maps, unmaps or
+ * merges meanwhile can make a later piece start inside a VMA already
+ * printed. Such a record means "read again"; with `resolve` (the last try)
+ * the newer record wins and the stale ones it overlaps are dropped. */
+static int place_record(struct manifest *m, const struct procfs_map *map, bool resolve)
+{
+	while (m->n_vmas && m->vmas[m->n_vmas - 1].end > map->start) {
+		if (!resolve) {
+			errno = EAGAIN;
+			return -1;
+		}
+		manifest_vma_free(&m->vmas[--m->n_vmas]);
+	}
+	return 0;
+}
+
+/* Walks smaps (VmFlags, anonymous pages) and maps together: a VMA in maps
+ * but not in smaps (the gate VMA, [vsyscall], on some kernels) is added
+ * above the last smaps record. */
 static int build_records(struct manifest *m, char *smaps, char *maps, const struct sources *s,
-			 const struct options *o, unsigned long filter, unsigned page_size)
+			 const struct options *o, unsigned long filter, unsigned page_size,
+			 bool resolve)
 {
 	char *cursor = smaps, *mline = maps;
 	struct procfs_smaps_vma sv;
@@ -150,26 +170,23 @@ static int build_records(struct manifest *m, char *smaps, char *maps, const stru
 		if (dumprule_wants_elf_check(&in, filter))
 			in.elf_header = elf_header_at(s, &sv.map);
 		vmflags_field(sv.vmflags_text, flags, sizeof flags);
-		if (add_record(m, &sv.map, flags,
+		if (place_record(m, &sv.map, resolve) < 0 ||
+		    add_record(m, &sv.map, flags,
 			       dumprule_decide(&in, filter, o->filter_all, page_size)) < 0)
 			return -1;
 	}
 	if (rc < 0)
 		return -1;
-	/* maps lines not in smaps, at their place in address order */
+	/* maps lines above the last smaps record */
 	while (mline && *mline) {
 		char *nl = strchr(mline, '\n');
 		struct procfs_map map;
-		bool known = false;
 
 		if (nl)
 			*nl = '\0';
 		if (procfs_parse_maps_line(mline, &map) < 0)
 			return -1;
-		for (size_t i = 0; i < m->n_vmas; i++)
-			if (m->vmas[i].start == map.start)
-				known = true;
-		if (!known && map.start >= (m->n_vmas ? m->vmas[m->n_vmas - 1].end : 0)) {
+		if (map.start >= (m->n_vmas ? m->vmas[m->n_vmas - 1].end : 0)) {
 			struct dumprule_vma in = { .map = &map };
 
 			if (add_record(m, &map, "-",
@@ -299,9 +316,9 @@ int main(int argc, char **argv)
 		}
 	}
 
+	filter_text = xio_read_fd_all(src.filter, NULL);
 	smaps = xio_read_fd_all(src.smaps, NULL);
 	maps = xio_read_fd_all(src.maps, NULL);
-	filter_text = xio_read_fd_all(src.filter, NULL);
 	if (!smaps || !maps || !filter_text) {
 		log_errno("cannot read the maps of process %d", (int)o.pid);
 		status = errno == ESRCH ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
@@ -333,10 +350,29 @@ int main(int argc, char **argv)
 		log_errno("cannot build the manifest");
 		goto out_manifest;
 	}
-	if (build_records(&m, smaps, maps, &src, &o, o.filter_given ? o.filter : filter,
-			  page_size) < 0) {
-		log_error("/proc/%d/smaps: cannot parse it (%s)", (int)o.pid, strerror(errno));
-		goto out_manifest;
+	for (int attempt = 1;; attempt++) {
+		bool last = attempt == MAPS_READ_ATTEMPTS;
+
+		if (build_records(&m, smaps, maps, &src, &o, o.filter_given ? o.filter : filter,
+				  page_size, last) == 0)
+			break;
+		if (errno != EAGAIN) {
+			log_error("/proc/%d/smaps: cannot parse it (%s)", (int)o.pid, strerror(errno));
+			goto out_manifest;
+		}
+		/* the map changed under the read: read both files again */
+		while (m.n_vmas)
+			manifest_vma_free(&m.vmas[--m.n_vmas]);
+		free(smaps);
+		free(maps);
+		maps = NULL;
+		smaps = lseek(src.smaps, 0, SEEK_SET) == 0 ? xio_read_fd_all(src.smaps, NULL) : NULL;
+		maps = lseek(src.maps, 0, SEEK_SET) == 0 ? xio_read_fd_all(src.maps, NULL) : NULL;
+		if (!smaps || !maps) {
+			log_errno("cannot read the maps of process %d again", (int)o.pid);
+			status = errno == ESRCH ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
+			goto out_manifest;
+		}
 	}
 	if (manifest_write(fp, &m) < 0 || (fp != stdout && fclose(fp) == EOF)) {
 		fp = stdout;

@@ -72,7 +72,7 @@ $(BUILD)/targets/%: tests/targets/%.c
 # the targets' shared headers (lc_pattern.h)
 $(TARGET_BIN): $(wildcard tests/targets/*.h)
 # lc-precopy-unit #includes lc-precopy's sources and pagemap.c
-$(BUILD)/targets/lc-precopy-unit: $(wildcard tools/lc-precopy/*.[ch] lib/common/*.h) lib/common/pagemap.c
+$(BUILD)/targets/lc-precopy-unit: $(wildcard tools/lc-precopy/*.[ch] lib/common/*.h) lib/common/pagemap.c lib/common/runs.c
 
 # lc-manifest-check drives lib/common's manifest reader: it links the library.
 $(BUILD)/targets/lc-manifest-check: tests/targets/lc-manifest-check.c $(LIB_A)

@@ -1,10 +1,10 @@
 /* lc-precopy-unit - unit tests of lc-precopy's address bookkeeping
- * (tools/lc-precopy/ranges.c, extents.c): the set operations, and extents
+ * (lib/common/runs.c, tools/lc-precopy/extents.c): the set operations, and extents
  * that follow addresses when VMAs grow, split, vanish and appear, which a
  * kernel without soft-dirty never exercises past the first pass.
  * Prints one line per failed check and exits 1 if any failed. */
 #include "../../lib/common/pagemap.c"
-#include "../../tools/lc-precopy/ranges.c"
+#include "../../lib/common/runs.c"
 #include "../../tools/lc-precopy/extents.c"
 
 #include <stdio.h>
@@ -103,15 +103,15 @@ static void test_ranges(void)
 	pagemap_runs_init(&out);
 	RUNS(&a, A, A + 4 * P, A + 8 * P, A + 12 * P);
 	RUNS(&b, A + 2 * P, A + 10 * P);
-	ranges_intersect(&a, &b, &out);
+	runs_intersect(&a, &b, &out);
 	EXPECT_RUNS("intersect", &out, A + 2 * P, A + 4 * P, A + 8 * P, A + 10 * P);
-	ranges_subtract(&a, &b, &out);
+	runs_subtract(&a, &b, &out);
 	EXPECT_RUNS("subtract", &out, A, A + 2 * P, A + 10 * P, A + 12 * P);
-	ranges_subtract(&b, &a, &out);
+	runs_subtract(&b, &a, &out);
 	EXPECT_RUNS("subtract reversed", &out, A + 4 * P, A + 8 * P);
-	ranges_union(&a, &b, &out);
+	runs_union(&a, &b, &out);
 	EXPECT_RUNS("union", &out, A, A + 12 * P);
-	ranges_subtract(&a, &a, &out);
+	runs_subtract(&a, &a, &out);
 	EXPECT_NO_RUNS("a - a", &out);
 	/* appending merges adjacent runs only */
 	pagemap_runs_clear(&out);

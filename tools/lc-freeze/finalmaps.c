@@ -263,10 +263,10 @@ static int plan_delta(const struct finalmaps_ctx *ctx, struct manifest_vma *v,
 
 	if (v->start >= GATE_AREA_START)
 		return 0;
-	if (runs_append(&dump, v->start, v->start + v->dump_size) < 0)
+	if (pagemap_runs_append(&dump, v->start, v->start + v->dump_size) < 0)
 		goto out;
 	for (size_t k = 0; k < v->n_extents; k++)
-		if (runs_append(&extents, v->extents[k].start, v->extents[k].end) < 0)
+		if (pagemap_runs_append(&extents, v->extents[k].start, v->extents[k].end) < 0)
 			goto out;
 	/* bytes to dump that no extent holds yet: new extents at the end */
 	if (runs_subtract(&dump, &extents, &gaps) < 0)
@@ -280,11 +280,11 @@ static int plan_delta(const struct finalmaps_ctx *ctx, struct manifest_vma *v,
 		qsort(v->extents, v->n_extents, sizeof *v->extents, by_start);
 
 	if (ctx->copy_all) {
-		if (runs_append(&refresh, dump.run[0].start, dump.run[0].end) < 0)
+		if (pagemap_runs_append(&refresh, dump.run[0].start, dump.run[0].end) < 0)
 			goto out;
 	} else {
 		for (size_t k = 0; k < v->n_clean; k++)
-			if (runs_append(&clean, v->clean[k].start, v->clean[k].end) < 0)
+			if (pagemap_runs_append(&clean, v->clean[k].start, v->clean[k].end) < 0)
 				goto out;
 		if (runs_subtract(&dump, &clean, &notclean) < 0)
 			goto out;
@@ -307,7 +307,7 @@ static int plan_delta(const struct finalmaps_ctx *ctx, struct manifest_vma *v,
 	/* A file mapping is copied whole, as lc-precopy does (the kernel reads
 	 * unpopulated file pages from the file); anonymous memory only where
 	 * populated (an unpopulated page reads as zeros: a hole). */
-	if (v->inode != 0 ? runs_append(&populated, v->start, v->start + v->dump_size) < 0
+	if (v->inode != 0 ? pagemap_runs_append(&populated, v->start, v->start + v->dump_size) < 0
 			  : pagemap_find(ctx->pm, v->start, v->start + v->dump_size,
 					 PAGEMAP_POPULATED, &populated) < 0)
 		goto out;

@@ -1,6 +1,6 @@
 #include "cover.h"
 #include "dumprule.h"
-#include "ranges.h"
+#include "runs.h"
 
 #include <errno.h>
 #include <string.h>
@@ -60,11 +60,11 @@ int cover_new_vmas(struct precopy *p)
 	if (!p->tracked_known) {
 		/* -c: the ranges the earlier run registered */
 		pagemap_runs_clear(&p->tracked);
-		if (ranges_union(&registered, &one, &p->tracked) < 0)
+		if (runs_union(&registered, &one, &p->tracked) < 0)
 			goto out;
 		p->tracked_known = true;
 	}
-	if (ranges_intersect_into(&p->tracked, &registered) < 0)
+	if (runs_intersect_into(&p->tracked, &registered) < 0)
 		goto out;
 	p->n_untracked = 0;
 	for (size_t i = 0; i < p->now.n_vmas; i++) {
@@ -87,7 +87,7 @@ int cover_new_vmas(struct precopy *p)
 		}
 		pagemap_runs_clear(&one);
 		if (pagemap_runs_append(&one, v->start, v->end) < 0 ||
-		    ranges_union_into(&p->tracked, &one) < 0)
+		    runs_union_into(&p->tracked, &one) < 0)
 			goto out;
 	}
 	rc = 0;

@@ -1,5 +1,5 @@
 #include "extents.h"
-#include "ranges.h"
+#include "runs.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -104,7 +104,7 @@ int extents_retarget(struct extents *t, const struct pagemap_runs *wanted,
 		}
 	}
 	/* the old addresses no longer wanted, as staging offsets */
-	if (ranges_subtract(&old, wanted, &gone) < 0 || extents_offsets(t, &gone, dropped) < 0)
+	if (runs_subtract(&old, wanted, &gone) < 0 || extents_offsets(t, &gone, dropped) < 0)
 		goto out;
 	free(t->x);
 	t->x = nx;

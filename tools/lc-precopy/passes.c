@@ -2,7 +2,7 @@
 #include "cover.h"
 #include "dumprule.h"
 #include "procfs.h"
-#include "ranges.h"
+#include "runs.h"
 #include "records.h"
 #include "stage.h"
 #include "xio.h"
@@ -109,14 +109,14 @@ static int select_pages(struct precopy *p, const struct wanted_sets *w,
 	pagemap_runs_init(&every);
 	pagemap_runs_init(&anon);
 	pagemap_runs_init(&populated);
-	if (ranges_intersect(candidate, &w->every, &every) < 0 ||
-	    ranges_intersect(candidate, &w->populated, &anon) < 0)
+	if (runs_intersect(candidate, &w->every, &every) < 0 ||
+	    runs_intersect(candidate, &w->populated, &anon) < 0)
 		goto out;
 	for (size_t i = 0; i < anon.n; i++)
 		if (pagemap_find(&p->pm, anon.run[i].start, anon.run[i].end, PAGEMAP_POPULATED,
 				 &populated) < 0)
 			goto out;
-	rc = ranges_union(&every, &populated, out);
+	rc = runs_union(&every, &populated, out);
 out:
 	pagemap_runs_free(&every);
 	pagemap_runs_free(&anon);
@@ -271,16 +271,16 @@ static int one_pass(struct precopy *p, bool full, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot free staging space: %s", strerror(errno));
 		goto out;
 	}
-	if (ranges_intersect_into(&p->unreadable, &p->wanted) < 0 ||
-	    ranges_intersect_into(&p->clean, &p->wanted) < 0 ||
-	    ranges_subtract_into(&p->clean, &fresh) < 0)
+	if (runs_intersect_into(&p->unreadable, &p->wanted) < 0 ||
+	    runs_intersect_into(&p->clean, &p->wanted) < 0 ||
+	    runs_subtract_into(&p->clean, &fresh) < 0)
 		goto nomem;
 	if (cover_new_vmas(p) < 0) {
 		snprintf(err, errlen, "cannot start tracking new mappings: %s", strerror(errno));
 		goto out;
 	}
 	if (full) {
-		if (ranges_union(&p->wanted, &tmp, &candidate) < 0)
+		if (runs_union(&p->wanted, &tmp, &candidate) < 0)
 			goto nomem;
 		if (track_reset(&p->tracker) < 0) {
 			snprintf(err, errlen, "cannot reset dirty tracking: %s", strerror(errno));
@@ -293,9 +293,9 @@ static int one_pass(struct precopy *p, bool full, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
 			goto out;
 		}
-		if (ranges_intersect_into(&dirty, &p->clean) < 0 ||
-		    ranges_subtract(&p->wanted, &p->clean, &tmp) < 0 ||
-		    ranges_union(&dirty, &tmp, &candidate) < 0)
+		if (runs_intersect_into(&dirty, &p->clean) < 0 ||
+		    runs_subtract(&p->wanted, &p->clean, &tmp) < 0 ||
+		    runs_union(&dirty, &tmp, &candidate) < 0)
 			goto nomem;
 	}
 	if (select_pages(p, &w, &candidate, &addrs) < 0) {
@@ -306,9 +306,9 @@ static int one_pass(struct precopy *p, bool full, char *err, size_t errlen)
 		/* dirty anonymous pages no longer populated were discarded
 		 * (MADV_DONTNEED): they read as zeros now */
 		pagemap_runs_clear(&tmp);
-		if (ranges_intersect(&candidate, &w.populated, &tmp) < 0 ||
-		    ranges_subtract_into(&tmp, &addrs) < 0 ||
-		    ranges_subtract_into(&tmp, &fresh) < 0 || extents_offsets(&p->ext, &tmp, &holes) < 0)
+		if (runs_intersect(&candidate, &w.populated, &tmp) < 0 ||
+		    runs_subtract_into(&tmp, &addrs) < 0 ||
+		    runs_subtract_into(&tmp, &fresh) < 0 || extents_offsets(&p->ext, &tmp, &holes) < 0)
 			goto nomem;
 		if (stage_punch(p->stage_fd, &holes, true, p->page_size) < 0) {
 			snprintf(err, errlen, "cannot zero discarded pages in the staging file: %s",
@@ -334,17 +334,17 @@ static int one_pass(struct precopy *p, bool full, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot copy into the staging file: %s", strerror(errno));
 		goto out;
 	}
-	if (ranges_subtract_into(&p->unreadable, &addrs) < 0 ||
-	    ranges_union_into(&p->unreadable, &result.unreadable) < 0)
+	if (runs_subtract_into(&p->unreadable, &addrs) < 0 ||
+	    runs_union_into(&p->unreadable, &result.unreadable) < 0)
 		goto nomem;
 	/* current as of the reset: what the tracker covers, but pages that
 	 * could not be read */
 	pagemap_runs_clear(&p->clean);
 	if (p->tracker.mode != TRACK_NONE) {
 		pagemap_runs_clear(&tmp);
-		if ((p->tracker.mode == TRACK_UFFD ? ranges_intersect(&p->wanted, &p->tracked, &tmp)
+		if ((p->tracker.mode == TRACK_UFFD ? runs_intersect(&p->wanted, &p->tracked, &tmp)
 						   : track_covered(&p->tracker, &p->wanted, &tmp)) < 0 ||
-		    ranges_subtract(&tmp, &p->unreadable, &p->clean) < 0)
+		    runs_subtract(&tmp, &p->unreadable, &p->clean) < 0)
 			goto nomem;
 	}
 	s.pages = result.pages;

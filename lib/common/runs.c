@@ -1,9 +1,9 @@
-#include "ranges.h"
+#include "runs.h"
 
 #include <stdbool.h>
 #include <string.h>
 
-int ranges_intersect(const struct pagemap_runs *a, const struct pagemap_runs *b,
+int runs_intersect(const struct pagemap_runs *a, const struct pagemap_runs *b,
 		     struct pagemap_runs *out)
 {
 	size_t i = 0, j = 0;
@@ -23,7 +23,7 @@ int ranges_intersect(const struct pagemap_runs *a, const struct pagemap_runs *b,
 	return 0;
 }
 
-int ranges_subtract(const struct pagemap_runs *a, const struct pagemap_runs *b,
+int runs_subtract(const struct pagemap_runs *a, const struct pagemap_runs *b,
 		    struct pagemap_runs *out)
 {
 	size_t j = 0;
@@ -48,7 +48,7 @@ int ranges_subtract(const struct pagemap_runs *a, const struct pagemap_runs *b,
 	return 0;
 }
 
-int ranges_union(const struct pagemap_runs *a, const struct pagemap_runs *b,
+int runs_union(const struct pagemap_runs *a, const struct pagemap_runs *b,
 		 struct pagemap_runs *out)
 {
 	size_t i = 0, j = 0;
@@ -79,10 +79,10 @@ int ranges_union(const struct pagemap_runs *a, const struct pagemap_runs *b,
 	return 0;
 }
 
-typedef int (*ranges_op)(const struct pagemap_runs *, const struct pagemap_runs *,
+typedef int (*runs_op)(const struct pagemap_runs *, const struct pagemap_runs *,
 			 struct pagemap_runs *);
 
-static int into(struct pagemap_runs *a, const struct pagemap_runs *b, ranges_op op)
+static int into(struct pagemap_runs *a, const struct pagemap_runs *b, runs_op op)
 {
 	struct pagemap_runs tmp;
 
@@ -96,17 +96,17 @@ static int into(struct pagemap_runs *a, const struct pagemap_runs *b, ranges_op 
 	return 0;
 }
 
-int ranges_intersect_into(struct pagemap_runs *a, const struct pagemap_runs *b)
+int runs_intersect_into(struct pagemap_runs *a, const struct pagemap_runs *b)
 {
-	return into(a, b, ranges_intersect);
+	return into(a, b, runs_intersect);
 }
 
-int ranges_subtract_into(struct pagemap_runs *a, const struct pagemap_runs *b)
+int runs_subtract_into(struct pagemap_runs *a, const struct pagemap_runs *b)
 {
-	return into(a, b, ranges_subtract);
+	return into(a, b, runs_subtract);
 }
 
-int ranges_union_into(struct pagemap_runs *a, const struct pagemap_runs *b)
+int runs_union_into(struct pagemap_runs *a, const struct pagemap_runs *b)
 {
-	return into(a, b, ranges_union);
+	return into(a, b, runs_union);
 }

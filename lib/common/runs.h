@@ -1,0 +1,22 @@
+/* runs - set operations on ascending, merged address runs (struct
+ * pagemap_runs): what to dump, what is staged, clean, dirty, populated.
+ * lc-precopy computes its copy lists, clean ranges and unreadable pages with
+ * them, lc-freeze its final delta. out is cleared first and must not be one
+ * of the inputs. */
+#ifndef LC_RUNS_H
+#define LC_RUNS_H
+
+#include "pagemap.h"
+
+int runs_intersect(const struct pagemap_runs *a, const struct pagemap_runs *b,
+		   struct pagemap_runs *out);
+int runs_subtract(const struct pagemap_runs *a, const struct pagemap_runs *b,
+		  struct pagemap_runs *out);
+int runs_union(const struct pagemap_runs *a, const struct pagemap_runs *b,
+	       struct pagemap_runs *out);
+/* a := a op b, through a scratch list */
+int runs_intersect_into(struct pagemap_runs *a, const struct pagemap_runs *b);
+int runs_subtract_into(struct pagemap_runs *a, const struct pagemap_runs *b);
+int runs_union_into(struct pagemap_runs *a, const struct pagemap_runs *b);
+
+#endif

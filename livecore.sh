@@ -99,6 +99,9 @@ release_uffd() {
 		"$work/manifest.precopy" 2>/dev/null)
 	[ -n "$fd" ] || return 0
 	grep -qs '^# uffd-close ' "$work/manifest.freeze" && return 0
+	# a process that died (a zombie too) took its userfaultfd with it
+	state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
+	case $state in '' | Z | X) return 0 ;; esac
 	"$LC_PRECOPY" -R "$fd" "$pid" 2>/dev/null ||
 		printf '%s: could not close the userfaultfd (fd %s) in process %s; run: lc-precopy -R %s %s\n' \
 			"$prog" "$fd" "$pid" "$fd" "$pid" >&2

@@ -106,7 +106,8 @@ assert_running() {
 	[ "$(cat "$D/victim")" = precious ]
 	[ ! -e "$D/not-there" ]
 	for c in link.core dangling.core; do
-		[ ! -L "$D/$c" ] && [ -f "$D/$c" ]
+		[ ! -L "$D/$c" ]
+		[ -f "$D/$c" ]
 		[ "$(stat -c %a "$D/$c")" = 600 ]
 		[ "$(head -c 4 "$D/$c")" = $'\x7fELF' ]
 	done
@@ -123,13 +124,15 @@ assert_running() {
 	run --separate-stderr -7 lc-elfwrite -q -c -s "$D/stage" -n "$D/notes" -o "$D/out.core" <"$D/m2"
 	run --separate-stderr -0 lc-elfwrite -q -f -c -s "$D/stage" -n "$D/notes" -o "$D/out.core" <"$D/m2"
 	[ "$(cat "$D/victim")" = precious ]
-	[ ! -L "$D/out.core" ] && [ "$(stat -c %a "$D/out.core")" = 600 ]
+	[ ! -L "$D/out.core" ]
+	[ "$(stat -c %a "$D/out.core")" = 600 ]
 	# in place, too
 	rm "$D/out.core"
 	ln -s "$D/victim" "$D/out.core"
 	run --separate-stderr -0 lc-elfwrite -q -f -s "$D/stage" -n "$D/notes" -o "$D/out.core" <"$D/m2"
 	[ "$(cat "$D/victim")" = precious ]
-	[ ! -L "$D/out.core" ] && [ "$(stat -c %a "$D/out.core")" = 600 ]
+	[ ! -L "$D/out.core" ]
+	[ "$(stat -c %a "$D/out.core")" = 600 ]
 }
 
 @test "staging and notes paths that are symbolic links: lc-freeze and lc-elfwrite never follow them" {
@@ -148,12 +151,14 @@ assert_running() {
 	run --separate-stderr -0 lc-freeze -s "$D/stage" -n "$D/notes.link" "$LC_TARGET_PID" <"$D/m1"
 	printf '%s\n' "$output" >"$D/m2"
 	[ "$(cat "$D/victim")" = precious ]
-	[ ! -L "$D/notes.link" ] && [ "$(stat -c %a "$D/notes.link")" = 600 ]
+	[ ! -L "$D/notes.link" ]
+	[ "$(stat -c %a "$D/notes.link")" = 600 ]
 	# lc-elfwrite: -s or -n a link: bad input (5), nothing written
 	ln -s "$D/notes.link" "$D/notes.link2"
 	run --separate-stderr -5 lc-elfwrite -q -s "$D/stage.link" -n "$D/notes.link" -o "$D/a.core" <"$D/m2"
 	run --separate-stderr -5 lc-elfwrite -q -s "$D/stage" -n "$D/notes.link2" -o "$D/b.core" <"$D/m2"
-	[ ! -e "$D/a.core" ] && [ ! -e "$D/b.core" ]
+	[ ! -e "$D/a.core" ]
+	[ ! -e "$D/b.core" ]
 	run -0 find "$D" -maxdepth 1 -name '.*.core.*'
 	assert_output ''
 }
@@ -169,7 +174,8 @@ assert_running() {
 	ln "$D/tmp/x.core" "$D/planted.keep" 2>/dev/null || cp -p "$D/tmp/x.core" "$D/planted.keep"
 	cp /etc/passwd "$D/passwd.before"
 	run --separate-stderr -7 livecore.sh -q "$LC_TARGET_PID" "$D/tmp/x.core"
-	[ "$(cat "$D/tmp/x.core")" = planted ] && [ "$(stat -c %U "$D/tmp/x.core")" = nobody ]
+	[ "$(cat "$D/tmp/x.core")" = planted ]
+	[ "$(stat -c %U "$D/tmp/x.core")" = nobody ]
 	run --separate-stderr -7 livecore.sh -q "$LC_TARGET_PID" "$D/tmp/y.core"
 	# with -f: the names are replaced by root's own 0600 cores; nothing is
 	# written into the planted file or through the planted link

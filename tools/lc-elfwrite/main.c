@@ -4,6 +4,7 @@
  * a compact stream otherwise. Holds no capability; runs under a seccomp
  * allow-list once its files are open. See lc-elfwrite(1). */
 #include "caps.h"
+#include "cli.h"
 #include "exitcode.h"
 #include "layout.h"
 #include "log.h"
@@ -210,12 +211,7 @@ int main(int argc, char **argv)
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
-	if (getenv("LIVECORE_DEBUG_PRIVILEGES")) {
-		char desc[512];
-
-		if (caps_describe_self(desc, sizeof desc) == 0)
-			log_error("privileges after setup: %s", desc);
-	}
+	cli_report_privileges("after setup");
 	while ((c = getopt(argc, argv, "s:n:o:cfqh")) != -1) {
 		switch (c) {
 		case 's': o.stage = optarg; break;

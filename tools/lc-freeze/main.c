@@ -4,6 +4,7 @@
  * and, for the notes file it writes, lc-notes(5). */
 #include "capture.h"
 #include "caps.h"
+#include "cli.h"
 #include "copy.h"
 #include "exitcode.h"
 #include "finalmaps.h"
@@ -214,6 +215,7 @@ static int check_inputs(struct freeze *f)
 {
 	char err[512];
 	const char *v, *why;
+	int opened;
 
 	if (manifest_read(stdin, "standard input", &f->in, err, sizeof err) < 0) {
 		log_error("%s", err);
@@ -234,13 +236,8 @@ static int check_inputs(struct freeze *f)
 		log_error("standard input: unknown stop-copy \"%s\" (want all or dirty)", v);
 		return EXIT_BAD_INPUT;
 	}
-	if (target_open(f->o.pid, &f->t) < 0) {
-		if (errno == ESRCH)
-			log_error("no process %d", (int)f->o.pid);
-		else
-			log_errno("cannot open /proc/%d", (int)f->o.pid);
-		return errno == ESRCH ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
-	}
+	if ((opened = cli_open_target(f->o.pid, &f->t)) != EXIT_OK)
+		return opened;
 	if (f->t.stat.starttime != f->in.starttime) {
 		log_error("process %d is not the one the manifest describes (starttime %" PRIu64
 			  ", manifest %" PRIu64 "): the pid was reused", (int)f->o.pid,
@@ -287,12 +284,7 @@ static int open_everything(struct freeze *f)
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
-	if (getenv("LIVECORE_DEBUG_PRIVILEGES")) {
-		char desc[512];
-
-		if (caps_describe_self(desc, sizeof desc) == 0)
-			log_error("privileges after setup: %s", desc);
-	}
+	cli_report_privileges("after setup");
 	if (pagemap_open(&f->pm, f->h.pagemap, f->in.page_size) < 0) {
 		log_errno("cannot read /proc/%d/pagemap", (int)f->o.pid);
 		return EXIT_FAILURE_IO;
@@ -607,12 +599,7 @@ int main(int argc, char **argv)
 		status = EXIT_FAILURE_IO;
 		goto out;
 	}
-	if (getenv("LIVECORE_DEBUG_PRIVILEGES")) {
-		char desc[512];
-
-		if (caps_describe_self(desc, sizeof desc) == 0)
-			log_error("privileges after the stop: %s", desc);
-	}
+	cli_report_privileges("after the stop");
 	status = write_results(&f);
 out:
 	if (f.stopped)

@@ -2,6 +2,7 @@
  * its identity, the coredump_filter in force, and one record per VMA saying
  * whether a core holds it and why not. See lc-maps(1). */
 #include "caps.h"
+#include "cli.h"
 #include "dumprule.h"
 #include "exitcode.h"
 #include "log.h"
@@ -214,6 +215,7 @@ static void escape_comm(const char *comm, char *out, size_t len)
 
 int main(int argc, char **argv)
 {
+	int opened;
 	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH };
 	struct options o = { 0 };
 	struct target t;
@@ -266,13 +268,8 @@ int main(int argc, char **argv)
 		log_error("bad pid \"%s\" (want a decimal process id)", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (target_open(o.pid, &t) < 0) {
-		if (errno == ESRCH)
-			log_error("no process %d", (int)o.pid);
-		else
-			log_errno("cannot open /proc/%d", (int)o.pid);
-		return errno == ESRCH ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
-	}
+	if ((opened = cli_open_target(o.pid, &t)) != EXIT_OK)
+		return opened;
 	if ((why = target_not_dumpable(&t))) {
 		log_error("process %d %s", (int)o.pid, why);
 		return EXIT_NO_TARGET;
@@ -297,12 +294,7 @@ int main(int argc, char **argv)
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
-	if (getenv("LIVECORE_DEBUG_PRIVILEGES")) {
-		char desc[512];
-
-		if (caps_describe_self(desc, sizeof desc) == 0)
-			log_error("privileges after setup: %s", desc);
-	}
+	cli_report_privileges("after setup");
 	if (o.output) {
 		if (outfile_create(&out, o.output, true) < 0) {
 			log_errno("cannot create %s", o.output);

@@ -1,5 +1,6 @@
 #include "handoff.h"
 #include "caps.h"
+#include "cli.h"
 #include "exitcode.h"
 #include "log.h"
 #include "target.h"
@@ -98,12 +99,10 @@ int handoff_release_command(pid_t pid, int fd)
 	struct target t;
 	bool closed;
 	int64_t us;
-	int mem, task;
+	int mem, task, opened;
 
-	if (target_open(pid, &t) < 0) {
-		log_error("no process %d", (int)pid);
-		return EXIT_NO_TARGET;
-	}
+	if ((opened = cli_open_target(pid, &t)) != EXIT_OK)
+		return opened;
 	if (caps_check_own_target(t.status.uid) < 0) {
 		log_error("process %d is not the caller's own", (int)pid);
 		return EXIT_DENIED;

@@ -3,6 +3,7 @@
  * and passes the manifest on, annotated (lc-manifest(5), lc-stage(5)).
  * It never stops the target. See lc-precopy(1). */
 #include "caps.h"
+#include "cli.h"
 #include "copy.h"
 #include "handoff.h"
 #include "exitcode.h"
@@ -284,6 +285,7 @@ static int resume_mode(const struct manifest *in, enum track_mode *mode)
 
 int main(int argc, char **argv)
 {
+	int opened;
 	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
 	static const cap_value_t ptrace_only[] = { CAP_SYS_PTRACE };
 	struct options o = { 0 };
@@ -327,13 +329,8 @@ int main(int argc, char **argv)
 			  in.page_size, page_size);
 		return EXIT_BAD_INPUT;
 	}
-	if (target_open(o.pid, &t) < 0) {
-		if (errno == ESRCH)
-			log_error("no process %d", (int)o.pid);
-		else
-			log_errno("cannot open /proc/%d", (int)o.pid);
-		return errno == ESRCH ? EXIT_NO_TARGET : EXIT_FAILURE_IO;
-	}
+	if ((opened = cli_open_target(o.pid, &t)) != EXIT_OK)
+		return opened;
 	if (target_verify(&t, in.starttime) < 0) {
 		log_error("process %d is not the process the manifest describes (starttime %" PRIu64
 			  ", manifest says %" PRIu64 "): the pid was reused", (int)o.pid,
@@ -378,12 +375,7 @@ int main(int argc, char **argv)
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
-	if (getenv("LIVECORE_DEBUG_PRIVILEGES")) {
-		char desc[512];
-
-		if (caps_describe_self(desc, sizeof desc) == 0)
-			log_error("privileges after setup: %s", desc);
-	}
+	cli_report_privileges("after setup");
 	/* a stage create failure must not leave the userfaultfd either */
 
 	/* uffd: the userfaultfd is created in the target (a stop of a

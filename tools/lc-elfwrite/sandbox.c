@@ -27,24 +27,17 @@ static const int sandbox_allowed[] = {
 /* Built with AddressSanitizer (make check-asan), the runtime's own calls
  * must get through the allow-list too. Memory errors are caught and
  * reported inside the filter (unsymbolized: module and offset, for
- * addr2line), but LeakSanitizer's check at exit stops the world: it clones
- * a thread, ptraces this one and mprotects a guard page, calls the filter
- * refuses and must keep refusing. So the sanitizer build of lc-elfwrite
- * does not look for leaks, and its filter adds futex alone (below): what
- * the tests check is otherwise the real build's filter. */
+ * addr2line). LeakSanitizer's check at exit would stop the world (clone,
+ * ptrace, mprotect of a guard page: calls the filter refuses and must keep
+ * refusing); the sanitizer builds of the tools do not look for leaks
+ * (lib/common/caps.c). The filter adds futex alone (below): what the tests
+ * check is otherwise the real build's filter. */
 #if defined(__SANITIZE_ADDRESS__)
 #define SANDBOX_UNDER_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define SANDBOX_UNDER_ASAN 1
 #endif
-#endif
-#ifdef SANDBOX_UNDER_ASAN
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-	return "detect_leaks=0";
-}
 #endif
 
 int sandbox_enter(bool allow_unlink)

@@ -170,7 +170,7 @@ fuzz: fuzz-build
 # parsers' leaks are the fuzz targets' business (libFuzzer checks each input).
 ASAN_BUILD  := build-asan
 ASAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-ASAN_OWN_TARGETS := lc-manifest-check lc-layout-test
+ASAN_OWN_TARGETS := lc-manifest-check lc-layout-test lc-precopy-unit
 ASAN_BATS   ?= tests/bats
 check-asan: all
 	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS_EXTRA="$(ASAN_CFLAGS) $(CFLAGS_EXTRA)" \

@@ -306,11 +306,19 @@ static int plan_delta(const struct finalmaps_ctx *ctx, struct manifest_vma *v,
 	}
 	/* A file mapping is copied whole, as lc-precopy does (the kernel reads
 	 * unpopulated file pages from the file); anonymous memory only where
-	 * populated (an unpopulated page reads as zeros: a hole). */
-	if (v->inode != 0 ? pagemap_runs_append(&populated, v->start, v->start + v->dump_size) < 0
-			  : pagemap_find(ctx->pm, v->start, v->start + v->dump_size,
+	 * populated (an unpopulated page reads as zeros: a hole). Only the
+	 * ranges to refresh are looked up: with a tracker they are a few
+	 * pages of a VMA that may span GiB, and the lookup walks page tables
+	 * inside the stop. */
+	if (v->inode != 0) {
+		if (pagemap_runs_append(&populated, v->start, v->start + v->dump_size) < 0)
+			goto out;
+	} else {
+		for (size_t k = 0; k < refresh.n; k++)
+			if (pagemap_find(ctx->pm, refresh.run[k].start, refresh.run[k].end,
 					 PAGEMAP_POPULATED, &populated) < 0)
-		goto out;
+				goto out;
+	}
 	if (runs_intersect(&refresh, &populated, &copy) < 0 ||
 	    runs_subtract(&refresh, &populated, &stale) < 0 ||
 	    translate(v, &copy, &r->copy) < 0 || translate(v, &stale, &r->punch) < 0)

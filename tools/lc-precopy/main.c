@@ -18,6 +18,7 @@
 #include "xio.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -29,6 +30,11 @@
 
 #define DEFAULT_MAX_PASSES 8
 #define DEFAULT_DIRTY_PCT 5
+/* -t not given: 5% with soft-dirty, whose every pass after the first holds
+ * the target in a ptrace stop for its scan and reset; 0 with uffd, whose
+ * passes cost the target only a fault per page it writes again, so passes
+ * go on while the dirty set shrinks and the stop copies what is left. */
+#define DIRTY_PCT_BY_MODE UINT_MAX
 
 static void usage(FILE *out)
 {
@@ -43,7 +49,7 @@ static void usage(FILE *out)
 		"                not work), none (one pass)\n"
 		"  -p MAXPASSES  at most this many passes (default %d)\n"
 		"  -t DIRTY_PCT  stop when fewer pages than this percent of the first pass\n"
-		"                are dirty (default %d)\n"
+		"                are dirty (default: %d with soft-dirty, 0 with uffd)\n"
 		"  -j WORKERS    copy threads (default: online CPUs)\n"
 		"  -q            no progress line\n"
 		"  -h            this help\n"
@@ -81,7 +87,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	o->tracking = TRACK_REQUEST_AUTO;
 	o->max_passes = DEFAULT_MAX_PASSES;
-	o->dirty_pct = DEFAULT_DIRTY_PCT;
+	o->dirty_pct = DIRTY_PCT_BY_MODE;
 	o->workers = 0;
 	o->release_fd = -1;
 	while ((c = getopt(argc, argv, "s:cT:p:t:j:qR:h")) != -1) {
@@ -452,6 +458,8 @@ int main(int argc, char **argv)
 		p.uffd_header = uffd_header;
 	}
 	p.tracked_known = !o.resume;
+	if (p.dirty_pct == DIRTY_PCT_BY_MODE)
+		p.dirty_pct = mode == TRACK_UFFD ? 0 : DEFAULT_DIRTY_PCT;
 	/* said once when it is a fallback; -T none asked for it */
 	if (mode == TRACK_NONE && o.tracking != TRACK_REQUEST_NONE && !o.resume)
 		log_error("no dirty tracking (%s): one pass; the stop must copy every dumped page", why);

@@ -78,6 +78,12 @@ int target_verify(struct target *t, uint64_t starttime)
 	return 0;
 }
 
+bool target_dying(struct target *t, uint64_t starttime)
+{
+	return target_verify(t, starttime) < 0 || t->stat.state == 'Z' || t->stat.state == 'X' ||
+	       (t->stat.flags & TARGET_PF_EXITING);
+}
+
 const char *target_not_dumpable(const struct target *t)
 {
 	if (t->stat.flags & TARGET_PF_KTHREAD)

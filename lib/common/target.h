@@ -6,10 +6,12 @@
 
 #include "procfs.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #define TARGET_PF_KTHREAD 0x00200000ul /* include/linux/sched.h */
+#define TARGET_PF_EXITING 0x00000004ul /* set when do_exit starts, before the mm goes */
 
 struct target {
 	pid_t pid;
@@ -29,6 +31,11 @@ void target_close(struct target *t);
 /* Re-reads stat through the held directory and checks starttime: -1 with
  * errno = ESRCH when the process exited or the pid now names another one. */
 int target_verify(struct target *t, uint64_t starttime);
+
+/* true when the process is gone, a zombie, or on its way out (PF_EXITING:
+ * killed, its memory being torn down; calls on it fail with ENOMEM, EFAULT
+ * or ESRCH). Re-reads stat through the held directory. */
+bool target_dying(struct target *t, uint64_t starttime);
 
 /* Why this target has no memory to dump, or NULL: "is a zombie",
  * "is a kernel thread". */

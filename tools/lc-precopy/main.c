@@ -473,9 +473,9 @@ int main(int argc, char **argv)
 		/* A process that dies mid-pass fails whatever call came next,
 		 * not always with ESRCH (registering uffd ranges on its exiting
 		 * mm gives ENOMEM): ask whether it is still there, and alive
-		 * (a killed child not yet reaped is a zombie). */
-		if (saved == ESRCH || target_verify(&t, in.starttime) < 0 ||
-		    t.stat.state == 'Z' || t.stat.state == 'X') {
+		 * (a killed child not yet reaped is a zombie; one still
+		 * tearing down its memory is PF_EXITING). */
+		if (saved == ESRCH || target_dying(&t, in.starttime)) {
 			log_error("%s", err);
 			log_error("process %d exited during the copy", (int)o.pid);
 			status = EXIT_NO_TARGET;

@@ -140,7 +140,11 @@ run() { # stdin stdout command...
 tool_failed() { # status
 	case $1 in
 	3) printf '%s: process %s exited (or its pid was reused) during the dump; no core written\n' "$prog" "$pid" >&2 ;;
-	8) printf '%s: interrupted; the process was resumed and no core written\n' "$prog" >&2 ;;
+	# 8: the tool's own status after SIGINT/SIGTERM; 129, 130, 143: it died
+	# of SIGHUP, SIGINT or SIGTERM before the driver's trap ran
+	8 | 129 | 130 | 143)
+		printf '%s: interrupted; the process was resumed and no core written\n' "$prog" >&2
+		exit 8 ;;
 	*) printf '%s: no core written\n' "$prog" >&2 ;;
 	esac
 	exit "$1"

@@ -170,3 +170,38 @@ interrupt_livecore() {
 	p2=$(cat "$BATS_TEST_TMPDIR/progress")
 	[ "$p2" -gt "$p1" ]
 }
+
+@test "livecore.sh: SIGINT while lc-elfwrite streams the core leaves no core, no temporary file, the target running" {
+	[ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" != "$(stat -f -c %T "$BATS_TEST_TMPDIR")" ] ||
+		skip "needs: /dev/shm on another filesystem than \$BATS_TEST_TMPDIR"
+	lc_start_target --pattern-mib 1536 --progress-file "$BATS_TEST_TMPDIR/progress"
+	# the work directory on another filesystem: lc-elfwrite streams the
+	# core out of the staging file (seconds for 1.5 GiB), not a rename
+	shm=$(mktemp -d /dev/shm/lc-livecore-test.XXXXXX)
+	setsid livecore.sh -T none -w "$shm" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/int.core" \
+		2>"$BATS_TEST_TMPDIR/err" &
+	driver=$!
+	for _ in $(seq 3000); do
+		[ -n "$(find "$shm" -path '*/.livecore.*/manifest.freeze' -size +0 2>/dev/null)" ] && break
+		sleep 0.01
+	done
+	sleep 0.1
+	pgrep -s "$driver" -x lc-elfwrite >/dev/null || {
+		rm -rf "$shm"
+		skip "lc-elfwrite finished before the interrupt could be sent"
+	}
+	kill -INT -- "-$driver"
+	rc=0
+	wait "$driver" || rc=$?
+	cat "$BATS_TEST_TMPDIR/err"
+	run -0 find "$shm" "$BATS_TEST_TMPDIR" -maxdepth 2 -name '.livecore.*' -o -maxdepth 2 -name '.int.core.*'
+	rm -rf "$shm"
+	assert_output ''
+	[ "$rc" -eq 8 ]
+	[ ! -e "$BATS_TEST_TMPDIR/int.core" ]
+	lc_wait_state "$LC_TARGET_PID" RS
+	p1=$(cat "$BATS_TEST_TMPDIR/progress")
+	sleep 0.2
+	p2=$(cat "$BATS_TEST_TMPDIR/progress")
+	[ "$p2" -gt "$p1" ]
+}

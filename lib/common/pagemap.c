@@ -1,25 +1,11 @@
 #include "pagemap.h"
+#include "pagemap_scan.h"
 #include "xio.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-
-/* include/uapi/linux/fs.h (Linux 6.7); Debian 12's headers predate it. */
-#ifndef PAGEMAP_SCAN
-struct page_region {
-	uint64_t start, end, categories;
-};
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#define PAGE_IS_PRESENT    (1 << 3)
-#define PAGE_IS_SWAPPED    (1 << 4)
-#define PAGE_IS_SOFT_DIRTY (1 << 7)
-#endif
 
 #define PAGEMAP_CHUNK_PAGES 8192u   /* entries read per pread: 64 KiB */
 #define PAGEMAP_SCAN_REGIONS 512u

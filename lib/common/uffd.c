@@ -1,5 +1,6 @@
 #include "uffd.h"
 #include "inject.h"
+#include "pagemap_scan.h"
 #include "ptrace_stop.h"
 #include "xio.h"
 
@@ -25,23 +26,6 @@
 #endif
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
-#endif
-#ifndef PAGEMAP_SCAN
-struct page_region {
-	uint64_t start, end, categories;
-};
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#endif
-#ifndef PM_SCAN_WP_MATCHING
-#define PM_SCAN_WP_MATCHING (1 << 0)
-#define PM_SCAN_CHECK_WPASYNC (1 << 1)
-#endif
-#ifndef PAGE_IS_WRITTEN
-#define PAGE_IS_WRITTEN (1 << 1)
 #endif
 
 #define FEATURES (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED)

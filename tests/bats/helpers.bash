@@ -165,3 +165,51 @@ lc_core_pattern_is_plain() {
 lc_require_root() {
 	[ "$(id -u)" = 0 ] || skip "needs: root"
 }
+
+# lc_start_program BIN INFO [args...] - starts BIN -o INFO args in the
+# background (the convention of every test program here: it writes INFO
+# when ready), registers it for lc_cleanup_targets, waits at most ~10 s for
+# INFO. Sets LC_STARTED_PID; on failure prints the program's stderr
+# (INFO.err) and returns 1.
+lc_start_program() {
+	local bin=$1 info=$2 i
+	shift 2
+
+	"$bin" -o "$info" "$@" </dev/null >/dev/null 2>"$info.err" 3>&- &
+	LC_STARTED_PID=$!
+	LC_TARGET_PIDS+=("$LC_STARTED_PID")
+	for ((i = 0; i < 1000; i++)); do
+		[ -s "$info" ] && return 0
+		kill -0 "$LC_STARTED_PID" 2>/dev/null || break
+		sleep 0.01
+	done
+	cat "$info.err" >&2
+	return 1
+}
+
+# lc_start_nobody_process - starts `sleep 1000` as uid/gid 65534 (another
+# user's process for the privilege tests), registered for cleanup; waits
+# until it has exec'd sleep. Sets LC_NOBODY_PID.
+lc_start_nobody_process() {
+	local i
+
+	setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000 3>&- &
+	LC_NOBODY_PID=$!
+	LC_TARGET_PIDS+=("$LC_NOBODY_PID")
+	for ((i = 0; i < 500; i++)); do
+		[ "$(stat -c %u "/proc/$LC_NOBODY_PID" 2>/dev/null)" = 65534 ] &&
+			[ "$(readlink "/proc/$LC_NOBODY_PID/exe")" != "$(command -v setpriv)" ] && return 0
+		sleep 0.01
+	done
+	return 0 # the callers check the owner themselves
+}
+
+# lc_open_path DIR - lets other users reach DIR (o+x on it and its parents)
+lc_open_path() {
+	local p=$1
+
+	while [ "$p" != / ]; do
+		chmod o+x "$p"
+		p=$(dirname "$p")
+	done
+}

@@ -72,15 +72,6 @@ mem_bytes() {
 		status=none | od -An -v -tx1 | tr -d ' \n'
 }
 
-# open_path DIR - lets other users reach DIR (o+x on it and its parents)
-open_path() {
-	local p=$1
-
-	while [ "$p" != / ]; do
-		chmod o+x "$p"
-		p=$(dirname "$p")
-	done
-}
 
 # assert_running PID - neither stopped nor traced
 assert_running() {
@@ -167,7 +158,7 @@ assert_running() {
 	lc_require_root
 	lc_start_target
 	mkdir -m 1777 "$D/tmp"
-	open_path "$D/tmp"
+	lc_open_path "$D/tmp"
 	# nobody plants a file and a link at names root will be asked to write
 	setpriv --reuid=nobody --regid=nogroup --clear-groups -- sh -c \
 		'echo planted >"$1/x.core"; ln -s /etc/passwd "$1/y.core"' _ "$D/tmp"

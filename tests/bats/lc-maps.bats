@@ -385,15 +385,9 @@ assert_decision() {
 @test "lc-maps: as root, reads another user's process and still ends with nothing" {
 	lc_require_root
 	command -v setpriv >/dev/null || skip "needs: setpriv"
-	local pid i
-	setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000 3>&- &
-	pid=$!
-	LC_TARGET_PIDS+=("$pid")
-	for ((i = 0; i < 500; i++)); do
-		[ "$(stat -c %u "/proc/$pid" 2>/dev/null)" = 65534 ] &&
-			[ "$(readlink "/proc/$pid/exe")" != "$(command -v setpriv)" ] && break
-		sleep 0.01
-	done
+	local pid
+	lc_start_nobody_process
+	pid=$LC_NOBODY_PID
 	run -0 stat -c %u "/proc/$pid"
 	assert_output 65534
 	run -0 --separate-stderr env LIVECORE_DEBUG_PRIVILEGES=1 lc-maps "$pid"
@@ -498,8 +492,7 @@ real_manifest() {
 	dir=$BATS_TEST_TMPDIR/caps
 	mkdir "$dir"
 	# nobody must reach the binary: open the path down to it
-	p=$dir
-	while [ "$p" != / ]; do chmod o+x "$p"; p=$(dirname "$p"); done
+	lc_open_path "$dir"
 	cp "$LIVECORE_BUILD/bin/lc-maps" "$dir/lc-maps"
 	setcap cap_sys_ptrace,cap_dac_read_search=p "$dir/lc-maps" ||
 		skip "needs: a filesystem with file capabilities under \$BATS_TEST_TMPDIR"

@@ -27,19 +27,12 @@ teardown() {
 
 # start_pt ARGS... - starts lc-precopy-target; sets PT_PID and PT_INFO
 start_pt() {
-	local i
-
 	PT_INFO="$BATS_TEST_TMPDIR/pt${#LC_PT_PIDS[@]}.info"
-	"$LC_PT" -o "$PT_INFO" "$@" </dev/null >/dev/null 2>"$PT_INFO.err" 3>&- &
-	PT_PID=$!
+	lc_start_program "$LC_PT" "$PT_INFO" "$@"
+	local rc=$?
+	PT_PID=$LC_STARTED_PID
 	LC_PT_PIDS+=("$PT_PID")
-	for ((i = 0; i < 1000; i++)); do
-		[ -s "$PT_INFO" ] && return 0
-		kill -0 "$PT_PID" 2>/dev/null || break
-		sleep 0.01
-	done
-	cat "$PT_INFO.err" >&2
-	return 1
+	return $rc
 }
 
 # record MANIFEST ADDR - the record whose range holds ADDR (hex, 0x...)
@@ -479,14 +472,8 @@ soft_dirty_kernel() {
 @test "as root, copies another user's process through files opened while privileged, then holds nothing" {
 	lc_require_root
 	command -v setpriv >/dev/null || skip "needs: setpriv"
-	setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000 3>&- &
-	pid=$!
-	LC_PT_PIDS+=("$pid")
-	for ((i = 0; i < 500; i++)); do
-		[ "$(stat -c %u "/proc/$pid" 2>/dev/null)" = 65534 ] &&
-			[ "$(readlink "/proc/$pid/exe")" != "$(command -v setpriv)" ] && break
-		sleep 0.01
-	done
+	lc_start_nobody_process
+	pid=$LC_NOBODY_PID
 	run -0 stat -c %u "/proc/$pid"
 	assert_output 65534
 	LIVECORE_DEBUG_PRIVILEGES=1 run --separate-stderr -0 precopy -T none "$pid"

@@ -78,15 +78,6 @@ assert_caps() {
 	assert_equal "$got" "CapInh=$(hex16 0) CapPrm=$(hex16 "$3") CapEff=$(hex16 "$2") CapBnd=$(hex16 "$4") CapAmb=$(hex16 0) NoNewPrivs=1"
 }
 
-# open_path DIR - lets other users reach DIR (o+x on it and its parents)
-open_path() {
-	local p=$1
-
-	while [ "$p" != / ]; do
-		chmod o+x "$p"
-		p=$(dirname "$p")
-	done
-}
 
 # start_as USER [lc-hostile-target options] - starts lc-hostile-target as
 # USER (not a child of any tool) and sets TPID once it is ready
@@ -96,7 +87,7 @@ start_as() {
 	info=$D/target.$RANDOM.info
 	mkdir -p "$D/shared"
 	chmod 1777 "$D/shared"
-	open_path "$D/shared"
+	lc_open_path "$D/shared"
 	info=$D/shared/${info##*/}
 	setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- \
 		"$HOSTILE" -o "$info" "$@" </dev/null >/dev/null 2>&1 3>&- &
@@ -259,7 +250,7 @@ install_caps() {
 	run -0 make -s -C "$BATS_TEST_DIRNAME/../.." -o all install-caps DESTDIR="$D/root" PREFIX=/usr \
 		LIVECORE_GROUP="$G" BUILD="$LIVECORE_BUILD"
 	BIN=$D/root/usr/bin
-	open_path "$BIN"
+	lc_open_path "$BIN"
 	getcap "$BIN/lc-maps" | grep -q 'cap_sys_ptrace' ||
 		skip "needs: a filesystem with file capabilities under \$BATS_TEST_TMPDIR"
 }
@@ -299,7 +290,7 @@ as() {
 	# without the file capabilities the same user is refused
 	mkdir "$D/plain"
 	cp "$LIVECORE_BUILD"/bin/* "$D/plain/"
-	open_path "$D/plain"
+	lc_open_path "$D/plain"
 	run -4 --separate-stderr as "$U" "$D/plain/livecore.sh" -q "$TPID" "$D/out/plain.core"
 	[ ! -e "$D/out/plain.core" ]
 	# with them: a core, the user's, 0600, with the target's threads
@@ -326,7 +317,7 @@ as() {
 	run -4 --separate-stderr as "$U" "$BIN/lc-maps" "$TPID"
 	lc-maps "$TPID" >"$D/m.root"
 	chmod 644 "$D/m.root"
-	open_path "$D"
+	lc_open_path "$D"
 	run -4 --separate-stderr as "$U" "$BIN/lc-precopy" -q -s "$D/out/stage" "$TPID" <"$D/m.root"
 	[ ! -e "$D/out/stage" ]
 	lc-precopy -q -T none -s "$D/stage" "$TPID" <"$D/m.root" >"$D/m1.root"

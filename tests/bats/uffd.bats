@@ -41,19 +41,12 @@ uffd_works() {
 
 # start_ut ARGS... - starts lc-uffd-target; sets UT_PID and UT_INFO
 start_ut() {
-	local i
-
 	UT_INFO="$BATS_TEST_TMPDIR/ut${#UT_PIDS[@]}.info"
-	"$LC_UT" -o "$UT_INFO" "$@" </dev/null >/dev/null 2>"$UT_INFO.err" 3>&- &
-	UT_PID=$!
+	lc_start_program "$LC_UT" "$UT_INFO" "$@"
+	local rc=$?
+	UT_PID=$LC_STARTED_PID
 	UT_PIDS+=("$UT_PID")
-	for ((i = 0; i < 1000; i++)); do
-		[ -s "$UT_INFO" ] && return 0
-		kill -0 "$UT_PID" 2>/dev/null || break
-		sleep 0.01
-	done
-	cat "$UT_INFO.err" >&2
-	return 1
+	return $rc
 }
 
 # usr1_and_wait - SIGUSR1 to the target, wait for its done counter to move

@@ -71,11 +71,10 @@ $(BUILD)/targets/%: tests/targets/%.c
 	$(CC) $(CFLAGS) -O0 -g -fno-omit-frame-pointer -o $@ $< -lpthread
 # the targets' shared headers (lc_pattern.h)
 $(TARGET_BIN): $(wildcard tests/targets/*.h)
-# lc-precopy-unit #includes lc-precopy's sources and pagemap.c
-$(BUILD)/targets/lc-precopy-unit: $(wildcard tools/lc-precopy/*.[ch] lib/common/*.h) lib/common/pagemap.c lib/common/runs.c
-
-# lc-manifest-check drives lib/common's manifest reader: it links the library.
-$(BUILD)/targets/lc-manifest-check: tests/targets/lc-manifest-check.c $(LIB_A)
+# lc-manifest-check drives lib/common's manifest reader, lc-stagemap-unit
+# its staged model: they link the library.
+LIB_TEST_TARGETS := lc-manifest-check lc-stagemap-unit
+$(LIB_TEST_TARGETS:%=$(BUILD)/targets/%): $(BUILD)/targets/%: tests/targets/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS_COMMON)
 
@@ -170,7 +169,7 @@ fuzz: fuzz-build
 # parsers' leaks are the fuzz targets' business (libFuzzer checks each input).
 ASAN_BUILD  := build-asan
 ASAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-ASAN_OWN_TARGETS := lc-manifest-check lc-layout-test lc-precopy-unit
+ASAN_OWN_TARGETS := lc-manifest-check lc-layout-test lc-stagemap-unit
 ASAN_BATS   ?= tests/bats
 check-asan: all
 	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS_EXTRA="$(ASAN_CFLAGS) $(CFLAGS_EXTRA)" \

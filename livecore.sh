@@ -213,9 +213,12 @@ function field(line, key,    n, i, kv) {
 /^# freeze / { freeze = $0 }
 END {
 	pause = field(freeze, "pause-us") / 1000
-	printf "livecore: pause %.2f ms (seize %.2f, registers %.2f, maps %.2f, delta %.2f ms: %d pages), " \
+	# a process that was stopped before the dump (SIGSTOP) feels no
+	# downtime: it was copied once while held, and it stays stopped
+	what = field(freeze, "target") == "stopped" ? "stopped process (no downtime), held" : "pause"
+	printf "livecore: %s %.2f ms (seize %.2f, registers %.2f, maps %.2f, delta %.2f ms: %d pages), " \
 		"%d pre-copy passes (%s), %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total\n",
-		pause, field(freeze, "seize-us") / 1000, field(freeze, "regs-us") / 1000,
+		what, pause, field(freeze, "seize-us") / 1000, field(freeze, "regs-us") / 1000,
 		field(freeze, "maps-us") / 1000, field(freeze, "delta-us") / 1000,
 		field(freeze, "delta-pages"), passes, tracking,
 		(bytes + field(freeze, "delta-bytes")) / 1048576,

@@ -160,6 +160,25 @@ static bool fatal_read_error(int err)
 	return err == ESRCH || err == EPERM || err == EACCES || err == EBADF;
 }
 
+/* The page at batch position pos, through /proc/PID/mem. */
+static int read_page_mem(struct copy_worker *w, size_t n, uint64_t pos, unsigned page_size)
+{
+	uint64_t at = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (pos < at + w->piece[i].len) {
+			uint64_t addr = w->piece[i].addr + (pos - at);
+
+			return xio_pread_full(w->job->src->mem_fd, w->buf + pos, page_size, (off_t)addr) ==
+				       (ssize_t)page_size
+				       ? 0
+				       : -1;
+		}
+		at += w->piece[i].len;
+	}
+	return -1;
+}
+
 /* Reads the batch into buf. *pos counts bytes of the batch done; on return
  * every byte is either read or inside a page listed in batch_faults (and
  * zeroed in buf). Returns -1 only on a fatal error. */
@@ -201,6 +220,14 @@ static int read_batch_vm(struct copy_worker *w, size_t n, uint64_t total, unsign
 			 * agree modulo the page size: a count that stopped inside
 			 * a page is rounded down to it. */
 			pos &= ~((uint64_t)page_size - 1);
+			/* process_vm_readv does not force: a page of a
+			 * PROT_NONE mapping faults there, while /proc/PID/mem
+			 * reads it (FOLL_FORCE), as the kernel's own dump
+			 * does. Only a page that faults there too is lost. */
+			if (w->job->src->mem_fd >= 0 && read_page_mem(w, n, pos, page_size) == 0) {
+				pos += page_size;
+				continue;
+			}
 			memset(w->buf + pos, 0, page_size);
 			if (pagemap_runs_append(&w->batch_faults, pos, pos + page_size) < 0)
 				return -1;

@@ -69,16 +69,16 @@ int manifest_vma_add_extent(struct manifest_vma *v, uint64_t start, uint64_t end
 	return 0;
 }
 
-int manifest_vma_add_clean(struct manifest_vma *v, uint64_t start, uint64_t end)
+int manifest_vma_add_clean(struct manifest_vma *v, uint64_t start, uint64_t end, bool hole)
 {
-	/* coalesce with the previous range when adjacent */
-	if (v->n_clean && v->clean[v->n_clean - 1].end == start) {
+	/* coalesce with the previous range when adjacent and of its kind */
+	if (v->n_clean && v->clean[v->n_clean - 1].end == start && v->clean[v->n_clean - 1].hole == hole) {
 		v->clean[v->n_clean - 1].end = end;
 		return 0;
 	}
 	if (grow((void **)&v->clean, v->n_clean, sizeof *v->clean) < 0)
 		return -1;
-	v->clean[v->n_clean++] = (struct manifest_range){ start, end };
+	v->clean[v->n_clean++] = (struct manifest_range){ start, end, hole };
 	return 0;
 }
 
@@ -111,7 +111,7 @@ struct manifest_vma *manifest_add_vma(struct manifest *m, const struct manifest_
 					    v->extents[i].offset) < 0)
 			goto fail;
 	for (size_t i = 0; i < v->n_clean; i++)
-		if (manifest_vma_add_clean(dst, v->clean[i].start, v->clean[i].end) < 0)
+		if (manifest_vma_add_clean(dst, v->clean[i].start, v->clean[i].end, v->clean[i].hole) < 0)
 			goto fail;
 	m->n_vmas++;
 	return dst;
@@ -322,13 +322,20 @@ static int parse_clean(struct parser *ps, const char *field, struct manifest_vma
 		return 0;
 	for (;;) {
 		uint64_t s, e;
+		bool hole = false;
 
 		if (parse_range(&p, &s, &e) < 0)
-			return fail(ps, "bad clean range in \"%s\" (want START-END)", field);
+			return fail(ps, "bad clean range in \"%s\" (want START-END or START-END:hole)", field);
+		if (*p == ':') {
+			if (strncmp(p, ":hole", 5))
+				return fail(ps, "bad clean range in \"%s\" (want START-END or START-END:hole)", field);
+			hole = true;
+			p += 5;
+		}
 		/* no coalescing here: keep what was written, validate it below */
 		if (grow((void **)&v->clean, v->n_clean, sizeof *v->clean) < 0)
 			return fail(ps, "out of memory");
-		v->clean[v->n_clean++] = (struct manifest_range){ s, e };
+		v->clean[v->n_clean++] = (struct manifest_range){ s, e, hole };
 		if (!*p)
 			return 0;
 		if (*p++ != ',')
@@ -633,7 +640,8 @@ static void write_vma(FILE *out, const struct manifest_vma *v)
 	if (!v->n_clean)
 		fputc('-', out);
 	for (size_t i = 0; i < v->n_clean; i++)
-		fprintf(out, "%s%" PRIx64 "-%" PRIx64, i ? "," : "", v->clean[i].start, v->clean[i].end);
+		fprintf(out, "%s%" PRIx64 "-%" PRIx64 "%s", i ? "," : "", v->clean[i].start,
+			v->clean[i].end, v->clean[i].hole ? ":hole" : "");
 	fprintf(out, " %s\n", v->path ? v->path : "");
 }
 

@@ -1,6 +1,6 @@
 /* manifest - the text contract between the tools (lc-manifest(5)).
  *
- *   livecore-manifest 1
+ *   livecore-manifest 2
  *   # pid 1234
  *   # starttime 5678
  *   # page-size 4096
@@ -20,10 +20,12 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define MANIFEST_FORMAT_LINE "livecore-manifest 1"
+/* 2: CLEAN ranges may be staged holes (START-END:hole) */
+#define MANIFEST_FORMAT_LINE "livecore-manifest 2"
 
 struct manifest_range {
 	uint64_t start, end;            /* [start, end) target addresses */
+	bool hole;                      /* CLEAN: nothing staged, unpopulated ("START-END:hole") */
 };
 
 struct manifest_extent {
@@ -42,7 +44,7 @@ struct manifest_vma {
 	char *vmflags;                  /* smaps VmFlags, comma-joined, or "-" */
 	struct manifest_extent *extents;
 	size_t n_extents;
-	struct manifest_range *clean;   /* staged and clean since the last tracking reset */
+	struct manifest_range *clean;   /* staged copy current, the tracker watching (stagemap.h) */
 	size_t n_clean;
 	char *path;                     /* as /proc/PID/maps shows it (escapes kept); "" if anonymous */
 };
@@ -92,7 +94,7 @@ void manifest_header_remove(struct manifest *m, const char *key);
  * copied). Returns a pointer to the stored record or NULL on ENOMEM. */
 struct manifest_vma *manifest_add_vma(struct manifest *m, const struct manifest_vma *v);
 int manifest_vma_add_extent(struct manifest_vma *v, uint64_t start, uint64_t end, uint64_t offset);
-int manifest_vma_add_clean(struct manifest_vma *v, uint64_t start, uint64_t end);
+int manifest_vma_add_clean(struct manifest_vma *v, uint64_t start, uint64_t end, bool hole);
 void manifest_vma_clear_tracking(struct manifest_vma *v); /* drops extents and clean */
 void manifest_vma_free(struct manifest_vma *v);
 

@@ -19,6 +19,7 @@ _Static_assert(offsetof(struct notes_prpsinfo, uid) == 16, "pr_uid");
 _Static_assert(offsetof(struct notes_prpsinfo, pid) == 24, "pr_pid");
 _Static_assert(offsetof(struct notes_prpsinfo, fname) == 40, "pr_fname");
 _Static_assert(offsetof(struct notes_prpsinfo, psargs) == 56, "pr_psargs");
+_Static_assert(sizeof(struct notes_xfeature) == 16, "x86_xfeat_component is 16 bytes");
 _Static_assert(sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr) == NOTES_FILE_OFFSET, "header sizes");
 
 #define NOTES_NT_FILE_PAGE 4096u /* NT_FILE counts offsets in 4 KiB pages */
@@ -44,11 +45,16 @@ static size_t add_thread_regs(struct notes_note *list, size_t i, const struct no
 	return add(list, i, "LINUX", NOTES_NT_X86_XSTATE, t->xstate, t->xstate_size);
 }
 
+size_t notes_list_count(const struct notes_process *p)
+{
+	return 4 + 3 * p->n_threads + (p->has_xsave_layout ? 1 : 0);
+}
+
 long notes_list(const struct notes_process *p, struct notes_note *list, size_t max)
 {
 	size_t i = 0;
 
-	if (p->n_threads == 0 || max < 4 + 3 * p->n_threads) {
+	if (p->n_threads == 0 || max < notes_list_count(p)) {
 		errno = p->n_threads == 0 ? EINVAL : ENOSPC;
 		return -1;
 	}
@@ -64,6 +70,11 @@ long notes_list(const struct notes_process *p, struct notes_note *list, size_t m
 			sizeof p->threads[t].prstatus);
 		i = add_thread_regs(list, i, &p->threads[t]);
 	}
+	/* not a regset: the kernel writes it once, after every thread's
+	 * notes (elf_coredump_extra_notes_write; see ptrace_stop.c) */
+	if (p->has_xsave_layout)
+		i = add(list, i, "LINUX", NOTES_NT_X86_XSAVE_LAYOUT, p->xsave_layout,
+			p->n_xsave_layout * sizeof *p->xsave_layout);
 	return (long)i;
 }
 

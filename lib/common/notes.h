@@ -11,6 +11,7 @@
 #ifndef LC_NOTES_H
 #define LC_NOTES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@
 #define NOTES_NT_SIGINFO    0x53494749u /* "SIGI" */
 #define NOTES_NT_FILE       0x46494c45u /* "FILE" */
 #define NOTES_NT_X86_XSTATE 0x202u
+#define NOTES_NT_X86_XSAVE_LAYOUT 0x205u
 
 #define NOTES_PRFPREG_SIZE  512u     /* struct user_i387_struct (fxsave area) */
 #define NOTES_SIGINFO_SIZE  128u     /* siginfo_t */
@@ -62,6 +64,15 @@ struct notes_prpsinfo {
 	char psargs[80];      /* cmdline, NULs as spaces, NUL-terminated */
 };
 
+/* struct x86_xfeat_component (arch/x86/include/uapi/asm/elf.h): one
+ * record of NT_X86_XSAVE_LAYOUT, where one XSAVE component lies in
+ * NT_X86_XSTATE. 16 bytes. */
+struct notes_xfeature {
+	uint32_t type;          /* the component's XCR0 bit, 2 or more */
+	uint32_t size, offset;  /* bytes */
+	uint32_t flags;         /* 0 */
+};
+
 /* One thread's register notes: PRSTATUS (with its registers), PRFPREG,
  * X86_XSTATE. xstate points at xstate_size bytes (the caller's memory). */
 struct notes_thread {
@@ -82,6 +93,12 @@ struct notes_process {
 	size_t auxv_size;
 	const void *file;     /* an NT_FILE descriptor built by notes_file_* */
 	size_t file_size;
+	/* NT_X86_XSAVE_LAYOUT, when the kernel would write one
+	 * (has_xsave_layout); n_xsave_layout may be 0, an empty descriptor
+	 * as the kernel's on a CPU with nothing beyond SSE */
+	bool has_xsave_layout;
+	const struct notes_xfeature *xsave_layout;
+	size_t n_xsave_layout;
 };
 
 /* One note as written: namesz = strlen(name) + 1, name and descriptor each
@@ -95,10 +112,12 @@ struct notes_note {
 
 /* Fills list (at most max) with the notes of p in the kernel's order:
  * threads[0]'s PRSTATUS, PRPSINFO, SIGINFO, AUXV, FILE, its PRFPREG,
- * XSTATE; then every other thread's PRSTATUS, PRFPREG, XSTATE.
- * Returns the count, or -1 (ENOSPC) when max is too small. A thread
- * count of n needs 4 + 3n entries. */
+ * XSTATE; then every other thread's PRSTATUS, PRFPREG, XSTATE; then,
+ * once, X86_XSAVE_LAYOUT when p has it. Returns the count, or -1
+ * (ENOSPC) when max is too small: notes_list_count(p) entries, 4 + 3n
+ * for n threads, one more with the layout. */
 long notes_list(const struct notes_process *p, struct notes_note *list, size_t max);
+size_t notes_list_count(const struct notes_process *p);
 
 /* Bytes one note takes in the segment; bytes a list takes. */
 size_t notes_note_size(const struct notes_note *n);

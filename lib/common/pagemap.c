@@ -142,8 +142,10 @@ static bool entry_matches(uint64_t e, unsigned what)
 	return true;
 }
 
-static int find_by_entries(const struct pagemap *pm, uint64_t start, uint64_t end, unsigned what,
-			   struct pagemap_runs *out)
+/* Reads the entries of [start, end) once and appends to out[k] the runs
+ * whose entries match what[k], for k < n. */
+static int find_by_entries(const struct pagemap *pm, uint64_t start, uint64_t end,
+			   const unsigned *what, struct pagemap_runs **out, size_t n)
 {
 	uint64_t *entries = malloc(PAGEMAP_CHUNK_PAGES * sizeof *entries);
 
@@ -151,8 +153,6 @@ static int find_by_entries(const struct pagemap *pm, uint64_t start, uint64_t en
 		return -1;
 	while (start < end) {
 		uint64_t pages = (end - start) / pm->page_size;
-		uint64_t run_start = 0;
-		bool in_run = false;
 
 		if (pages > PAGEMAP_CHUNK_PAGES)
 			pages = PAGEMAP_CHUNK_PAGES;
@@ -160,18 +160,23 @@ static int find_by_entries(const struct pagemap *pm, uint64_t start, uint64_t en
 			free(entries);
 			return -1;
 		}
-		for (uint64_t i = 0; i <= pages; i++) {
-			bool match = i < pages && entry_matches(entries[i], what);
-			uint64_t addr = start + i * pm->page_size;
+		for (size_t k = 0; k < n; k++) {
+			uint64_t run_start = 0;
+			bool in_run = false;
 
-			if (match && !in_run) {
-				run_start = addr;
-				in_run = true;
-			} else if (!match && in_run) {
-				in_run = false;
-				if (pagemap_runs_append(out, run_start, addr) < 0) {
-					free(entries);
-					return -1;
+			for (uint64_t i = 0; i <= pages; i++) {
+				bool match = i < pages && entry_matches(entries[i], what[k]);
+				uint64_t addr = start + i * pm->page_size;
+
+				if (match && !in_run) {
+					run_start = addr;
+					in_run = true;
+				} else if (!match && in_run) {
+					in_run = false;
+					if (pagemap_runs_append(out[k], run_start, addr) < 0) {
+						free(entries);
+						return -1;
+					}
 				}
 			}
 		}
@@ -179,6 +184,23 @@ static int find_by_entries(const struct pagemap *pm, uint64_t start, uint64_t en
 	}
 	free(entries);
 	return 0;
+}
+
+int pagemap_find_populated_dirty(const struct pagemap *pm, uint64_t start, uint64_t end,
+				 struct pagemap_runs *populated, struct pagemap_runs *soft_dirty)
+{
+	static const unsigned what[2] = { PAGEMAP_POPULATED, PAGEMAP_SOFT_DIRTY };
+	struct pagemap_runs *out[2] = { populated, soft_dirty };
+
+	if (start >= end)
+		return 0;
+	/* two looks are two instants: the caller holds the target still */
+	if (pm->have_scan) {
+		if (pagemap_find(pm, start, end, PAGEMAP_POPULATED, populated) < 0)
+			return -1;
+		return pagemap_find(pm, start, end, PAGEMAP_SOFT_DIRTY, soft_dirty);
+	}
+	return find_by_entries(pm, start, end, what, out, 2);
 }
 
 int pagemap_find(const struct pagemap *pm, uint64_t start, uint64_t end, unsigned what,
@@ -199,5 +221,5 @@ int pagemap_find(const struct pagemap *pm, uint64_t start, uint64_t end, unsigne
 		if (before)
 			out->run[before - 1].end = last_end;
 	}
-	return find_by_entries(pm, start, end, what, out);
+	return find_by_entries(pm, start, end, &what, &out, 1);
 }

@@ -71,4 +71,10 @@ int pagemap_read_entries(const struct pagemap *pm, uint64_t start, uint64_t end,
 int pagemap_find(const struct pagemap *pm, uint64_t start, uint64_t end, unsigned what,
 		 struct pagemap_runs *out);
 
+/* One look at [start, end) for the soft-dirty tracker: appends the
+ * populated pages and the soft-dirty ones (holes of a new mapping read
+ * soft-dirty too). Each entry is read once where there is no PAGEMAP_SCAN. */
+int pagemap_find_populated_dirty(const struct pagemap *pm, uint64_t start, uint64_t end,
+				 struct pagemap_runs *populated, struct pagemap_runs *soft_dirty);
+
 #endif

@@ -2,6 +2,7 @@
 #include "procfs.h"
 #include "xio.h"
 
+#include <cpuid.h>
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -357,6 +359,78 @@ static int read_regset(pid_t tid, unsigned type, void *buf, size_t *len)
 	return 0;
 }
 
+/* NT_X86_XSAVE_LAYOUT (0x205, name "LINUX", Linux 6.12: ba386777a30b,
+ * arch/x86/kernel/fpu/xstate.c) is no regset: fill_thread_core_info,
+ * which writes each thread's regsets, never sees it, and PTRACE_GETREGSET
+ * 0x205 answers EINVAL. elf_core_dump (fs/binfmt_elf.c) writes it once,
+ * through elf_coredump_extra_notes_write, after write_note_info: the last
+ * note of PT_NOTE, after every thread's notes (the segment's size counts
+ * it through elf_coredump_extra_notes_size). Its descriptor: for each bit
+ * i >= 2 of fpu_user_cfg.max_features, in ascending order, the 16 bytes
+ * { i, xstate_sizes[i], xstate_offsets[i], 0 }, the sizes and offsets
+ * being CPUID(0xD, i).EAX and .EBX (setup_xstate_cache). The kernel
+ * writes it whenever max_features is not 0; with nothing beyond x87 and
+ * SSE the descriptor is empty (a dump failed there before c8161e5304ab).
+ * fpu_user_cfg.max_features is also word 0 of NT_X86_XSTATE's software
+ * area at byte 464 (update_regset_xstate_info: where gdb reads XCR0), so
+ * the layout read here describes exactly the XSAVE area read with it.
+ * Seen on 6.18, AMD EPYC with AVX-512, max_features 0xe7: NT_X86_XSTATE
+ * 2432 bytes in each thread's notes, then one NT_X86_XSAVE_LAYOUT of 64
+ * bytes: components 2 (256 bytes at 576), 5 (64 at 832), 6 (512 at 896),
+ * 7 (1024 at 1408). */
+#define XSTATE_XFEATURES_OFFSET 464u
+#define XSTATE_HEADER_END 576u  /* the FXSAVE area and the XSAVE header */
+
+/* Nothing a process can ask says whether the kernel writes the note in
+ * its cores (it is no regset, no flag, and making a kernel core to see
+ * is not ours to do): its release says it, 6.12 or later. A distribution
+ * kernel with the note backported to an older release gets none from us,
+ * as before; readers do without it (gdb then guesses from XCR0 and the
+ * NT_X86_XSTATE size). */
+static bool kernel_writes_xsave_layout(void)
+{
+	struct utsname u;
+	unsigned major, minor;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > 6 || (major == 6 && minor >= 12);
+}
+
+static void read_xsave_layout(struct ptrace_stop *s, const unsigned char *xstate, size_t len)
+{
+	uint64_t features;
+	size_t n = 0;
+
+	s->has_xsave_layout = false;
+	s->n_xsave_layout = 0;
+	/* without XSAVE (an FXSAVE-only area) max_features is 0: no note */
+	if (len < XSTATE_HEADER_END || !kernel_writes_xsave_layout() ||
+	    __get_cpuid_max(0, NULL) < 0xd)
+		return;
+	memcpy(&features, xstate + XSTATE_XFEATURES_OFFSET, sizeof features);
+	if (features == 0)
+		return;
+	for (unsigned i = 2; i < 64; i++) {
+		unsigned size, offset, ecx, edx;
+
+		if (!(features >> i & 1))
+			continue;
+		__cpuid_count(0xd, i, size, offset, ecx, edx);
+		(void)ecx;
+		(void)edx;
+		/* a component outside the area read cannot be what the
+		 * kernel describes: no note rather than a wrong one */
+		if (size == 0 || offset < XSTATE_HEADER_END || offset > len || size > len - offset)
+			return;
+		s->xsave_layout[n++] = (struct ptrace_stop_xfeature){
+			.type = i, .size = size, .offset = offset, .flags = 0,
+		};
+	}
+	s->n_xsave_layout = n;
+	s->has_xsave_layout = true;
+}
+
 int ptrace_stop_read_registers(struct ptrace_stop *s)
 {
 	unsigned char *xstate = malloc(XSTATE_MAX);
@@ -401,6 +475,12 @@ short_read:
 		goto fail;
 	}
 	free(xstate);
+	/* one layout for the process, as the kernel's one note */
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->threads[i].gone && s->threads[i].xstate) {
+			read_xsave_layout(s, s->threads[i].xstate, s->threads[i].xstate_size);
+			break;
+		}
 	for (size_t i = 0; i < s->n; i++)
 		if (!s->threads[i].gone)
 			return 0;

@@ -36,6 +36,16 @@
 #include <sys/user.h>
 
 #define PTRACE_STOP_FPREGS_SIZE 512u
+/* XSAVE components 2..63 (x87 and SSE, 0 and 1, are never described) */
+#define PTRACE_STOP_XFEATURES_MAX 62u
+
+/* Where one XSAVE component lies in NT_X86_XSTATE: a record of the
+ * kernel's NT_X86_XSAVE_LAYOUT note (struct x86_xfeat_component). */
+struct ptrace_stop_xfeature {
+	uint32_t type;          /* the component's XCR0 bit */
+	uint32_t size, offset;  /* bytes, in the standard (non-compacted) format */
+	uint32_t flags;         /* 0: reserved */
+};
 
 struct ptrace_thread {
 	pid_t tid;
@@ -64,6 +74,13 @@ struct ptrace_stop {
 	 * PTRACE_INTERRUPT, so that a test can make a signal arrive while
 	 * the thread is traced but not stopped (a signal-delivery-stop). */
 	unsigned test_seize_gap_ms;
+	/* filled by ptrace_stop_read_registers: the layout of the XSAVE area
+	 * the kernel's own core of this process would describe in its
+	 * NT_X86_XSAVE_LAYOUT note, when it would write one
+	 * (has_xsave_layout; n_xsave_layout may then be 0) */
+	bool has_xsave_layout;
+	size_t n_xsave_layout;
+	struct ptrace_stop_xfeature xsave_layout[PTRACE_STOP_XFEATURES_MAX];
 };
 
 void ptrace_stop_init(struct ptrace_stop *s, pid_t pid, int task_dirfd);
@@ -80,7 +97,15 @@ int ptrace_stop_all(struct ptrace_stop *s, unsigned timeout_ms, const sigset_t *
  * NT_X86_XSTATE at the size the kernel reports. A read that fails with
  * ESRCH drops that thread (it was killed while stopped: SIGKILL ends a
  * ptrace stop); any other failure, or a short NT_PRSTATUS/NT_PRFPREG, fails
- * the call (-1, errno): nothing is ever filled with zeros. */
+ * the call (-1, errno): nothing is ever filled with zeros.
+ *
+ * Then the XSAVE layout, once for the process (has_xsave_layout): no
+ * regset answers it (PTRACE_GETREGSET 0x205 is EINVAL even where the
+ * kernel writes the note), so it is what the kernel puts in its note:
+ * CPUID leaf 0xD for each component the kernel enables for user space,
+ * as NT_X86_XSTATE's own header names them. Left out (has_xsave_layout
+ * false, never a failure) on a kernel that writes no such note, or where
+ * the CPU's answer does not fit the XSAVE area read. */
 int ptrace_stop_read_registers(struct ptrace_stop *s);
 
 /* Detaches every attached thread, re-injecting its pending signal. Returns

@@ -79,6 +79,15 @@ int runs_union(const struct pagemap_runs *a, const struct pagemap_runs *b,
 	return 0;
 }
 
+int runs_copy(const struct pagemap_runs *a, struct pagemap_runs *out)
+{
+	pagemap_runs_clear(out);
+	for (size_t i = 0; i < a->n; i++)
+		if (pagemap_runs_append(out, a->run[i].start, a->run[i].end) < 0)
+			return -1;
+	return 0;
+}
+
 typedef int (*runs_op)(const struct pagemap_runs *, const struct pagemap_runs *,
 			 struct pagemap_runs *);
 

@@ -14,6 +14,8 @@ int runs_subtract(const struct pagemap_runs *a, const struct pagemap_runs *b,
 		  struct pagemap_runs *out);
 int runs_union(const struct pagemap_runs *a, const struct pagemap_runs *b,
 	       struct pagemap_runs *out);
+/* out := a (out cleared first) */
+int runs_copy(const struct pagemap_runs *a, struct pagemap_runs *out);
 /* a := a op b, through a scratch list */
 int runs_intersect_into(struct pagemap_runs *a, const struct pagemap_runs *b);
 int runs_subtract_into(struct pagemap_runs *a, const struct pagemap_runs *b);

@@ -1,7 +1,9 @@
 #include "target.h"
 #include "xio.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,4 +93,41 @@ const char *target_not_dumpable(const struct target *t)
 	if (t->stat.state == 'Z' || t->stat.state == 'X' || t->status.is_zombie)
 		return "is a zombie (its memory is gone)";
 	return NULL;
+}
+
+bool target_stopped(const struct target *t)
+{
+	int fd = openat(t->proc_dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *d;
+	bool stopped = true;
+	size_t n = 0;
+	DIR *dir;
+
+	if (fd < 0)
+		return false;
+	if (!(dir = fdopendir(fd))) {
+		close(fd);
+		return false;
+	}
+	while (stopped && (d = readdir(dir))) {
+		char path[sizeof d->d_name + 8];
+		struct procfs_stat st;
+		int tfd;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "task/%s", d->d_name);
+		tfd = openat(t->proc_dirfd, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (tfd < 0)
+			continue;       /* exited meanwhile */
+		if (procfs_read_stat_at(tfd, &st) == 0) {
+			n++;
+			/* a zombie thread (Z) has left; every live one stopped */
+			if (st.state != 'T' && st.state != 'Z' && st.state != 'X')
+				stopped = false;
+		}
+		close(tfd);
+	}
+	closedir(dir);
+	return stopped && n > 0;
 }

@@ -41,4 +41,11 @@ bool target_dying(struct target *t, uint64_t starttime);
  * "is a kernel thread". */
 const char *target_not_dumpable(const struct target *t);
 
+/* true when every thread of the process is in a group stop (state T:
+ * SIGSTOP, SIGTSTP, a job-control stop), as a user leaves a process before
+ * attaching a debugger. Such a process is copied once while lc-freeze holds
+ * it (it cannot run, so nothing it writes needs tracking) and stays stopped
+ * afterwards. A thread traced by another process (t) does not count. */
+bool target_stopped(const struct target *t);
+
 #endif

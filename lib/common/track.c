@@ -195,7 +195,7 @@ int track_open(struct tracker *t, enum track_mode mode, int clear_refs_fd,
 {
 	memset(t, 0, sizeof *t);
 	t->mode = mode;
-	t->task_dirfd = -1;
+	t->task_dirfd = t->maps_fd = -1;
 	t->uffd_fd = -1;
 	t->clear_refs_fd = clear_refs_fd;
 	t->pm = pm;
@@ -234,59 +234,98 @@ void track_close(struct tracker *t)
 	t->clear_refs_fd = -1;
 }
 
-int track_reset(struct tracker *t)
+void track_report_init(struct track_report *r)
 {
-	switch (t->mode) {
-	case TRACK_NONE:
-		return 0;
-	case TRACK_SOFT_DIRTY:
-		/* clear_refs takes the mmap lock and walks every VMA: clears
-		 * the soft-dirty bits and write-protects the PTEs */
-		return write_clear_refs(t->clear_refs_fd);
-	case TRACK_UFFD:
-		/* ranges are protected when registered (track_cover) and
-		 * again by every scan that resets */
-		return 0;
-	}
-	errno = ENOTSUP;
-	return -1;
+	pagemap_runs_init(&r->written);
+	pagemap_runs_init(&r->populated);
+	pagemap_runs_init(&r->present);
+	pagemap_runs_init(&r->lost);
 }
 
-int track_cover(struct tracker *t, uint64_t start, uint64_t end)
+void track_report_free(struct track_report *r)
+{
+	pagemap_runs_free(&r->written);
+	pagemap_runs_free(&r->populated);
+	pagemap_runs_free(&r->present);
+	pagemap_runs_free(&r->lost);
+}
+
+void track_report_clear(struct track_report *r)
+{
+	pagemap_runs_clear(&r->written);
+	pagemap_runs_clear(&r->populated);
+	pagemap_runs_clear(&r->present);
+	pagemap_runs_clear(&r->lost);
+}
+
+int track_cover(struct tracker *t, const struct pagemap_run *vmas, size_t n, bool *covered,
+		int64_t *stop_us)
+{
+	*stop_us = -1;
+	if (t->mode != TRACK_UFFD) {
+		for (size_t i = 0; i < n; i++)
+			covered[i] = true;
+		return 0;
+	}
+	if (t->task_dirfd < 0 || t->maps_fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	return n ? uffd_register_held(t->pid, t->task_dirfd, t->maps_fd, t->uffd_fd, vmas, n, covered,
+				      stop_us)
+		 : 0;
+}
+
+int track_protect(struct tracker *t, uint64_t start, uint64_t end, const struct pagemap_runs *populated)
 {
 	if (t->mode == TRACK_UFFD)
-		return uffd_protect(t->uffd_fd, start, end);
+		return uffd_protect(t->uffd_fd, start, end, populated);
 	return 0;
 }
 
-bool track_scan_resets(const struct tracker *t)
-{
-	return t->mode == TRACK_UFFD;
-}
-
-int track_scan(struct tracker *t, uint64_t start, uint64_t end, struct pagemap_runs *dirty)
-{
-	if (t->mode == TRACK_SOFT_DIRTY)
-		return pagemap_find(t->pm, start, end, PAGEMAP_SOFT_DIRTY, dirty);
-	if (t->mode == TRACK_UFFD) /* a look: nothing re-protected */
-		return uffd_scan(t->pm->fd, start, end, false, dirty);
-	errno = ENOTSUP;
-	return -1;
-}
-
-void track_hold_target(struct tracker *t, pid_t pid, int task_dirfd)
+void track_hold_target(struct tracker *t, pid_t pid, int task_dirfd, int maps_fd)
 {
 	t->pid = pid;
 	t->task_dirfd = task_dirfd;
+	t->maps_fd = maps_fd;
 }
 
-static int scan_then_reset(struct tracker *t, const struct pagemap_runs *ranges,
-			   struct pagemap_runs *dirty)
+static int look(struct tracker *t, const struct pagemap_runs *ranges, bool reset,
+		struct track_report *r)
 {
-	for (size_t i = 0; i < ranges->n; i++)
-		if (track_scan(t, ranges->run[i].start, ranges->run[i].end, dirty) < 0)
-			return -1;
-	return track_reset(t);
+	for (size_t i = 0; i < ranges->n; i++) {
+		uint64_t s = ranges->run[i].start, e = ranges->run[i].end;
+		int rc;
+
+		switch (t->mode) {
+		case TRACK_NONE:
+			if (pagemap_runs_append(&r->written, s, e) < 0 ||
+			    pagemap_find(t->pm, s, e, PAGEMAP_POPULATED, &r->populated) < 0)
+				return -1;
+			break;
+		case TRACK_SOFT_DIRTY:
+			if (pagemap_find_populated_dirty(t->pm, s, e, &r->populated, &r->written) < 0)
+				return -1;
+			break;
+		case TRACK_UFFD:
+			rc = uffd_scan(t->pm->fd, s, e, reset, &r->written, &r->populated, &r->present);
+			if (rc < 0)
+				return -1;
+			/* unregistered: nothing there is protected, so no
+			 * marker either, and pagemap tells the populated
+			 * pages */
+			if (rc > 0 && (pagemap_runs_append(&r->lost, s, e) < 0 ||
+				       pagemap_runs_append(&r->written, s, e) < 0 ||
+				       pagemap_find(t->pm, s, e, PAGEMAP_POPULATED, &r->populated) < 0))
+				return -1;
+			break;
+		}
+	}
+	/* soft-dirty: the new interval starts here (clear_refs takes the
+	 * mmap lock, clears the bits and write-protects every PTE) */
+	if (reset && t->mode == TRACK_SOFT_DIRTY)
+		return write_clear_refs(t->clear_refs_fd);
+	return 0;
 }
 
 /* How long the threads may take to stop for the micro-stop (as lc-freeze's
@@ -295,12 +334,12 @@ static int scan_then_reset(struct tracker *t, const struct pagemap_runs *ranges,
 #define HOLD_TIMEOUT_MS 2000u
 
 /* Soft-dirty has no atomic scan-and-reset: a page first written between
- * the scan of bit 55 and clear_refs would be neither copied nor dirty
+ * the look at bit 55 and clear_refs would be neither copied nor dirty
  * afterwards. With every thread stopped no write lands between them (CRIU
  * freezes the task around its pre-dump the same way). SIGINT and SIGTERM
  * are held off during the micro-stop and delivered after the detach. */
-static int scan_reset_held(struct tracker *t, const struct pagemap_runs *ranges,
-			   struct pagemap_runs *dirty, int64_t *stop_us)
+static int look_held(struct tracker *t, const struct pagemap_runs *ranges, struct track_report *r,
+		     int64_t *stop_us)
 {
 	struct ptrace_stop ps;
 	sigset_t block, cancel, old;
@@ -317,7 +356,7 @@ static int scan_reset_held(struct tracker *t, const struct pagemap_runs *ranges,
 	ptrace_stop_init(&ps, t->pid, t->task_dirfd);
 	rc = ptrace_stop_all(&ps, HOLD_TIMEOUT_MS, &cancel);
 	if (rc == 0) {
-		rc = scan_then_reset(t, ranges, dirty);
+		rc = look(t, ranges, true, r);
 		saved = errno;
 		if (ptrace_stop_detach_all(&ps) > 0 && rc == 0) {
 			rc = -1;
@@ -334,51 +373,39 @@ static int scan_reset_held(struct tracker *t, const struct pagemap_runs *ranges,
 	return rc;
 }
 
-int track_scan_reset(struct tracker *t, const struct pagemap_runs *ranges,
-		     struct pagemap_runs *dirty, int64_t *stop_us)
+int track_scan(struct tracker *t, const struct pagemap_runs *ranges, bool reset,
+	       struct track_report *r, int64_t *stop_us)
 {
-	*stop_us = -1;
-	switch (t->mode) {
-	case TRACK_NONE:
-		break;
-	case TRACK_SOFT_DIRTY:
-		if (t->task_dirfd >= 0)
-			return scan_reset_held(t, ranges, dirty, stop_us);
-		return scan_then_reset(t, ranges, dirty);
-	case TRACK_UFFD:
-		for (size_t i = 0; i < ranges->n; i++)
-			if (uffd_scan(t->pm->fd, ranges->run[i].start, ranges->run[i].end, true,
-				      dirty) < 0)
-				return -1;
-		return 0;
+	if (stop_us)
+		*stop_us = -1;
+	if (reset && t->mode == TRACK_SOFT_DIRTY && !t->armed) {
+		/* the first interval: nothing is clean yet, so no write
+		 * can be lost; reset first, then look at what is
+		 * populated (a page populated after the reset is
+		 * soft-dirty, so the next scan sees it) */
+		if (write_clear_refs(t->clear_refs_fd) < 0)
+			return -1;
+		t->armed = true;
+		return look(t, ranges, false, r);
 	}
-	errno = ENOTSUP;
-	return -1;
+	if (reset && t->mode == TRACK_SOFT_DIRTY && t->task_dirfd >= 0)
+		return look_held(t, ranges, r, stop_us);
+	if (reset)
+		t->armed = true;
+	return look(t, ranges, reset, r);
 }
 
 int track_peek(struct tracker *t, const struct pagemap_runs *ranges, uint64_t *pages)
 {
-	struct pagemap_runs dirty;
-	int rc = 0;
+	struct track_report r;
+	int rc;
 
 	*pages = 0;
 	if (t->mode == TRACK_NONE)
 		return 0;
-	pagemap_runs_init(&dirty);
-	for (size_t i = 0; i < ranges->n && rc == 0; i++)
-		rc = track_scan(t, ranges->run[i].start, ranges->run[i].end, &dirty);
-	*pages = pagemap_runs_pages(&dirty, t->pm->page_size);
-	pagemap_runs_free(&dirty);
+	track_report_init(&r);
+	rc = look(t, ranges, false, &r);
+	*pages = pagemap_runs_pages(&r.written, t->pm->page_size);
+	track_report_free(&r);
 	return rc;
-}
-
-int track_covered(const struct tracker *t, const struct pagemap_runs *want,
-		  struct pagemap_runs *out)
-{
-	if (t->mode == TRACK_NONE)
-		return 0;
-	for (size_t i = 0; i < want->n; i++)
-		if (pagemap_runs_append(out, want->run[i].start, want->run[i].end) < 0)
-			return -1;
-	return 0;
 }

@@ -15,8 +15,12 @@
  *    page dirty; with transparent huge pages a write dirties 2 MiB.
  *  - TRACK_UFFD: a userfaultfd in asynchronous write-protect mode, created
  *    in the target (uffd.h), and PAGEMAP_SCAN: the scan re-protects
- *    atomically (track_scan_resets()); only registered ranges are
- *    tracked, so new ranges must be registered (track_cover()).
+ *    atomically; only registered ranges are tracked, so new ranges must be
+ *    registered (track_cover()).
+ *
+ * Which addresses a tracker may be trusted for, and what the reports do to
+ * the staged copy, is stagemap.h's business: a report only says what the
+ * kernel said.
  *
  * -T auto tries soft-dirty, then uffd, then gives up (TRACK_NONE).
  * LIVECORE_FORCE_TRACKING=none|uffd|soft-dirty forces a mode on any
@@ -64,11 +68,15 @@ struct tracker {
 	enum track_mode mode;
 	int clear_refs_fd;      /* /proc/PID/clear_refs, O_WRONLY; soft-dirty */
 	const struct pagemap *pm;
-	/* soft-dirty: the target to hold still around scan+reset
-	 * (track_hold_target); task_dirfd -1 when not given */
+	/* the target to hold still (track_hold_target): soft-dirty around
+	 * scan+reset, uffd around a registration; task_dirfd -1 when not
+	 * given */
 	pid_t pid;
-	int task_dirfd;
+	int task_dirfd, maps_fd;
 	int uffd_fd;            /* TRACK_UFFD: our copy of the target's userfaultfd */
+	/* soft-dirty: a reset has begun the interval (set by the first
+	 * track_scan that resets, or by the caller on a resume) */
+	bool armed;
 };
 
 /* clear_refs_fd and pm are opened by the caller while privileged (and stay
@@ -81,50 +89,62 @@ void track_close(struct tracker *t);
  * uses; it becomes the tracker's, closed by track_close. */
 void track_set_uffd(struct tracker *t, int fd);
 
-/* Soft-dirty: makes track_scan_reset stop every thread of pid (ptrace,
- * lib/common/ptrace_stop) around its scan and reset, so that no write
- * falls between them. task_dirfd is /proc/PID/task, the caller's. The
- * caller needs the right to ptrace the target (CAP_SYS_PTRACE for another
- * user's process) for as long as it scans. */
-void track_hold_target(struct tracker *t, pid_t pid, int task_dirfd);
+/* Gives the tracker the target's threads to stop (ptrace,
+ * lib/common/ptrace_stop): soft-dirty holds them still around each scan
+ * and reset, so that no write falls between them; uffd around each
+ * registration (track_cover). task_dirfd is /proc/PID/task, maps_fd
+ * /proc/PID/maps, both the caller's. The caller needs the right to ptrace
+ * the target (CAP_SYS_PTRACE for another user's process) for as long as
+ * it tracks. */
+void track_hold_target(struct tracker *t, pid_t pid, int task_dirfd, int maps_fd);
 
-/* Starts a new tracking interval: from now on track_scan reports only
- * pages written after this call. A no-op for TRACK_NONE. */
-int track_reset(struct tracker *t);
+/* What one look at some tracked ranges found, all of it at one instant
+ * (soft-dirty: with the target held still). */
+struct track_report {
+	struct pagemap_runs written;    /* written since the last reset */
+	struct pagemap_runs populated;  /* present or swapped (uffd: the write-protect
+					 * markers of protected holes read as swapped) */
+	struct pagemap_runs present;    /* uffd: the populated pages that are present
+					 * (a marker never is) */
+	struct pagemap_runs lost;       /* not (or no longer) tracked: a range whose
+					 * pages may all have changed (uffd: a VMA the
+					 * scan found unregistered) */
+};
 
-/* Starts tracking [start, end) that appeared since track_open (a new VMA,
- * a grown heap). No-op for soft-dirty (the kernel marks new mappings
- * dirty); uffd must register them. */
-int track_cover(struct tracker *t, uint64_t start, uint64_t end);
+void track_report_init(struct track_report *r);
+void track_report_free(struct track_report *r);
+void track_report_clear(struct track_report *r);
 
-/* Scans ranges for pages written since the last reset, appends them to
- * dirty, and starts a new interval, as one step with nothing lost between:
- * uffd's scan re-protects atomically; soft-dirty has no atomic
- * scan-and-reset, so the target is held still (every thread in a ptrace
- * stop) around the scan and the reset when the tracker was given its
- * threads (track_hold_target); *stop_us gets that micro-stop (-1 when
- * there was none). */
-int track_scan_reset(struct tracker *t, const struct pagemap_runs *ranges,
-		     struct pagemap_runs *dirty, int64_t *stop_us);
+/* Starts tracking n VMAs that are new to the tracker (ascending, as smaps
+ * showed them). covered[i] says which it watches now: all of them for
+ * soft-dirty (the kernel marks new mappings dirty); uffd registers each
+ * that is still exactly one VMA, with the target held still
+ * (uffd_register_held: registering part of a VMA that grew would split
+ * it), *stop_us that stop (-1 when there was none). Each VMA covered must
+ * then get track_protect. */
+int track_cover(struct tracker *t, const struct pagemap_run *vmas, size_t n, bool *covered,
+		int64_t *stop_us);
+
+/* uffd: protects the populated pages of a VMA just covered (populated:
+ * looked up after track_cover). A no-op for soft-dirty. -1 with errno:
+ * the VMA is no longer what was registered; it is not watched. */
+int track_protect(struct tracker *t, uint64_t start, uint64_t end, const struct pagemap_runs *populated);
+
+/* Looks at ranges (ascending) and appends to r what it found: the pages
+ * written since the last reset, every populated page, and the ranges that
+ * are no longer tracked (written whole; their populated pages looked up
+ * from pagemap). With reset a new interval starts, with nothing lost
+ * between the look and the reset: uffd's scan re-protects atomically;
+ * soft-dirty has no atomic scan-and-reset, so the target is held still
+ * (every thread in a ptrace stop) around the look and clear_refs when the
+ * tracker was given its threads (track_hold_target); *stop_us gets that
+ * micro-stop (-1 when there was none; stop_us may be NULL without reset).
+ * TRACK_NONE reports every range written whole, and its populated pages. */
+int track_scan(struct tracker *t, const struct pagemap_runs *ranges, bool reset,
+	       struct track_report *r, int64_t *stop_us);
 
 /* The number of pages of ranges written since the last reset, without
  * resetting anything (is another pass worth it?). */
 int track_peek(struct tracker *t, const struct pagemap_runs *ranges, uint64_t *pages);
-
-/* The part of want the tracker watches, appended to out: all of it for
- * soft-dirty. For uffd only what was registered is watched, and the
- * caller, which registers (track_cover), keeps that set itself. */
-int track_covered(const struct tracker *t, const struct pagemap_runs *want,
-		  struct pagemap_runs *out);
-
-/* True when track_scan also resets what it reports (uffd: PAGEMAP_SCAN
- * with PM_SCAN_WP_MATCHING re-protects atomically), so the caller must not
- * lose a scan's answer. False for soft-dirty. */
-bool track_scan_resets(const struct tracker *t);
-
-/* Appends to dirty the pages of [start, end) written since the last reset
- * (populated or not: a page discarded with MADV_DONTNEED is dirty and must
- * be re-read as zeros). -1 with errno; ENOTSUP for TRACK_NONE. */
-int track_scan(struct tracker *t, uint64_t start, uint64_t end, struct pagemap_runs *dirty);
 
 #endif

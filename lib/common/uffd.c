@@ -4,8 +4,10 @@
 #include "ptrace_stop.h"
 #include "xio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <linux/userfaultfd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,43 +53,99 @@ static int api(int fd)
 	return 0;
 }
 
-int uffd_protect(int fd, uint64_t start, uint64_t end)
+/* The populated pages of [start, end) in clusters that never cross a
+ * 2 MiB region holding no populated page: UFFDIO_WRITEPROTECT allocates a
+ * page table for every empty region it covers (with WP_UNPOPULATED it
+ * installs markers in the holes), which would stay after the dump; inside
+ * a region that has a page table already, the holes only get markers,
+ * which cost nothing and go with the unregistration. A huge page is
+ * covered whole (all of it is populated), so protecting never splits it. */
+#define CLUSTER_SHIFT 21
+
+static int protect(int fd, uint64_t start, uint64_t end)
 {
-	struct uffdio_register r = {
-		.range = { .start = start, .len = end - start },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
 	struct uffdio_writeprotect w = {
 		.range = { .start = start, .len = end - start },
 		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
 	};
 
-	if (ioctl(fd, UFFDIO_REGISTER, &r) < 0)
-		return -1;
-	if (ioctl(fd, UFFDIO_WRITEPROTECT, &w) < 0) {
-		int saved = errno;
+	return ioctl(fd, UFFDIO_WRITEPROTECT, &w);
+}
 
-		ioctl(fd, UFFDIO_UNREGISTER, &r.range);
-		errno = saved;
-		return -1;
+int uffd_register(int fd, uint64_t start, uint64_t end)
+{
+	struct uffdio_register r = {
+		.range = { .start = start, .len = end - start },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+
+	return ioctl(fd, UFFDIO_REGISTER, &r);
+}
+
+int uffd_protect(int fd, uint64_t start, uint64_t end, const struct pagemap_runs *populated)
+{
+	uint64_t from = 0, to = 0;
+	bool open = false;
+
+	for (size_t i = 0; i <= populated->n; i++) {
+		const struct pagemap_run *run = i < populated->n ? &populated->run[i] : NULL;
+		uint64_t s, e;
+
+		if (run && (run->end <= start || run->start >= end))
+			continue;
+		if (run) {
+			s = run->start > start ? run->start : start;
+			e = run->end < end ? run->end : end;
+			if (open && (s >> CLUSTER_SHIFT) <= ((to - 1) >> CLUSTER_SHIFT) + 1) {
+				to = e;
+				continue;
+			}
+		}
+		if (open && protect(fd, from, to) < 0)
+			return -1;
+		if (!run)
+			break;
+		from = s;
+		to = e;
+		open = true;
 	}
 	return 0;
 }
 
-int uffd_unregister(int fd, uint64_t start, uint64_t end)
-{
-	struct uffdio_range r = { .start = start, .len = end - start };
+/* Undoes what a scan appended to r (an answer cut short). */
+struct runs_mark {
+	size_t n;
+	uint64_t last_end;
+};
 
-	return ioctl(fd, UFFDIO_UNREGISTER, &r);
+static struct runs_mark runs_mark(const struct pagemap_runs *r)
+{
+	return (struct runs_mark){ r->n, r->n ? r->run[r->n - 1].end : 0 };
 }
 
-int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct pagemap_runs *out)
+static void runs_rewind(struct pagemap_runs *r, struct runs_mark m)
+{
+	r->n = m.n;
+	if (m.n)
+		r->run[m.n - 1].end = m.last_end;
+}
+
+int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct pagemap_runs *written,
+	      struct pagemap_runs *populated, struct pagemap_runs *present)
 {
 	struct page_region vec[SCAN_REGIONS];
+	struct runs_mark w0 = runs_mark(written), p0 = runs_mark(populated);
+	struct runs_mark r0 = present ? runs_mark(present) : (struct runs_mark){ 0 };
 
 	if (end > END_OF_USER)
 		end = END_OF_USER;
 	while (start < end) {
+		/* Every populated page with its written bit: the generic walk
+		 * (category_anyof_mask), not the fast path that reports only
+		 * written pages, because the caller needs to know, for the
+		 * same instant, which pages hold data (stagemap.h). An empty
+		 * PTE is not populated and not reported; WP_MATCHING
+		 * re-protects only the written pages it reports. */
 		struct pm_scan_arg arg = {
 			.size = sizeof arg,
 			.flags = PM_SCAN_CHECK_WPASYNC | (reset ? PM_SCAN_WP_MATCHING : 0),
@@ -95,26 +153,32 @@ int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct p
 			.end = end,
 			.vec = (uint64_t)(uintptr_t)vec,
 			.vec_len = SCAN_REGIONS,
-			.category_mask = PAGE_IS_WRITTEN,
-			.return_mask = PAGE_IS_WRITTEN,
+			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN,
 		};
 		long n;
 
-		memset(vec, 0, sizeof vec);
 		n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EPERM) {
 			/* not (or no longer) ours: a VMA replaced or added
-			 * under a range that was tracked. Pages the walk
-			 * re-protected before it met that VMA lie inside
-			 * [start, end): report all of it written. */
-			return pagemap_runs_append(out, start, end);
+			 * under a range that was tracked. The caller treats the
+			 * whole range as untracked. */
+			runs_rewind(written, w0);
+			runs_rewind(populated, p0);
+			if (present)
+				runs_rewind(present, r0);
+			return 1;
 		}
 		if (n < 0)
 			return -1;
 		for (long i = 0; i < n; i++)
-			if (pagemap_runs_append(out, vec[i].start, vec[i].end) < 0)
+			if (pagemap_runs_append(populated, vec[i].start, vec[i].end) < 0 ||
+			    ((vec[i].categories & PAGE_IS_WRITTEN) &&
+			     pagemap_runs_append(written, vec[i].start, vec[i].end) < 0) ||
+			    (present && (vec[i].categories & PAGE_IS_PRESENT) &&
+			     pagemap_runs_append(present, vec[i].start, vec[i].end) < 0))
 				return -1;
 		if (arg.walk_end <= start || arg.walk_end >= end)
 			break;
@@ -126,11 +190,12 @@ int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct p
 int uffd_probe(char *why, size_t whylen)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	struct pagemap_runs runs;
+	struct pagemap_runs runs, populated;
 	volatile char *p = MAP_FAILED;
 	int fd, pm = -1, rc = -1;
 
 	pagemap_runs_init(&runs);
+	pagemap_runs_init(&populated);
 	fd = (int)syscall(SYS_userfaultfd, CREATE_FLAGS);
 	if (fd < 0) {
 		snprintf(why, whylen, "userfaultfd: %s", strerror(errno));
@@ -151,14 +216,19 @@ int uffd_probe(char *why, size_t whylen)
 		goto out;
 	}
 	p[0] = 1;
-	if (uffd_protect(fd, (uint64_t)(uintptr_t)p, (uint64_t)(uintptr_t)p + 4 * (uint64_t)page) < 0) {
+	if (pagemap_runs_append(&populated, (uint64_t)(uintptr_t)p, (uint64_t)(uintptr_t)p + (uint64_t)page) < 0 ||
+	    uffd_register(fd, (uint64_t)(uintptr_t)p, (uint64_t)(uintptr_t)p + 4 * (uint64_t)page) < 0 ||
+	    uffd_protect(fd, (uint64_t)(uintptr_t)p, (uint64_t)(uintptr_t)p + 4 * (uint64_t)page,
+			 &populated) < 0) {
 		snprintf(why, whylen, "UFFDIO_REGISTER/WRITEPROTECT: %s", strerror(errno));
 		goto out;
 	}
-	/* clean after the protection, then exactly the page written (an
-	 * unpopulated one: WP_UNPOPULATED must hold too) */
+	/* clean after the protection, then exactly the page written (one
+	 * that was not populated, so never protected: its first write must
+	 * show too) */
+	pagemap_runs_clear(&populated);
 	if (uffd_scan(pm, (uint64_t)(uintptr_t)p, (uint64_t)(uintptr_t)p + 4 * (uint64_t)page, true,
-		      &runs) < 0) {
+		      &runs, &populated, NULL) != 0) {
 		snprintf(why, whylen, "PAGEMAP_SCAN (Linux 6.7+): %s", strerror(errno));
 		goto out;
 	}
@@ -168,7 +238,7 @@ int uffd_probe(char *why, size_t whylen)
 	}
 	p[2 * page] = 1;
 	if (uffd_scan(pm, (uint64_t)(uintptr_t)p, (uint64_t)(uintptr_t)p + 4 * (uint64_t)page, true,
-		      &runs) < 0 || runs.n != 1 || runs.run[0].start != (uint64_t)(uintptr_t)(p + 2 * page) ||
+		      &runs, &populated, NULL) != 0 || runs.n != 1 || runs.run[0].start != (uint64_t)(uintptr_t)(p + 2 * page) ||
 	    runs.run[0].end != (uint64_t)(uintptr_t)(p + 3 * page)) {
 		snprintf(why, whylen, "PAGEMAP_SCAN does not report exactly the page written");
 		goto out;
@@ -181,6 +251,7 @@ out:
 		close(pm);
 	close(fd);
 	pagemap_runs_free(&runs);
+	pagemap_runs_free(&populated);
 	return rc;
 }
 
@@ -430,4 +501,162 @@ int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int targ
 	if (rc < 0)
 		errno = saved;
 	return rc;
+}
+
+/* Whether [start, end) is exactly one line of the maps text at *cursor
+ * ("start-end ..."); ranges come ascending, the cursor moves on. */
+static bool one_vma(const char **cursor, uint64_t start, uint64_t end)
+{
+	for (const char *l = *cursor; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		unsigned long long s, e;
+
+		*cursor = l;
+		if (sscanf(l, "%llx-%llx", &s, &e) != 2 || s < start)
+			continue;
+		return s == start && e == end;
+	}
+	return false;
+}
+
+int uffd_register_held(pid_t pid, int task_dirfd, int maps_fd, int fd, const struct pagemap_run *vmas,
+		       size_t n, bool *registered, int64_t *window_us)
+{
+	struct held h;
+	char *maps;
+	const char *cursor;
+	int failed, saved = 0, rc = 0;
+
+	*window_us = 0;
+	for (size_t i = 0; i < n; i++)
+		registered[i] = false;
+	if (hold(&h, pid, task_dirfd) < 0)
+		return -1;
+	/* the maps as they are while nothing can change them */
+	maps = lseek(maps_fd, 0, SEEK_SET) == 0 ? xio_read_fd_all(maps_fd, NULL) : NULL;
+	if (!maps) {
+		saved = errno;
+		rc = -1;
+	}
+	cursor = maps;
+	for (size_t i = 0; maps && i < n; i++) {
+		if (i && vmas[i].start < vmas[i - 1].end)
+			cursor = maps;  /* not ascending: from the top */
+		if (one_vma(&cursor, vmas[i].start, vmas[i].end))
+			registered[i] = uffd_register(fd, vmas[i].start, vmas[i].end) == 0;
+	}
+	free(maps);
+	*window_us = let_go(&h, &failed);
+	if (failed && rc == 0) {
+		saved = ESRCH;
+		rc = -1;
+	}
+	if (rc < 0)
+		errno = saved;
+	return rc;
+}
+
+/* ---- children that inherited the fd ------------------------------------- */
+
+/* Appends to *pids (a growing array) the children of every thread of pid
+ * (/proc/PID/task/TID/children: the kernel lists them with ptrace read
+ * access, which we hold). */
+static int children_of(pid_t pid, pid_t **pids, size_t *n, size_t *cap)
+{
+	char path[64];
+	DIR *dir;
+	struct dirent *d;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if (!(dir = opendir(path)))
+		return -1;
+	while ((d = readdir(dir))) {
+		char file[128], *text, *p, *end;
+		int fd;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(file, sizeof file, "/proc/%d/task/%.20s/children", (int)pid, d->d_name);
+		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		text = xio_read_fd_all(fd, NULL);
+		close(fd);
+		for (p = text; p && *p; p = end) {
+			long c = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (*n == *cap) {
+				size_t grown = *cap ? 2 * *cap : 16;
+				pid_t *more = realloc(*pids, grown * sizeof *more);
+
+				if (!more) {
+					free(text);
+					closedir(dir);
+					return -1;
+				}
+				*pids = more;
+				*cap = grown;
+			}
+			(*pids)[(*n)++] = (pid_t)c;
+		}
+		free(text);
+	}
+	closedir(dir);
+	return 0;
+}
+
+static bool holds_same_file(pid_t child, int child_fd, int our_fd)
+{
+	return syscall(SYS_kcmp, getpid(), child, KCMP_FILE, our_fd, child_fd) == 0;
+}
+
+/* Stops child, checks again that its fd is our file, closes it there. */
+static int close_in_child(pid_t child, int child_fd, int our_fd, uint64_t syscall_addr)
+{
+	char path[64];
+	struct held h;
+	int task_dirfd, failed, rc = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)child);
+	if ((task_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	if (hold(&h, child, task_dirfd) == 0) {
+		struct ptrace_thread *t = inject_pick_thread(&h.ps);
+		uint64_t args[6] = { (uint64_t)child_fd };
+		int64_t ret;
+
+		/* a fork keeps the parent's mappings: its [vdso], and the
+		 * syscall instruction in it, are where they were */
+		if (t && holds_same_file(child, child_fd, our_fd) &&
+		    inject_syscall(t, syscall_addr, SYS_close, args, &ret) == 0 && ret == 0)
+			rc = 0;
+		let_go(&h, &failed);
+	}
+	close(task_dirfd);
+	return rc;
+}
+
+int uffd_release_children(pid_t pid, int target_fd, int our_fd, uint64_t syscall_addr,
+			  unsigned *closed, unsigned *left)
+{
+	pid_t *pids = NULL;
+	size_t n = 0, cap = 0;
+
+	*closed = *left = 0;
+	if (children_of(pid, &pids, &n, &cap) < 0) {
+		free(pids);
+		return -1;
+	}
+	/* breadth first: a child's children inherited it too */
+	for (size_t i = 0; i < n; i++) {
+		if (!holds_same_file(pids[i], target_fd, our_fd))
+			continue;
+		if (syscall_addr && close_in_child(pids[i], target_fd, our_fd, syscall_addr) == 0)
+			(*closed)++;
+		else
+			(*left)++;
+		(void)children_of(pids[i], &pids, &n, &cap);
+	}
+	free(pids);
+	return 0;
 }

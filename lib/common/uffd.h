@@ -22,11 +22,13 @@
  *
  * UFFDIO_API asks for UFFD_FEATURE_WP_ASYNC (a write to a protected page
  * is resolved by the kernel, never waits for us: the target is never
- * blocked by the tracker) and WP_UNPOPULATED (unpopulated pages are
- * protected too, so their first write is reported). A scan with
- * PM_SCAN_WP_MATCHING reports the written pages and protects them again
- * in the same walk, under the page table lock: nothing falls between scan
- * and reset. */
+ * blocked by the tracker) and WP_UNPOPULATED (which WP_ASYNC implies). Only
+ * populated pages are protected (uffd_protect): the first write to a hole
+ * of a registered VMA populates it with a page that is not protected, so
+ * the scan reports it written without the hole ever being protected, and
+ * no page table is allocated for it. A scan with PM_SCAN_WP_MATCHING
+ * reports the written pages and protects them again in the same walk,
+ * under the page table lock: nothing falls between scan and reset. */
 #ifndef LC_UFFD_H
 #define LC_UFFD_H
 
@@ -80,21 +82,53 @@ int uffd_inject_close(struct ptrace_stop *s, int proc_dirfd, int mem_fd, int tar
 int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int target_fd,
 		 bool *closed, int64_t *window_us);
 
-/* Registers [start, end) (whole VMAs) in write-protect mode and protects
- * it. -1 with errno: EBUSY (the target registered it itself), EINVAL (a
- * special mapping, or the VMAs changed), ... */
-int uffd_protect(int fd, uint64_t start, uint64_t end);
+/* After the target's fd target_fd was closed there: every descendant of
+ * pid that holds the same file at the same number (a fork during the dump
+ * inherits it; kcmp(2) compares it with our copy our_fd) is stopped for a
+ * moment and the fd closed there too, by injection at syscall_addr (a
+ * fork keeps the parent's [vdso]). Closing our copy then releases the
+ * context, and the kernel unregisters every VMA of the target whole
+ * (never splitting one, as an explicit unregistration of ranges read
+ * earlier could). *closed counts the descendants done, *left those that
+ * could not be (they keep the target's ranges registered until they exit
+ * or exec). -1 when the children cannot be listed. */
+int uffd_release_children(pid_t pid, int target_fd, int our_fd, uint64_t syscall_addr,
+			  unsigned *closed, unsigned *left);
 
-/* Unregisters [start, end) (whole VMAs) from fd's context: the write
- * protection goes with it. -1 with errno (EINVAL for a range the kernel
- * will not unregister explicitly, such as a file mapping: closing the last
- * fd does it then). */
-int uffd_unregister(int fd, uint64_t start, uint64_t end);
+/* Registers [start, end) in write-protect mode. Registering part of a VMA
+ * splits it: with a target that runs, use uffd_register_held. -1 with
+ * errno: EBUSY (the target registered it itself), EINVAL (a special
+ * mapping), ... */
+int uffd_register(int fd, uint64_t start, uint64_t end);
 
-/* PAGEMAP_SCAN for written pages of [start, end) on a pagemap fd: with
- * reset, PM_SCAN_WP_MATCHING protects them again in the same walk. A range
- * that is not (or no longer) registered answers EPERM, and is then
- * reported written whole (its pages may have changed untracked). */
-int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct pagemap_runs *out);
+/* Registers each of the n ranges (VMAs as smaps showed them) that is still
+ * exactly one VMA, with every thread of the target stopped and the maps
+ * (maps_fd: /proc/PID/maps) read inside the stop: a VMA that grew or was
+ * split since smaps was read would be split by the registration of its
+ * old bounds, and the target's next mremap of it would fail (EFAULT).
+ * registered[i] says which were; *window_us the stop. -1 with errno when
+ * the target could not be stopped (nothing registered then). */
+int uffd_register_held(pid_t pid, int task_dirfd, int maps_fd, int fd, const struct pagemap_run *vmas,
+		       size_t n, bool *registered, int64_t *window_us);
+
+/* Protects the populated pages of the registered range [start, end)
+ * (populated: its pages present or swapped, looked up after the
+ * registration; others may be listed too). Holes stay unprotected: their
+ * first write populates them with a page the kernel reports written, and
+ * protecting them would allocate page tables that outlive the dump
+ * (uffd.c). -1 with errno (ENOENT: the range is no longer registered). */
+int uffd_protect(int fd, uint64_t start, uint64_t end, const struct pagemap_runs *populated);
+
+/* PAGEMAP_SCAN of [start, end) on a pagemap fd: appends the populated
+ * pages (present or swapped; the write-protect markers of protected holes
+ * read as swapped too) and, among them, those written since they were
+ * protected. With reset, PM_SCAN_WP_MATCHING protects the written pages
+ * again in the same walk, under the page table lock: nothing falls between
+ * scan and reset. present (may be NULL) gets the populated pages that are
+ * present. 0, -1 with errno, or 1 when part of the range is not (or
+ * no longer) registered with a context in asynchronous mode (EPERM): then
+ * nothing was appended, and the range must be taken as untracked. */
+int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct pagemap_runs *written,
+	      struct pagemap_runs *populated, struct pagemap_runs *present);
 
 #endif

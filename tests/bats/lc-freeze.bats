@@ -110,7 +110,11 @@ freeze_wait() {
 	run -0 notes_types "$T/notes"
 	expected="PRSTATUS PRPSINFO SIGINFO AUXV FILE FPREGSET X86_XSTATE"
 	for i in 1 2 3; do expected="$expected PRSTATUS FPREGSET X86_XSTATE"; done
-	assert_equal "$(echo $output)" "$expected"
+	# where the kernel writes NT_X86_XSAVE_LAYOUT (Linux 6.12+), so does
+	# lc-freeze: once, last (readers.bats compares it with the kernel's
+	# core); eu-readelf 0.188 and readelf 2.40 do not know it by name
+	types=$(echo $output)
+	assert_equal "${types% <unknown>:}" "$expected"
 	# exact sizes: 336, 136, 128, 512
 	run -0 eu-readelf -n "$T/notes"
 	assert_output --regexp 'CORE +336 +PRSTATUS'
@@ -120,9 +124,11 @@ freeze_wait() {
 	assert_output --regexp 'LINUX +[0-9]+ +X86_XSTATE'
 	assert_output --partial "fname: lc-target"
 	assert_output --partial "$(lc_info exe)"
+	run -0 grep -v '^  LINUX  *[0-9]*  <unknown>: 517$' <<<"$output"
 	refute_output --partial "unknown"
 	run -0 bash -c "readelf -n -W '$T/notes' | awk '\$1 == \"CORE\" || \$1 == \"LINUX\" { print \$3 }'"
-	assert_equal "$(echo $output)" \
+	types=$(echo $output)
+	assert_equal "${types% Unknown}" \
 		"$(echo "$expected" | sed 's/\([A-Z0-9_]*\)/NT_\1/g; s/NT_FPREGSET/NT_FPREGSET/g')"
 	# the header: ELF64 core for x86-64 with one PT_NOTE
 	run -0 readelf -h -l -W "$T/notes"

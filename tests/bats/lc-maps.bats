@@ -95,7 +95,7 @@ assert_decision() {
 	run -0 lc-maps "$LC_TARGET_PID"
 	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/m"
 	run -0 head -n 1 "$BATS_TEST_TMPDIR/m"
-	assert_output "livecore-manifest 1"
+	assert_output "livecore-manifest 2"
 	run -0 grep -x "# pid $LC_TARGET_PID" "$BATS_TEST_TMPDIR/m"
 	run -0 grep -x "# starttime $(lc_proc_field "$LC_TARGET_PID" 22)" "$BATS_TEST_TMPDIR/m"
 	run -0 grep -x "# page-size $(getconf PAGESIZE)" "$BATS_TEST_TMPDIR/m"
@@ -378,7 +378,7 @@ assert_decision() {
 	[[ $stderr == *"CapPrm=0000000000000000"* ]]
 	[[ $stderr == *"NoNewPrivs=1"* ]]
 	# and the manifest is still complete
-	assert_line --index 0 "livecore-manifest 1"
+	assert_line --index 0 "livecore-manifest 2"
 	[[ ${lines[-1]} == "end "* ]]
 }
 
@@ -504,7 +504,7 @@ real_manifest() {
 	# its own process: a manifest, and nothing held after setup
 	run --separate-stderr -0 setpriv --reuid nobody --regid nogroup --clear-groups \
 		sh -c 'sleep 30 & p=$!; LIVECORE_DEBUG_PRIVILEGES=1 "$1" "$p"; rc=$?; kill "$p"; exit $rc' sh "$dir/lc-maps"
-	assert_line --index 0 'livecore-manifest 1'
+	assert_line --index 0 'livecore-manifest 2'
 	assert_regex "$stderr" 'CapPrm=0000000000000000 CapEff=0000000000000000'
 	assert_regex "$stderr" 'NoNewPrivs=1'
 }

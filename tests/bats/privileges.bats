@@ -118,7 +118,7 @@ start_as() {
 	cat <&"$rd" >"$D/m0"
 	exec {rd}<&-
 	wait "$tool"
-	[ "$(head -1 "$D/m0")" = "livecore-manifest 1" ]
+	[ "$(head -1 "$D/m0")" = "livecore-manifest 2" ]
 	[[ $(tail -1 "$D/m0") == "end "* ]]
 }
 

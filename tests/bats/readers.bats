@@ -151,6 +151,73 @@ avx512_unreadable_by_gdb() {
 	fi
 }
 
+# note_list CORE - "OWNER SIZE TYPE" for every note of CORE, in order, as
+# readelf -n names them (binutils 2.40 calls NT_X86_XSAVE_LAYOUT "Unknown
+# note type: (0x00000205)").
+note_list() {
+	readelf -nW "$1" | awk -F'\t' '$1 ~ /^  [^ ]+ +0x[0-9a-f]+$/ { split($1, f, " "); print f[1], f[2], $2 }'
+}
+
+# last_note_bytes CORE LEN - the last LEN bytes of CORE's PT_NOTE segment,
+# in hex.
+last_note_bytes() {
+	local off size
+
+	read -r off size < <(readelf -lW "$1" | awk '$1 == "NOTE" { print $2, $5 }')
+	[ -n "$size" ] || return 1
+	od -An -tx1 -v -j $((off + size - $2)) -N "$2" "$1"
+}
+
+@test "the notes are the kernel's: one NT_X86_XSAVE_LAYOUT after every thread's, with the kernel's bytes" {
+	require_cmd readelf
+	require_cmd eu-readelf
+	require_cmd gdb
+	[ "${LC_READERS_DUMPER:-livecore}" = livecore ] ||
+		skip "needs: livecore (gcore orders its notes its own way)"
+	lc_core_pattern_is_plain || skip "needs: core_pattern \"core\" or \"core.%p\""
+	cd "$BATS_TEST_TMPDIR"
+	ulimit -c unlimited
+	c_target_core --stopped
+	# now the kernel's core of the same, still stopped, process
+	kill -ABRT "$LC_TARGET_PID"
+	kill -CONT "$LC_TARGET_PID"
+	wait "$LC_TARGET_PID" || true
+	kernel=$(ls core "core.$LC_TARGET_PID" 2>/dev/null | head -n 1)
+	[ -n "$kernel" ] || skip "needs: the kernel to write a core here (none appeared in $BATS_TEST_TMPDIR)"
+	note_list "$kernel" >kernel.notes
+	layout='(0x00000205)|XSAVE_LAYOUT'
+	grep -Eq "$layout" kernel.notes || skip "needs: NT_X86_XSAVE_LAYOUT (Linux 6.12+ on this CPU)"
+
+	# every note in the kernel's order with the kernel's owner and size;
+	# the layout once, the last note, after every thread's registers
+	note_list "$CORE" >ours.notes
+	diff kernel.notes ours.notes
+	[ "$(grep -Ec "$layout" ours.notes)" -eq 1 ]
+	tail -n 1 ours.notes | grep -Eq "$layout"
+	[ "$(grep -c NT_PRSTATUS ours.notes)" -eq $(($(lc_info threads) + 1)) ]
+	# and its bytes are the kernel's: header, "LINUX", the records
+	size=$(tail -n 1 ours.notes | awk '{ print $2 }')
+	((size > 0)) || fail "an empty NT_X86_XSAVE_LAYOUT here: $(tail -n 1 kernel.notes)"
+	run -0 last_note_bytes "$kernel" $((12 + 8 + size))
+	want=$output
+	run -0 last_note_bytes "$CORE" $((12 + 8 + size))
+	assert_output "$want"
+
+	# readers decode the core without a complaint
+	run -0 --separate-stderr eu-readelf -n "$CORE"
+	[ -z "$stderr" ] || fail "eu-readelf -n: $stderr"
+	run -0 --separate-stderr readelf -n "$CORE"
+	[ -z "$stderr" ] || fail "readelf -n: $stderr"
+	# and gdb finds every thread's rip where the kernel's core has it
+	run -0 gdb_core "$BIN" "$kernel" 'thread apply all info registers rip'
+	theirs=$(per_thread <<<"$output" | sort)
+	run -0 gdb_core "$BIN" "$CORE" 'thread apply all info registers rip'
+	ours=$(per_thread <<<"$output" | sort)
+	[ "$(grep -c '^[0-9]* rip ' <<<"$ours")" -eq $(($(lc_info threads) + 1)) ] ||
+		fail "gdb shows no rip for some thread: $ours"
+	assert_equal "$ours" "$theirs"
+}
+
 @test "gdb: x/2gx at pattern pages shows the page address and generation" {
 	require_cmd gdb
 	c_target_core

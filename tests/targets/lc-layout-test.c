@@ -31,7 +31,7 @@ static void check(int ok, const char *fmt, ...)
 		n_failed++;
 }
 
-#define HEAD "livecore-manifest 1\n# pid 42\n# starttime 7\n# page-size 4096\n" \
+#define HEAD "livecore-manifest 2\n# pid 42\n# starttime 7\n# page-size 4096\n" \
 	     "# coredump-filter 0x33\n# freeze pause-us=1\n"
 
 static void parse(const char *text, struct manifest *m)

@@ -353,6 +353,22 @@ out:
 	return rc;
 }
 
+/* NT_X86_XSAVE_LAYOUT as the stop read it: one note for the process, and
+ * none where the kernel writes none (ptrace_stop.c). */
+static void fill_xsave_layout(struct capture *c, const struct ptrace_stop *s)
+{
+	c->process.has_xsave_layout = s->has_xsave_layout;
+	c->process.n_xsave_layout = s->has_xsave_layout ? s->n_xsave_layout : 0;
+	for (size_t i = 0; i < c->process.n_xsave_layout; i++)
+		c->xsave_layout[i] = (struct notes_xfeature){
+			.type = s->xsave_layout[i].type,
+			.size = s->xsave_layout[i].size,
+			.offset = s->xsave_layout[i].offset,
+			.flags = s->xsave_layout[i].flags,
+		};
+	c->process.xsave_layout = c->xsave_layout;
+}
+
 void capture_init(struct capture *c)
 {
 	memset(c, 0, sizeof *c);
@@ -382,5 +398,6 @@ int capture_fill(struct capture *c, const struct capture_fds *fds, const struct 
 	c->process.auxv_size = c->auxv_size;
 	c->process.file = c->file_note;
 	c->process.file_size = c->file_note_size;
+	fill_xsave_layout(c, s);
 	return 0;
 }

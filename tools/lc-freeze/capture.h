@@ -1,7 +1,8 @@
 /* capture - what lc-freeze reads from /proc while the target is stopped to
  * fill the notes that are not registers: the pids of PRSTATUS and PRPSINFO
  * as the target's own pid namespace sees them, times and signal masks,
- * psinfo, auxv, and NT_FILE from the final maps. */
+ * psinfo, auxv, and NT_FILE from the final maps; and the registers and
+ * XSAVE layout the stop read, in the notes' own layouts. */
 #ifndef LC_FREEZE_CAPTURE_H
 #define LC_FREEZE_CAPTURE_H
 
@@ -28,6 +29,7 @@ struct capture {
 	size_t auxv_size;
 	unsigned char *file_note;
 	size_t file_note_size;
+	struct notes_xfeature xsave_layout[PTRACE_STOP_XFEATURES_MAX];
 };
 
 void capture_init(struct capture *c);

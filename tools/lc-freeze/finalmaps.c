@@ -1,4 +1,5 @@
 #include "finalmaps.h"
+#include "delta.h"
 #include "runs.h"
 #include "dumprule.h"
 #include "procfs.h"
@@ -10,47 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Above the user address space: the gate VMA ([vsyscall]), in maps only,
- * never copied (as lc-precopy does: pagemap and mem do not reach it). */
-#define GATE_AREA_START 0x800000000000ull
-
 /* pagemap bit 61: the page is a file page or shared anonymous memory */
 #define PAGEMAP_ENTRY_FILE_OR_SHARED (1ull << 61)
 
 void finalmaps_result_init(struct finalmaps_result *r)
 {
 	memset(r, 0, sizeof *r);
-	copy_list_init(&r->copy);
-	copy_list_init(&r->punch);
+	stagemap_plan_init(&r->plan);
+	pagemap_runs_init(&r->scanned);
 }
 
 void finalmaps_result_free(struct finalmaps_result *r)
 {
-	copy_list_free(&r->copy);
-	copy_list_free(&r->punch);
-}
-
-uint64_t finalmaps_stage_end(const struct manifest *m)
-{
-	const char *v = manifest_header_get(m, "stage-end");
-	uint64_t end = m->page_size;
-
-	if (v) {
-		char *stop;
-		unsigned long long x = strtoull(v, &stop, 16);
-
-		if (stop != v && !*stop && x >= m->page_size)
-			return (x + m->page_size - 1) / m->page_size * m->page_size;
-	}
-	for (size_t i = 0; i < m->n_vmas; i++)
-		for (size_t k = 0; k < m->vmas[i].n_extents; k++) {
-			const struct manifest_extent *x = &m->vmas[i].extents[k];
-			uint64_t e = x->offset + (x->end - x->start);
-
-			if (e > end)
-				end = e;
-		}
-	return end;
+	stagemap_plan_free(&r->plan);
+	pagemap_runs_free(&r->scanned);
 }
 
 /* ---- one record --------------------------------------------------------- */
@@ -153,6 +127,20 @@ done:
 	return rc;
 }
 
+/* A record the pre-copy saw unwritten (a fresh mapping) that has been
+ * written since must be decided again, or its contents would be left out
+ * of the core: the maps line is the same, only pagemap tells. Fails safe:
+ * a pagemap that cannot be read decides again. */
+static bool written_since(const struct manifest_vma *old, const struct procfs_map *m,
+			  const struct finalmaps_ctx *ctx)
+{
+	bool written;
+
+	if (strcmp(old->decision, "skip:unwritten") || m->perms[3] != 'p')
+		return false;
+	return has_private_pages(ctx, m, &written) < 0 || written;
+}
+
 static int decide_again(const struct manifest *in, const struct procfs_map *m,
 			const struct finalmaps_ctx *ctx, struct manifest_vma *v, char *flags, size_t len)
 {
@@ -179,172 +167,107 @@ static int decide_again(const struct manifest *in, const struct procfs_map *m,
 	return 0;
 }
 
-static int by_start(const void *a, const void *b)
+/* The tracker's look inside the stop: every private record that holds
+ * clean pages, one record at a time (a record the scan finds unregistered
+ * is lost alone, not with its neighbours). */
+static int look(const struct manifest *out, const struct stagemap *sm, const struct finalmaps_ctx *ctx,
+		struct finalmaps_result *r, struct track_report *rep)
 {
-	uint64_t x = ((const struct manifest_extent *)a)->start;
-	uint64_t y = ((const struct manifest_extent *)b)->start;
-
-	return (x > y) - (x < y);
-}
-
-/* Gives v (already in out) the old records' extents and clean ranges that
- * lie inside it. */
-static int inherit_tracking(const struct manifest *in, struct manifest_vma *v)
-{
-	for (size_t i = first_after(in, v->start); i < in->n_vmas && in->vmas[i].start < v->end; i++) {
-		const struct manifest_vma *o = &in->vmas[i];
-
-		for (size_t k = 0; k < o->n_extents; k++) {
-			uint64_t s = o->extents[k].start > v->start ? o->extents[k].start : v->start;
-			uint64_t e = o->extents[k].end < v->end ? o->extents[k].end : v->end;
-
-			if (s < e && manifest_vma_add_extent(v, s, e, o->extents[k].offset +
-							     (s - o->extents[k].start)) < 0)
-				return -1;
-		}
-		for (size_t k = 0; k < o->n_clean; k++) {
-			uint64_t s = o->clean[k].start > v->start ? o->clean[k].start : v->start;
-			uint64_t e = o->clean[k].end < v->end ? o->clean[k].end : v->end;
-
-			if (s < e && manifest_vma_add_clean(v, s, e) < 0)
-				return -1;
-		}
-	}
-	return 0;
-}
-
-/* Target ranges to staging offsets through v's extents (which cover them). */
-static int translate(const struct manifest_vma *v, const struct pagemap_runs *ranges,
-		     struct copy_list *out)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < ranges->n; i++) {
-		uint64_t s = ranges->run[i].start, e = ranges->run[i].end;
-
-		while (s < e) {
-			const struct manifest_extent *x;
-			uint64_t stop;
-
-			while (k < v->n_extents && v->extents[k].end <= s)
-				k++;
-			if (k == v->n_extents || v->extents[k].start > s) {
-				errno = EINVAL; /* cannot happen: the extents cover the dump range */
-				return -1;
-			}
-			x = &v->extents[k];
-			stop = e < x->end ? e : x->end;
-			if (copy_list_append(out, s, stop - s, x->offset + (s - x->start)) < 0)
-				return -1;
-			s = stop;
-		}
-	}
-	return 0;
-}
-
-static int plan_delta(const struct finalmaps_ctx *ctx, struct manifest_vma *v,
-		      struct finalmaps_result *r)
-{
-	struct pagemap_runs dump, extents, gaps, clean, notclean, dirty, dirtyclean, refresh,
-		populated, copy, stale;
+	struct pagemap_runs clean, one;
+	size_t c = 0;
 	int rc = -1;
 
-	pagemap_runs_init(&dump);
-	pagemap_runs_init(&extents);
-	pagemap_runs_init(&gaps);
 	pagemap_runs_init(&clean);
-	pagemap_runs_init(&notclean);
-	pagemap_runs_init(&dirty);
-	pagemap_runs_init(&dirtyclean);
-	pagemap_runs_init(&refresh);
-	pagemap_runs_init(&populated);
-	pagemap_runs_init(&copy);
-	pagemap_runs_init(&stale);
+	pagemap_runs_init(&one);
+	if (runs_union(&sm->data, &sm->hole, &clean) < 0)
+		goto out;
+	for (size_t i = 0; i < out->n_vmas; i++) {
+		const struct manifest_vma *v = &out->vmas[i];
+		uint64_t end = v->start + v->dump_size;
 
-	if (v->start >= GATE_AREA_START)
-		return 0;
-	if (pagemap_runs_append(&dump, v->start, v->start + v->dump_size) < 0)
-		goto out;
-	for (size_t k = 0; k < v->n_extents; k++)
-		if (pagemap_runs_append(&extents, v->extents[k].start, v->extents[k].end) < 0)
-			goto out;
-	/* bytes to dump that no extent holds yet: new extents at the end */
-	if (runs_subtract(&dump, &extents, &gaps) < 0)
-		goto out;
-	for (size_t g = 0; g < gaps.n; g++) {
-		if (manifest_vma_add_extent(v, gaps.run[g].start, gaps.run[g].end, r->stage_end) < 0)
-			goto out;
-		r->stage_end += gaps.run[g].end - gaps.run[g].start;
-	}
-	if (gaps.n)
-		qsort(v->extents, v->n_extents, sizeof *v->extents, by_start);
-
-	if (ctx->copy_all) {
-		if (pagemap_runs_append(&refresh, dump.run[0].start, dump.run[0].end) < 0)
-			goto out;
-	} else {
-		for (size_t k = 0; k < v->n_clean; k++)
-			if (pagemap_runs_append(&clean, v->clean[k].start, v->clean[k].end) < 0)
-				goto out;
-		if (runs_subtract(&dump, &clean, &notclean) < 0)
-			goto out;
-		for (size_t k = 0; k < clean.n; k++) {
-			uint64_t s = clean.run[k].start, e = clean.run[k].end;
-
-			if (e > v->start + v->dump_size)
-				e = v->start + v->dump_size;
-			if (s < e && track_scan(ctx->tracker, s, e, &dirty) < 0)
-				goto out;
-		}
-		if (runs_intersect(&dirty, &clean, &dirtyclean) < 0 ||
-		    runs_union(&notclean, &dirtyclean, &refresh) < 0)
+		if (stagemap_class(v) != STAGEMAP_PRIVATE)
+			continue;
+		while (c < clean.n && clean.run[c].end <= v->start)
+			c++;
+		if (c == clean.n || clean.run[c].start >= end)
+			continue;
+		pagemap_runs_clear(&one);
+		if (pagemap_runs_append(&one, v->start, end) < 0 ||
+		    pagemap_runs_append(&r->scanned, v->start, end) < 0 ||
+		    track_scan(ctx->tracker, &one, false, rep, NULL) < 0)
 			goto out;
 	}
-	if (refresh.n == 0) {
-		rc = 0;
-		goto out;
-	}
-	/* A file mapping is copied whole, as lc-precopy does (the kernel reads
-	 * unpopulated file pages from the file); anonymous memory only where
-	 * populated (an unpopulated page reads as zeros: a hole). Only the
-	 * ranges to refresh are looked up: with a tracker they are a few
-	 * pages of a VMA that may span GiB, and the lookup walks page tables
-	 * inside the stop. */
-	if (v->inode != 0) {
-		if (pagemap_runs_append(&populated, v->start, v->start + v->dump_size) < 0)
-			goto out;
-	} else {
-		for (size_t k = 0; k < refresh.n; k++)
-			if (pagemap_find(ctx->pm, refresh.run[k].start, refresh.run[k].end,
-					 PAGEMAP_POPULATED, &populated) < 0)
-				goto out;
-	}
-	if (runs_intersect(&refresh, &populated, &copy) < 0 ||
-	    runs_subtract(&refresh, &populated, &stale) < 0 ||
-	    translate(v, &copy, &r->copy) < 0 || translate(v, &stale, &r->punch) < 0)
-		goto out;
 	rc = 0;
 out:
-	pagemap_runs_free(&dump);
-	pagemap_runs_free(&extents);
-	pagemap_runs_free(&gaps);
 	pagemap_runs_free(&clean);
-	pagemap_runs_free(&notclean);
-	pagemap_runs_free(&dirty);
-	pagemap_runs_free(&dirtyclean);
-	pagemap_runs_free(&refresh);
-	pagemap_runs_free(&populated);
-	pagemap_runs_free(&copy);
-	pagemap_runs_free(&stale);
+	pagemap_runs_free(&one);
 	return rc;
 }
 
-int finalmaps_build(const struct manifest *in, char *maps_text, const struct finalmaps_ctx *ctx,
-		    struct manifest *out, struct finalmaps_result *r, char *err, size_t errlen)
+/* The final decision, from the final maps alone: what the model trusts is
+ * trusted only where the mapping is the one it was staged from, the
+ * tracker looked now and reported no write, and a page staged as data is
+ * still populated. Everything else is copied now (or punched: not
+ * populated). */
+static int decide_delta(const struct manifest *in, const struct manifest *out, struct stagemap *sm,
+			const struct finalmaps_ctx *ctx, struct finalmaps_result *r)
+{
+	struct delta_ranges ranges;
+	struct track_report rep;
+	struct pagemap_runs dropped, changed, watched, holes_before, no_holes, populated;
+	struct delta_look lk;
+	int rc = -1;
+
+	delta_ranges_init(&ranges);
+	track_report_init(&rep);
+	pagemap_runs_init(&dropped);
+	pagemap_runs_init(&changed);
+	pagemap_runs_init(&watched);
+	pagemap_runs_init(&holes_before);
+	pagemap_runs_init(&no_holes);
+	pagemap_runs_init(&populated);
+	if (delta_ranges_of(out, &ranges) < 0 || stagemap_retarget(sm, &ranges.wanted, &dropped) < 0 ||
+	    stagemap_mapping_changes(in, out, &changed) < 0 || stagemap_mark_dirty(sm, &changed) < 0)
+		goto out;
+	/* dropped: staging space no address of the final maps uses; it is
+	 * never read again, so it stays as it is */
+	if (!ctx->copy_all) {
+		if (look(out, sm, ctx, r, &rep) < 0 || runs_copy(&sm->hole, &holes_before) < 0 ||
+		    runs_subtract(&r->scanned, &rep.lost, &watched) < 0 ||
+		    stagemap_vanished(sm, &watched, &rep.populated) < 0 ||
+		    stagemap_mark_dirty(sm, &rep.written) < 0)
+			goto out;
+		/* tests only (LIVECORE_TRACE): what the tracker said */
+		stagemap_trace_runs("lc-freeze stop", "scanned", &r->scanned);
+		stagemap_trace_runs("lc-freeze stop", "written", &rep.written);
+		stagemap_trace_runs("lc-freeze stop", "lost", &rep.lost);
+	}
+	pagemap_runs_clear(&changed);
+	if (runs_subtract(&ranges.wanted, &watched, &changed) < 0 || stagemap_mark_dirty(sm, &changed) < 0)
+		goto out;
+	lk = (struct delta_look){ ctx->tracker->mode, &r->scanned, &rep, &holes_before, &no_holes };
+	if (delta_populated(sm, &ranges, ctx->pm, &lk, &populated) < 0 ||
+	    stagemap_plan(sm, &populated, &r->plan) < 0)
+		goto out;
+	rc = 0;
+out:
+	delta_ranges_free(&ranges);
+	track_report_free(&rep);
+	pagemap_runs_free(&dropped);
+	pagemap_runs_free(&changed);
+	pagemap_runs_free(&watched);
+	pagemap_runs_free(&holes_before);
+	pagemap_runs_free(&no_holes);
+	pagemap_runs_free(&populated);
+	return rc;
+}
+
+int finalmaps_build(const struct manifest *in, struct stagemap *sm, char *maps_text,
+		    const struct finalmaps_ctx *ctx, struct manifest *out, struct finalmaps_result *r,
+		    char *err, size_t errlen)
 {
 	char *line, *next;
 
-	r->stage_end = finalmaps_stage_end(in);
 	for (size_t i = 0; i < in->n_headers; i++)
 		if (manifest_header_add(out, in->headers[i].key, "%s", in->headers[i].value) < 0)
 			goto nomem;
@@ -355,7 +278,7 @@ int finalmaps_build(const struct manifest *in, char *maps_text, const struct fin
 
 	for (line = maps_text; line && *line; line = next) {
 		struct procfs_map m;
-		struct manifest_vma v = { 0 }, *stored;
+		struct manifest_vma v = { 0 };
 		char flags[256];
 		size_t i;
 
@@ -368,7 +291,8 @@ int finalmaps_build(const struct manifest *in, char *maps_text, const struct fin
 			return -1;
 		}
 		i = first_after(in, m.start);
-		if (i < in->n_vmas && same_mapping(&in->vmas[i], &m)) {
+		if (i < in->n_vmas && same_mapping(&in->vmas[i], &m) &&
+		    !written_since(&in->vmas[i], &m, ctx)) {
 			v = in->vmas[i];
 			v.extents = NULL;
 			v.clean = NULL;
@@ -389,17 +313,30 @@ int finalmaps_build(const struct manifest *in, char *maps_text, const struct fin
 			}
 			r->n_new++;
 		}
-		if (!(stored = manifest_add_vma(out, &v)) || inherit_tracking(in, stored) < 0)
+		if (!manifest_add_vma(out, &v))
 			goto nomem;
-		if (manifest_vma_dumped(stored) && plan_delta(ctx, stored, r) < 0) {
-			snprintf(err, errlen, "cannot plan the copy of %" PRIx64 "-%" PRIx64 ": %s",
-				 m.start, m.end, strerror(errno));
-			return -1;
-		}
+	}
+	if (decide_delta(in, out, sm, ctx, r) < 0) {
+		snprintf(err, errlen, "cannot plan the final delta: %s", strerror(errno));
+		return -1;
 	}
 	return 0;
 nomem:
 	snprintf(err, errlen, "out of memory");
 	errno = ENOMEM;
 	return -1;
+}
+
+int finalmaps_annotate(struct manifest *out, const struct stagemap *sm)
+{
+	size_t cursor = 0;
+
+	/* extents only: the staged copy is final, there is nothing left to
+	 * trust or distrust */
+	for (size_t i = 0; i < out->n_vmas; i++) {
+		manifest_vma_clear_tracking(&out->vmas[i]);
+		if (extents_to_vma(&sm->ext, &out->vmas[i], &cursor) < 0)
+			return -1;
+	}
+	return 0;
 }

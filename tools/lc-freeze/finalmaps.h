@@ -1,5 +1,6 @@
-/* finalmaps - the maps taken while the target is stopped, reconciled with
- * the manifest that pre-copy wrote, and the final delta that follows.
+/* finalmaps - the maps taken while the target is stopped, the records
+ * they make, and the final decision of what to copy (the delta), from the
+ * staged model lc-precopy left (stagemap.h).
  *
  * Inside the stop lc-freeze reads /proc/PID/maps (cheap) and never walks
  * smaps. A VMA whose maps line is identical to a manifest record keeps
@@ -13,22 +14,24 @@
  *  - has_private_pages: pagemap says a page is present and neither a file
  *    page nor shared anonymous memory (bit 61 clear), or swapped;
  *  - the ELF header rule: 4 bytes read through /proc/PID/mem.
- * Extents and clean ranges follow the addresses: each new record gets the
- * parts of the old records' extents that lie inside it. Dumped bytes that
- * no extent covers get new extents appended at the stage end.
  *
- * The delta: with copy_all, every populated page of every dumped range;
- * otherwise the populated pages of every dumped range not listed as clean,
- * plus the pages the tracker reports written inside clean ranges. Pages in
- * that set that are no longer populated are punched out of the staging
- * file after the target runs again (they read as zeros, as the kernel
- * would write them). */
+ * The delta: no assumption of pre-copy survives the stop unchecked. The
+ * model is retargeted to the final maps (new addresses get extents at the
+ * stage end, dirty); an address whose mapping differs from the record it
+ * was staged under goes dirty; the tracker looks at every private record
+ * that holds clean pages (uffd: one that is no longer registered is lost
+ * whole) and its writes go dirty, and so do pages staged as data that are
+ * no longer populated; whatever the tracker did not look at is dirty.
+ * Every dirty page is copied now where populated, punched after the
+ * resume where not (it reads as zeros, as the kernel would write it). With
+ * copy_all (no tracker), every page is dirty. */
 #ifndef LC_FREEZE_FINALMAPS_H
 #define LC_FREEZE_FINALMAPS_H
 
 #include "copy.h"
 #include "manifest.h"
 #include "pagemap.h"
+#include "stagemap.h"
 #include "track.h"
 
 #include <stdbool.h>
@@ -40,27 +43,28 @@ struct finalmaps_ctx {
 	unsigned page_size;
 	int mem_fd;                     /* /proc/PID/mem: the ELF-header rule */
 	const struct pagemap *pm;
-	struct tracker *tracker;        /* NULL with copy_all */
+	struct tracker *tracker;        /* TRACK_NONE with copy_all */
 	bool copy_all;
 };
 
 struct finalmaps_result {
-	struct copy_list copy;          /* the delta: target ranges to staging offsets */
-	struct copy_list punch;         /* staging ranges to punch after the resume */
-	uint64_t stage_end;
+	struct stagemap_plan plan;      /* copy: inside the stop; punch_offsets: after */
+	struct pagemap_runs scanned;    /* the records the tracker looked at */
 	size_t n_new;                   /* records decided again (new or changed) */
 };
 
 void finalmaps_result_init(struct finalmaps_result *r);
 void finalmaps_result_free(struct finalmaps_result *r);
 
-/* in: the manifest read; maps_text: /proc/PID/maps (modified in place).
- * Fills out (headers copied from in) and r. -1 with errno and a reason. */
-int finalmaps_build(const struct manifest *in, char *maps_text, const struct finalmaps_ctx *ctx,
-		    struct manifest *out, struct finalmaps_result *r, char *err, size_t errlen);
+/* in: the manifest read; sm: its staged model (stagemap_load), updated to
+ * the final maps; maps_text: /proc/PID/maps (modified in place). Fills out
+ * (headers copied from in, the records without extents) and r. -1 with
+ * errno and a reason. */
+int finalmaps_build(const struct manifest *in, struct stagemap *sm, char *maps_text,
+		    const struct finalmaps_ctx *ctx, struct manifest *out, struct finalmaps_result *r,
+		    char *err, size_t errlen);
 
-/* The stage end a manifest records (its stage-end header, else past every
- * extent, else the header page). */
-uint64_t finalmaps_stage_end(const struct manifest *m);
+/* After the resume: every record of out gets its extents from sm. */
+int finalmaps_annotate(struct manifest *out, const struct stagemap *sm);
 
 #endif

@@ -24,7 +24,7 @@ int64_t finish_us_since(const struct timespec *a)
 
 int finish_notes(struct outfile *out, const struct capture *c)
 {
-	size_t max = 4 + 3 * c->process.n_threads;
+	size_t max = notes_list_count(&c->process);
 	struct notes_note *list = calloc(max, sizeof *list);
 	long n;
 	int rc = -1;
@@ -40,74 +40,48 @@ int finish_notes(struct outfile *out, const struct capture *c)
 
 /* After the resume: pages that are no longer populated become holes, and
  * the file reaches the stage end, so every extent lies inside it. */
-int finish_stage(int fd, const struct finalmaps_result *r)
+int finish_stage(int fd, const struct finalmaps_result *r, const struct stagemap *sm)
 {
+	const struct pagemap_runs *punch = &r->plan.punch_offsets;
 	off_t size = lseek(fd, 0, SEEK_END);
 
-	for (size_t i = 0; i < r->punch.n; i++)
-		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)r->punch.range[i].offset, (off_t)r->punch.range[i].len) < 0)
+	for (size_t i = 0; i < punch->n; i++)
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)punch->run[i].start,
+			      (off_t)(punch->run[i].end - punch->run[i].start)) < 0)
 			return -1;
-	if (size >= 0 && (uint64_t)size < r->stage_end && ftruncate(fd, (off_t)r->stage_end) < 0)
+	if (size >= 0 && (uint64_t)size < sm->ext.stage_end && ftruncate(fd, (off_t)sm->ext.stage_end) < 0)
 		return -1;
 	return size < 0 ? -1 : fsync(fd);
 }
 
-static bool copied(const struct copy_list *l, uint64_t start, uint64_t end)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (l->range[i].addr < end && start < l->range[i].addr + l->range[i].len)
-			return true;
-	return false;
-}
-
-/* An unreadable range an earlier pass recorded stays recorded unless the
- * final delta read it again (it then holds what the stop read, and a
- * range that failed again is recorded anew). */
-static void drop_recopied_unreadable(struct manifest *m, const struct copy_list *l)
-{
-	size_t kept = 0;
-
-	for (size_t i = 0; i < m->n_headers; i++) {
-		struct manifest_header *hd = &m->headers[i];
-		unsigned long long s, e;
-
-		if (!strcmp(hd->key, "unreadable") && sscanf(hd->value, "%llx-%llx", &s, &e) == 2 &&
-		    copied(l, s, e)) {
-			free(hd->key);
-			free(hd->value);
-			continue;
-		}
-		m->headers[kept++] = *hd;
-	}
-	m->n_headers = kept;
-}
-
-int finish_manifest_headers(struct manifest *out, const struct finalmaps_result *r,
+int finish_manifest_headers(struct manifest *out, const struct stagemap *sm,
 			    const struct copy_result *cr, const struct ptrace_stop *ps,
-			    const struct finish_timing *tm, size_t threads)
+			    const struct finish_timing *tm, size_t threads, bool held_stopped)
 {
 	manifest_header_remove(out, "freeze");
-	drop_recopied_unreadable(out, &r->copy);
-	if (manifest_header_set(out, "stage-end", "0x%" PRIx64, r->stage_end) < 0)
+	/* the model's unreadable pages: those an earlier pass could not read
+	 * and the stop did not read again, and those the stop could not read */
+	manifest_header_remove(out, "unreadable");
+	if (manifest_header_set(out, "stage-end", "0x%" PRIx64, sm->ext.stage_end) < 0)
 		return -1;
-	for (size_t i = 0; i < cr->unreadable.n; i++)
+	for (size_t i = 0; i < sm->unreadable.n; i++)
 		if (manifest_header_add(out, "unreadable", "%" PRIx64 "-%" PRIx64,
-					cr->unreadable.run[i].start, cr->unreadable.run[i].end) < 0)
+					sm->unreadable.run[i].start, sm->unreadable.run[i].end) < 0)
 			return -1;
 	return manifest_header_add(out, "freeze",
 				   "pause-us=%" PRId64 " seize-us=%" PRId64 " regs-us=%" PRId64
 				   " maps-us=%" PRId64 " delta-us=%" PRId64 " delta-pages=%" PRIu64
-				   " delta-bytes=%" PRIu64 " threads=%zu",
+				   " delta-bytes=%" PRIu64 " threads=%zu%s",
 				   finish_us_between(&ps->first_seize, &ps->last_detach),
 				   finish_us_between(&ps->first_seize, &tm->seized),
 				   finish_us_between(&tm->seized, &tm->regs),
 				   finish_us_between(&tm->regs, &tm->maps),
-				   finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes, threads);
+				   finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes, threads,
+				   held_stopped ? " target=stopped" : "");
 }
 
 void finish_log(const struct ptrace_stop *ps, const struct finish_timing *tm,
-		const struct copy_result *cr, size_t threads, bool copy_all)
+		const struct copy_result *cr, size_t threads, bool copy_all, bool held_stopped)
 {
 	size_t passed = 0;
 
@@ -117,7 +91,9 @@ void finish_log(const struct ptrace_stop *ps, const struct finish_timing *tm,
 		 finish_us_between(&ps->first_seize, &tm->seized),
 		 finish_us_between(&tm->seized, &tm->regs), finish_us_between(&tm->regs, &tm->maps),
 		 finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes, threads,
-		 copy_all ? ", no tracker: every staged page copied" : "");
+		 held_stopped ? ", the process was stopped already: every page copied while it "
+				"was held, not downtime; it stays stopped"
+		 : copy_all ? ", no tracker: every staged page copied" : "");
 	if (ps->n_dropped)
 		log_info("%zu threads exited or were zombies during the stop and are left out",
 			 ps->n_dropped);

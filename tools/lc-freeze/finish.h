@@ -7,6 +7,7 @@
 #include "capture.h"
 #include "copy.h"
 #include "finalmaps.h"
+#include "stagemap.h"
 #include "manifest.h"
 #include "outfile.h"
 #include "ptrace_stop.h"
@@ -25,19 +26,20 @@ int64_t finish_us_since(const struct timespec *a);
 
 /* Punches the pages of the delta that are no longer populated out of the
  * staging file (they read as zeros), extends it to the stage end, syncs. */
-int finish_stage(int fd, const struct finalmaps_result *r);
+int finish_stage(int fd, const struct finalmaps_result *r, const struct stagemap *sm);
 
 /* Writes the notes of c into out and renames it to its final name. */
 int finish_notes(struct outfile *out, const struct capture *c);
 
-/* stage-end, unreadable and freeze headers (lc-manifest(5)). */
-int finish_manifest_headers(struct manifest *out, const struct finalmaps_result *r,
+/* stage-end, unreadable and freeze headers (lc-manifest(5)); held_stopped:
+ * the process was in a group stop before the seize (target=stopped). */
+int finish_manifest_headers(struct manifest *out, const struct stagemap *sm,
 			    const struct copy_result *cr, const struct ptrace_stop *ps,
-			    const struct finish_timing *tm, size_t threads);
+			    const struct finish_timing *tm, size_t threads, bool held_stopped);
 
 /* The one line on stderr (log_info) with the pause and its parts, and
  * what was left out or passed back. */
 void finish_log(const struct ptrace_stop *ps, const struct finish_timing *tm,
-		const struct copy_result *cr, size_t threads, bool copy_all);
+		const struct copy_result *cr, size_t threads, bool copy_all, bool held_stopped);
 
 #endif

@@ -17,6 +17,7 @@
 #include "pagemap.h"
 #include "ptrace_stop.h"
 #include "stage.h"
+#include "stagemap.h"
 #include "target.h"
 #include "track.h"
 #include "uffd.h"
@@ -195,16 +196,19 @@ struct freeze {
 	struct pagemap pm;
 	struct tracker tracker;
 	bool copy_all;
+	bool held_stopped;      /* every thread was stopped (SIGSTOP) before the seize */
 	char state;             /* the main thread's state letter before the stop */
 	sigset_t cancel;        /* SIGINT, SIGTERM: resume, then exit 8 */
 	sigset_t old_mask;
 	struct ptrace_stop ps;
 	bool stopped;
+	struct stagemap sm;     /* what pre-copy staged (stagemap.h), loaded before the stop */
 	struct finalmaps_result plan;
 	struct copy_result cr;
 	struct capture cap;
 	struct finish_timing tm;
 	int uffd_target_fd;     /* uffd: the fd lc-precopy left in the target; -1 */
+	int uffd_closed_fd;     /* uffd: its number, once closed in the stop */
 	uint64_t uffd_syscall;  /* uffd: a syscall instruction in its [vdso], or 0 */
 	int64_t uffd_close_us;  /* the close injected during the stop; -1 if none */
 };
@@ -289,7 +293,12 @@ static int open_everything(struct freeze *f)
 		log_errno("cannot read /proc/%d/pagemap", (int)f->o.pid);
 		return EXIT_FAILURE_IO;
 	}
-	if (!f->copy_all) {
+	if (f->copy_all) {
+		if (track_open(&f->tracker, TRACK_NONE, -1, &f->pm) < 0) {
+			log_errno("cannot read /proc/%d/pagemap", (int)f->o.pid);
+			return EXIT_FAILURE_IO;
+		}
+	} else {
 		enum track_mode mode = soft_dirty ? TRACK_SOFT_DIRTY
 				       : tracking && !strcmp(tracking, "uffd") ? TRACK_UFFD : TRACK_NONE;
 
@@ -322,6 +331,14 @@ static int open_everything(struct freeze *f)
 			/* found now, not inside the stop (checked again there) */
 			if (inject_find_syscall(f->t.proc_dirfd, f->h.mem, &f->uffd_syscall) < 0)
 				f->uffd_syscall = 0;
+		}
+	}
+	{
+		char why[300];
+
+		if (stagemap_load(&f->sm, &f->in, why, sizeof why) < 0) {
+			log_error("standard input: %s", why);
+			return errno == ENOMEM ? EXIT_FAILURE_IO : EXIT_BAD_INPUT;
 		}
 	}
 	if (outfile_create(&f->notes, f->o.notes, true) < 0) {
@@ -359,7 +376,7 @@ static int take_maps_and_notes(struct freeze *f)
 		.page_size = f->in.page_size,
 		.mem_fd = f->h.mem,
 		.pm = &f->pm,
-		.tracker = f->copy_all ? NULL : &f->tracker,
+		.tracker = &f->tracker,
 		.copy_all = f->copy_all,
 	};
 	struct capture_fds fds = { f->t.proc_dirfd, f->h.task, f->h.auxv, f->h.cmdline };
@@ -376,7 +393,7 @@ static int take_maps_and_notes(struct freeze *f)
 		log_errno("cannot plan the final delta");
 		goto out;
 	}
-	if (finalmaps_build(&f->in, scratch, &ctx, &f->out, &f->plan, err, sizeof err) < 0) {
+	if (finalmaps_build(&f->in, &f->sm, scratch, &ctx, &f->out, &f->plan, err, sizeof err) < 0) {
 		log_error("process %d: %s", (int)f->o.pid, err);
 		goto out;
 	}
@@ -395,11 +412,12 @@ out:
 /* The pause budget: resume at once when the copy would not fit. */
 static bool over_budget(struct freeze *f)
 {
-	uint64_t bytes = copy_list_bytes(&f->plan.copy), rate = copy_rate(&f->in);
+	uint64_t bytes = copy_list_bytes(&f->plan.plan.copy), rate = copy_rate(&f->in);
 	int64_t so_far_us = finish_us_since(&f->ps.first_seize);
 	uint64_t estimate_us = bytes * 1000u / rate;
 
-	if (f->o.budget_ms < 0 || (uint64_t)so_far_us + estimate_us <= (uint64_t)f->o.budget_ms * 1000u)
+	/* a process that was stopped anyway feels no downtime */
+	if (f->held_stopped || f->o.budget_ms < 0 || (uint64_t)so_far_us + estimate_us <= (uint64_t)f->o.budget_ms * 1000u)
 		return false;
 	ptrace_stop_detach_all(&f->ps);
 	f->stopped = false;
@@ -419,7 +437,7 @@ static int copy_delta(struct freeze *f)
 		.page_size = f->in.page_size,
 	};
 
-	if (copy_run(&src, f->h.stage, &f->plan.copy, &opt, &f->cr) < 0) {
+	if (copy_run(&src, f->h.stage, &f->plan.plan.copy, &opt, &f->cr) < 0) {
 		int saved = errno;
 
 		log_errno("cannot copy the final delta of process %d into %s", (int)f->o.pid, f->o.stage);
@@ -498,6 +516,7 @@ resume:
 			clock_gettime(CLOCK_MONOTONIC, &b);
 			f->uffd_close_us = finish_us_between(&a, &b);
 		}
+		f->uffd_closed_fd = f->uffd_target_fd;
 		f->uffd_target_fd = -1;
 	}
 	if (ptrace_stop_detach_all(&f->ps) > 0) {
@@ -513,21 +532,26 @@ resume:
 	return status;
 }
 
-/* uffd, after the stop that closed the target's fd: the ranges lc-precopy
- * tracked are unregistered through our copy, while the target runs (about
- * 25 ms per GiB of 4 KiB pages). Closing our copy would do the same, but
- * only if it is the last: a child the target forked meanwhile holds one
- * too (the fd is inherited; without UFFD_FEATURE_EVENT_FORK the child's
- * memory is not registered, the parent's stays so while it lives). A
- * range the kernel will not unregister explicitly (a file mapping) is
- * released with the context. */
-static void uffd_unregister_tracked(struct freeze *f)
+/* uffd, after the stop that closed the target's fd: a child the target
+ * forked meanwhile inherited the fd (without UFFD_FEATURE_EVENT_FORK its
+ * own memory is not registered, but it keeps the context, and so the
+ * target's registration, alive); it is closed there too, so that when
+ * lc-freeze exits its copy is the last, and the kernel unregisters every
+ * VMA whole and clears the protection while the target runs (about 25 ms
+ * per GiB of 4 KiB pages, none of it in the pause). Ranges are never
+ * unregistered one by one: a VMA that grew since it was read would be
+ * split, and the target's next mremap of it would fail. */
+static void uffd_release_children_of(struct freeze *f)
 {
-	const struct manifest *m = f->out.n_vmas ? &f->out : &f->in;
+	unsigned closed, left;
 
-	for (size_t i = 0; i < m->n_vmas; i++)
-		if (m->vmas[i].n_clean)
-			(void)uffd_unregister(f->tracker.uffd_fd, m->vmas[i].start, m->vmas[i].end);
+	if (uffd_release_children(f->o.pid, f->uffd_closed_fd, f->tracker.uffd_fd, f->uffd_syscall,
+				  &closed, &left) < 0)
+		log_errno("cannot list the children of process %d (one forked during the dump would "
+			  "keep its ranges registered until it exits)", (int)f->o.pid);
+	else if (left)
+		log_error("%u children of process %d forked during the dump keep its userfaultfd: "
+			  "its ranges stay registered until they exit", left, (int)f->o.pid);
 }
 
 /* The target runs again: the staging file, the notes, the manifest. */
@@ -536,8 +560,16 @@ static int write_results(struct freeze *f)
 	/* SIGINT and SIGTERM may end us now (the notes file's temporary name
 	 * is removed on the way out) */
 	sigprocmask(SIG_SETMASK, &f->old_mask, NULL);
-	finish_log(&f->ps, &f->tm, &f->cr, f->cap.n_threads, f->copy_all);
-	if (finish_stage(f->h.stage, &f->plan) < 0) {
+	finish_log(&f->ps, &f->tm, &f->cr, f->cap.n_threads, f->copy_all, f->held_stopped);
+	/* the model learns which pages the stop could not read; the records
+	 * get their extents */
+	if (stagemap_copied(&f->sm, &f->plan.plan, &f->cr.unreadable, &(struct pagemap_runs){ 0 }) < 0 ||
+	    finalmaps_annotate(&f->out, &f->sm) < 0) {
+		log_errno("cannot build the manifest");
+		return EXIT_FAILURE_IO;
+	}
+	stagemap_trace(&f->plan.plan, "lc-freeze stop");
+	if (finish_stage(f->h.stage, &f->plan, &f->sm) < 0) {
 		log_errno("cannot finish the staging file %s", f->o.stage);
 		return EXIT_FAILURE_IO;
 	}
@@ -545,7 +577,8 @@ static int write_results(struct freeze *f)
 		log_errno("cannot write the notes to %s", f->o.notes);
 		return EXIT_FAILURE_IO;
 	}
-	if (finish_manifest_headers(&f->out, &f->plan, &f->cr, &f->ps, &f->tm, f->cap.n_threads) < 0 ||
+	if (finish_manifest_headers(&f->out, &f->sm, &f->cr, &f->ps, &f->tm, f->cap.n_threads,
+				    f->held_stopped) < 0 ||
 	    (f->uffd_close_us >= 0 &&
 	     manifest_header_set(&f->out, "uffd-close", "us=%" PRId64, f->uffd_close_us) < 0) ||
 	    manifest_write(stdout, &f->out) < 0 || fflush(stdout) == EOF) {
@@ -564,6 +597,7 @@ int main(int argc, char **argv)
 		.tracker = { .mode = TRACK_NONE, .uffd_fd = -1 },
 		.copy_all = true,
 		.uffd_target_fd = -1,
+		.uffd_closed_fd = -1,
 		.uffd_close_us = -1,
 	};
 	int status;
@@ -578,6 +612,7 @@ int main(int argc, char **argv)
 	manifest_init(&f.in);
 	manifest_init(&f.out);
 	finalmaps_result_init(&f.plan);
+	stagemap_init(&f.sm, (unsigned)sysconf(_SC_PAGESIZE));
 	copy_result_init(&f.cr);
 	capture_init(&f.cap);
 	if ((status = check_inputs(&f)) != EXIT_OK || (status = open_everything(&f)) != EXIT_OK)
@@ -589,9 +624,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	f.state = f.t.stat.state;
+	f.held_stopped = target_stopped(&f.t);
 	status = stop(&f);
 	if (f.uffd_close_us >= 0)
-		uffd_unregister_tracked(&f);
+		uffd_release_children_of(&f);
 	if (status != EXIT_OK)
 		goto out;
 	if (caps_drop_all() < 0 || caps_verify_none() < 0) {
@@ -609,9 +645,9 @@ out:
 	capture_free(&f.cap);
 	copy_result_free(&f.cr);
 	finalmaps_result_free(&f.plan);
+	stagemap_free(&f.sm);
 	ptrace_stop_free(&f.ps);
-	if (!f.copy_all)
-		track_close(&f.tracker);
+	track_close(&f.tracker);
 	manifest_free(&f.in);
 	manifest_free(&f.out);
 	return status;

@@ -1,13 +1,10 @@
 #include "cover.h"
-#include "dumprule.h"
 #include "runs.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* uffd tracks only what was registered: every pass, dumped VMAs that are
- * not tracked yet are (whole VMAs, so that nothing splits); they are not
- * clean, so the pass copies them whole. A no-op for soft-dirty. */
 static bool has_vmflag(const char *vmflags, const char *flag)
 {
 	size_t n = strlen(flag);
@@ -18,41 +15,33 @@ static bool has_vmflag(const char *vmflags, const char *flag)
 	return false;
 }
 
-/* An anonymous VMA of 64 MiB or more with less than 1/16 of it populated:
- * protecting its unpopulated pages would allocate page tables for all of
- * it (about 2 MiB per GiB, kept after the tracking ends), so it is left
- * untracked and its few pages are copied during the stop. */
-#define SPARSE_MIN_BYTES (64ull << 20)
-#define SPARSE_RATIO 16u
-
-static int is_sparse(struct precopy *p, const struct manifest_vma *v, bool *sparse)
+/* Whether [start, end) lies inside one run of r; called with ascending
+ * ranges and one cursor, linear in all. */
+static bool inside(const struct pagemap_runs *r, size_t *cursor, uint64_t start, uint64_t end)
 {
-	struct pagemap_runs populated;
-	uint64_t size = v->end - v->start;
-	int rc;
-
-	*sparse = false;
-	if (v->inode != 0 || size < SPARSE_MIN_BYTES)
-		return 0;
-	pagemap_runs_init(&populated);
-	rc = pagemap_find(&p->pm, v->start, v->end, PAGEMAP_POPULATED, &populated);
-	if (rc == 0)
-		*sparse = pagemap_runs_pages(&populated, p->page_size) * p->page_size * SPARSE_RATIO < size;
-	pagemap_runs_free(&populated);
-	return rc;
+	while (*cursor < r->n && r->run[*cursor].end <= start)
+		(*cursor)++;
+	return *cursor < r->n && r->run[*cursor].start <= start && end <= r->run[*cursor].end;
 }
 
-int cover_new_vmas(struct precopy *p)
+int cover_update(struct precopy *p, struct pagemap_runs *new_holes, struct pagemap_runs *lost,
+		 int64_t *stop_us)
 {
-	struct pagemap_runs registered, one;
+	struct pagemap_runs registered, one, pop, added;
+	struct pagemap_run *vmas = NULL;
+	bool *covered = NULL;
+	size_t cursor = 0, n = 0, cap = 0;
 	int rc = -1;
+
+	*stop_us = -1;
 
 	if (p->tracker.mode != TRACK_UFFD)
 		return 0;
 	pagemap_runs_init(&registered);
 	pagemap_runs_init(&one);
-	/* what is registered now (VmFlags uw): a VMA unmapped and mapped
-	 * again, or one that changed under a tracked range, is not */
+	pagemap_runs_init(&pop);
+	pagemap_runs_init(&added);
+	/* what is registered now (VmFlags uw) */
 	for (size_t i = 0; i < p->now.n_vmas; i++)
 		if (has_vmflag(p->now.vmas[i].vmflags, "uw") &&
 		    pagemap_runs_append(&registered, p->now.vmas[i].start, p->now.vmas[i].end) < 0)
@@ -64,36 +53,78 @@ int cover_new_vmas(struct precopy *p)
 			goto out;
 		p->tracked_known = true;
 	}
-	if (runs_intersect_into(&p->tracked, &registered) < 0)
+	if (runs_subtract(&p->tracked, &registered, &one) < 0 ||
+	    runs_union_into(lost, &one) < 0 || runs_intersect_into(&p->tracked, &registered) < 0)
 		goto out;
 	p->n_untracked = 0;
+	/* the private VMAs new to the tracker */
 	for (size_t i = 0; i < p->now.n_vmas; i++) {
 		const struct manifest_vma *v = &p->now.vmas[i];
-		bool sparse;
 
-		if (!manifest_vma_dumped(v) || dumprule_is_special(v->path) ||
-		    has_vmflag(v->vmflags, "uw"))
+		if (stagemap_class(v) != STAGEMAP_PRIVATE)
 			continue;
-		if (is_sparse(p, v, &sparse) < 0)
-			goto out;
-		if (sparse || track_cover(&p->tracker, v->start, v->end) < 0) {
-			/* EBUSY (the target's own userfaultfd), EINVAL (the
-			 * VMA changed since smaps was read), ...: untracked,
-			 * so never clean: copied every pass and in the stop */
-			if (!sparse && errno == ENOMEM)
+		if (has_vmflag(v->vmflags, "uw")) {
+			/* ours, or the target's own userfaultfd's */
+			if (!inside(&p->tracked, &cursor, v->start, v->end))
+				p->n_untracked++;
+			continue;
+		}
+		if (n == cap) {
+			size_t c = cap ? 2 * cap : 64;
+			struct pagemap_run *grown = realloc(vmas, c * sizeof *grown);
+
+			if (!grown)
 				goto out;
+			vmas = grown;
+			cap = c;
+		}
+		vmas[n++] = (struct pagemap_run){ v->start, v->end };
+	}
+	if (n && !(covered = calloc(n, sizeof *covered)))
+		goto out;
+	if (n && track_cover(&p->tracker, vmas, n, covered, stop_us) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = vmas[i].start, e = vmas[i].end;
+
+		if (!covered[i]) {
+			/* changed since smaps was read (tried again next
+			 * pass), EBUSY (the target's own userfaultfd), ...:
+			 * untracked, so never trusted: copied every pass and
+			 * in the stop */
 			p->n_untracked++;
 			continue;
 		}
-		pagemap_runs_clear(&one);
-		if (pagemap_runs_append(&one, v->start, v->end) < 0 ||
-		    runs_union_into(&p->tracked, &one) < 0)
+		/* the populated pages before the protection: after it, the
+		 * holes it covers read as swapped (markers) */
+		pagemap_runs_clear(&pop);
+		if (pagemap_find(&p->pm, s, e, PAGEMAP_POPULATED, &pop) < 0)
 			goto out;
+		if (track_protect(&p->tracker, s, e, &pop) < 0) {
+			/* no longer the VMA registered (replaced meanwhile):
+			 * left out of the tracked set, it is lost next pass */
+			p->n_untracked++;
+			continue;
+		}
+		if (pagemap_runs_append(&added, s, e) < 0)
+			goto out;
+		/* VMAs ascend: so do their holes */
+		pagemap_runs_clear(&one);
+		if (pagemap_runs_append(&one, s, e) < 0 || runs_subtract_into(&one, &pop) < 0)
+			goto out;
+		for (size_t k = 0; k < one.n; k++)
+			if (pagemap_runs_append(new_holes, one.run[k].start, one.run[k].end) < 0)
+				goto out;
 	}
+	if (runs_union_into(&p->tracked, &added) < 0)
+		goto out;
 	rc = 0;
 out:
 	pagemap_runs_free(&registered);
 	pagemap_runs_free(&one);
+	pagemap_runs_free(&pop);
+	pagemap_runs_free(&added);
+	free(vmas);
+	free(covered);
 	return rc;
 }
-

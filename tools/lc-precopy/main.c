@@ -214,7 +214,7 @@ static int exit_for_open_errno(int err)
 /* ---- privileged opens ---------------------------------------------------- */
 
 struct sources {
-	int smaps, mem, pagemap, clear_refs, task;
+	int smaps, mem, pagemap, clear_refs, task, maps;
 };
 
 /* The kernel checks access to these files when they are opened
@@ -233,9 +233,11 @@ static int open_sources(const struct target *t, enum track_mode mode, struct sou
 	if (need_clear_refs && (s->clear_refs = xio_openat(t->proc_dirfd, "clear_refs", O_WRONLY, 1)) < 0)
 		return -1;
 	/* the soft-dirty micro-stop and the uffd injection list the threads
-	 * to stop there */
+	 * to stop there; uffd's registrations read the maps inside their stop */
 	if ((need_clear_refs || mode == TRACK_UFFD) &&
 	    (s->task = xio_openat(t->proc_dirfd, "task", O_RDONLY | O_DIRECTORY, 1)) < 0)
+		return -1;
+	if (mode == TRACK_UFFD && (s->maps = xio_openat(t->proc_dirfd, "maps", O_RDONLY, 1)) < 0)
 		return -1;
 	return 0;
 }
@@ -295,7 +297,7 @@ int main(int argc, char **argv)
 	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
 	static const cap_value_t ptrace_only[] = { CAP_SYS_PTRACE };
 	struct options o = { 0 };
-	struct sources src = { -1, -1, -1, -1, -1 };
+	struct sources src = { -1, -1, -1, -1, -1, -1 };
 	struct manifest in, out;
 	struct target t;
 	struct precopy p;
@@ -305,6 +307,7 @@ int main(int argc, char **argv)
 	unsigned page_size = (unsigned)sysconf(_SC_PAGESIZE);
 	char err[512], why[400], uffd_header[96] = "";
 	int uffd_fd = -1;
+	bool held_stopped;
 	const char *not_dumpable;
 	int stage_fd, status = EXIT_FAILURE_IO;
 
@@ -355,9 +358,16 @@ int main(int argc, char **argv)
 	/* Decide the tracker before anything is created: a tracker that was
 	 * asked for and does not work leaves nothing behind. -c goes on with
 	 * the tracker the manifest names. */
+	held_stopped = !o.resume && target_stopped(&t);
 	if (o.resume) {
 		if ((status = resume_mode(&in, &mode)) != EXIT_OK)
 			return status;
+	} else if (held_stopped) {
+		/* it cannot write while it is stopped: nothing to track, and
+		 * nothing to copy twice */
+		mode = TRACK_NONE;
+		log_error("process %d is stopped: nothing is copied now; lc-freeze copies it once "
+			  "while it holds it, and it stays stopped", (int)o.pid);
 	} else if (track_choose(o.tracking, &mode, why, sizeof why) < 0) {
 		log_error("%s", why);
 		return EXIT_FAILURE_IO;
@@ -426,7 +436,7 @@ int main(int argc, char **argv)
 		stage_to_remove = o.stage;
 	}
 
-	precopy_init(&p);
+	precopy_init(&p, page_size);
 	p.in = &in;
 	p.pid = o.pid;
 	p.page_size = page_size;
@@ -436,6 +446,7 @@ int main(int argc, char **argv)
 	p.max_passes = o.max_passes;
 	p.dirty_pct = o.dirty_pct;
 	p.workers = o.workers;
+	p.held_stopped = held_stopped;
 	if (o.resume && precopy_resume(&p, err, sizeof err) < 0) {
 		log_error("%s", err);
 		status = errno == ENOMEM ? EXIT_FAILURE_IO : EXIT_BAD_INPUT;
@@ -450,8 +461,10 @@ int main(int argc, char **argv)
 		log_errno("cannot start %s tracking", track_mode_name(mode));
 		goto out;
 	}
-	if (mode == TRACK_SOFT_DIRTY)
-		track_hold_target(&p.tracker, o.pid, src.task);
+	if (mode == TRACK_SOFT_DIRTY || mode == TRACK_UFFD)
+		track_hold_target(&p.tracker, o.pid, src.task, src.maps);
+	/* -c: the interval began with the last run's reset */
+	p.tracker.armed = o.resume;
 	if (mode == TRACK_UFFD) {
 		track_set_uffd(&p.tracker, uffd_fd);
 		uffd_fd = -1;
@@ -461,7 +474,7 @@ int main(int argc, char **argv)
 	if (p.dirty_pct == DIRTY_PCT_BY_MODE)
 		p.dirty_pct = mode == TRACK_UFFD ? 0 : DEFAULT_DIRTY_PCT;
 	/* said once when it is a fallback; -T none asked for it */
-	if (mode == TRACK_NONE && o.tracking != TRACK_REQUEST_NONE && !o.resume)
+	if (mode == TRACK_NONE && o.tracking != TRACK_REQUEST_NONE && !o.resume && !held_stopped)
 		log_error("no dirty tracking (%s): one pass; the stop must copy every dumped page", why);
 
 	if (!o.quiet && isatty(STDERR_FILENO))

@@ -1,5 +1,6 @@
 #include "passes.h"
 #include "cover.h"
+#include "delta.h"
 #include "dumprule.h"
 #include "procfs.h"
 #include "runs.h"
@@ -20,26 +21,26 @@
 /* Header keys lc-precopy writes (lc-manifest(5)); an input that already
  * has them (a manifest run through lc-precopy before) loses the old ones. */
 static const char *const owned_keys[] = { "tracking", "stop-copy", "pass", "stage-end",
-					  "unreadable", "uffd" };
+					  "unreadable", "uffd", "target" };
 
-void precopy_init(struct precopy *p)
+void precopy_init(struct precopy *p, unsigned page_size)
 {
 	memset(p, 0, sizeof *p);
+	p->page_size = page_size;
 	p->smaps_fd = p->mem_fd = p->stage_fd = -1;
+	stagemap_init(&p->sm, page_size);
 	manifest_init(&p->now);
-	pagemap_runs_init(&p->wanted);
-	pagemap_runs_init(&p->clean);
-	pagemap_runs_init(&p->unreadable);
+	manifest_init(&p->before);
+	pagemap_runs_init(&p->watched);
 	pagemap_runs_init(&p->tracked);
 }
 
 void precopy_free(struct precopy *p)
 {
+	stagemap_free(&p->sm);
 	manifest_free(&p->now);
-	extents_free(&p->ext);
-	pagemap_runs_free(&p->wanted);
-	pagemap_runs_free(&p->clean);
-	pagemap_runs_free(&p->unreadable);
+	manifest_free(&p->before);
+	pagemap_runs_free(&p->watched);
 	pagemap_runs_free(&p->tracked);
 	free(p->pass);
 	p->pass = NULL;
@@ -67,66 +68,9 @@ static int read_records(struct precopy *p, char *err, size_t errlen)
 	return records_read(&src, &p->now, err, errlen);
 }
 
-/* Whether every page of a dumped VMA is copied (a file mapping: the kernel
- * reads unpopulated file pages from the file too; a special mapping such
- * as [vdso] or the gate VMA, which pagemap does not describe: PAGEMAP_SCAN
- * gives EFAULT above the user address space) or only populated ones
- * (anonymous memory: an unpopulated page reads as zeros, a hole). */
-static bool copies_every_page(const struct manifest_vma *v)
-{
-	return v->inode != 0 || dumprule_is_special(v->path);
-}
-
-struct wanted_sets {
-	struct pagemap_runs every, populated;   /* by copies_every_page */
-};
-
-static int compute_wanted(struct precopy *p, struct wanted_sets *w)
-{
-	pagemap_runs_clear(&p->wanted);
-	for (size_t i = 0; i < p->now.n_vmas; i++) {
-		const struct manifest_vma *v = &p->now.vmas[i];
-		uint64_t end = v->start + v->dump_size;
-
-		if (!manifest_vma_dumped(v))
-			continue;
-		if (pagemap_runs_append(&p->wanted, v->start, end) < 0 ||
-		    pagemap_runs_append(copies_every_page(v) ? &w->every : &w->populated, v->start,
-					end) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* candidate -> the addresses to copy: all of those in file mappings, the
- * populated ones in anonymous memory. */
-static int select_pages(struct precopy *p, const struct wanted_sets *w,
-			const struct pagemap_runs *candidate, struct pagemap_runs *out)
-{
-	struct pagemap_runs every, anon, populated;
-	int rc = -1;
-
-	pagemap_runs_init(&every);
-	pagemap_runs_init(&anon);
-	pagemap_runs_init(&populated);
-	if (runs_intersect(candidate, &w->every, &every) < 0 ||
-	    runs_intersect(candidate, &w->populated, &anon) < 0)
-		goto out;
-	for (size_t i = 0; i < anon.n; i++)
-		if (pagemap_find(&p->pm, anon.run[i].start, anon.run[i].end, PAGEMAP_POPULATED,
-				 &populated) < 0)
-			goto out;
-	rc = runs_union(&every, &populated, out);
-out:
-	pagemap_runs_free(&every);
-	pagemap_runs_free(&anon);
-	pagemap_runs_free(&populated);
-	return rc;
-}
-
 /* Staging ranges that must read as zeros (or that no address uses any
  * more: then zeroing only returns the space). */
-static int stage_punch(int fd, const struct pagemap_runs *offsets, bool must_zero, unsigned page_size)
+static int stage_punch(int fd, const struct pagemap_runs *offsets, bool must_zero)
 {
 	static const unsigned char zero[4096];
 
@@ -144,7 +88,6 @@ static int stage_punch(int fd, const struct pagemap_runs *offsets, bool must_zer
 			if (xio_pwrite_full(fd, zero, sizeof zero, (off_t)at) < 0)
 				return -1;
 	}
-	(void)page_size;
 	return 0;
 }
 
@@ -159,63 +102,34 @@ static int add_pass(struct precopy *p, struct pass_stats s)
 	return 0;
 }
 
-/* -c: extents, clean ranges, unreadable pages and pass lines from the
- * manifest a previous lc-precopy wrote. */
+/* -c: the staged model and pass lines from the manifest a previous
+ * lc-precopy wrote. */
 int precopy_resume(struct precopy *p, char *err, size_t errlen)
 {
 	const struct manifest *in = p->in;
-	const char *v = manifest_header_get(in, "stage-end");
-	uint64_t stage_end = 0;
-	char *end;
+	char why[300];
 
-	extents_init(&p->ext, p->page_size);
-	if (!v || (errno = 0, stage_end = strtoull(v, &end, 16), errno || *end || end == v)) {
+	if (!manifest_header_get(in, "stage-end")) {
 		snprintf(err, errlen, "standard input: no stage-end header (not a manifest lc-precopy wrote)");
 		errno = EINVAL;
 		return -1;
 	}
-	for (size_t i = 0; i < in->n_vmas; i++) {
-		const struct manifest_vma *r = &in->vmas[i];
-
-		for (size_t k = 0; k < r->n_extents; k++)
-			if (extents_load(&p->ext, r->extents[k].start, r->extents[k].end,
-					 r->extents[k].offset) < 0) {
-				snprintf(err, errlen, "standard input: record %" PRIx64 "-%" PRIx64
-					 ": extent %" PRIx64 "-%" PRIx64 "@%" PRIx64 " %s", r->start,
-					 r->end, r->extents[k].start, r->extents[k].end,
-					 r->extents[k].offset, errno == ENOMEM ? "(out of memory)"
-					 : "is out of order or misaligned");
-				return -1;
-			}
-		for (size_t k = 0; k < r->n_clean; k++)
-			if (pagemap_runs_append(&p->clean, r->clean[k].start, r->clean[k].end) < 0)
-				goto nomem;
-	}
-	if (stage_end < p->ext.stage_end || stage_end % p->page_size) {
-		snprintf(err, errlen, "standard input: stage-end 0x%" PRIx64 " is not past every extent",
-			 stage_end);
-		errno = EINVAL;
+	if (stagemap_load(&p->sm, in, why, sizeof why) < 0) {
+		snprintf(err, errlen, "standard input: %s", why);
 		return -1;
 	}
-	p->ext.stage_end = stage_end;
 	for (size_t i = 0; i < in->n_headers; i++) {
 		const char *key = in->headers[i].key, *val = in->headers[i].value;
-		unsigned long long a, b;
 
-		if (!strcmp(key, "unreadable")) {
-			if (sscanf(val, "%llx-%llx", &a, &b) != 2 || a >= b) {
-				snprintf(err, errlen, "standard input: bad unreadable header \"%s\"", val);
-				errno = EINVAL;
-				return -1;
-			}
-			if (pagemap_runs_append(&p->unreadable, a, b) < 0)
-				goto nomem;
-		} else if (!strcmp(key, "pass")) {
+		if (!strcmp(key, "pass")) {
 			const char **n = realloc(p->kept_pass, (p->n_kept_pass + 1) * sizeof *n);
 			const char *d = strstr(val, " dirty=");
 
-			if (!n)
-				goto nomem;
+			if (!n) {
+				snprintf(err, errlen, "out of memory");
+				errno = ENOMEM;
+				return -1;
+			}
 			p->kept_pass = n;
 			p->kept_pass[p->n_kept_pass++] = val;
 			p->last_dirty = d ? strtoull(d + 7, NULL, 10) : 0;
@@ -223,133 +137,161 @@ int precopy_resume(struct precopy *p, char *err, size_t errlen)
 				p->first_dirty = p->last_dirty;
 		}
 	}
+	/* the records the model was last told about */
+	for (size_t i = 0; i < in->n_vmas; i++)
+		if (!manifest_add_vma(&p->before, &in->vmas[i])) {
+			snprintf(err, errlen, "out of memory");
+			errno = ENOMEM;
+			return -1;
+		}
 	p->resume = true;
 	return 0;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	errno = ENOMEM;
-	return -1;
 }
 
-/* One pass. The order matters: the tracker reports and restarts (one step
- * for uffd, whose scan re-protects atomically; for soft-dirty inside a
- * micro-stop of the target) before the populated pages are looked up and
- * copied, so that a page written (or populated) after the lookup is dirty
- * for the next pass or the stop. full: copy every populated page (the
- * first pass, or no tracker). */
-static int one_pass(struct precopy *p, bool full, char *err, size_t errlen)
+/* One pass. The order matters, and is the whole argument that nothing is
+ * lost:
+ *  1. the maps are read, the model retargeted to them, and every address
+ *     whose mapping changed since the model last saw it goes dirty;
+ *  2. uffd registers what is new (protecting the pages populated just
+ *     before) and reports what it no longer watches (dirty);
+ *  3. the tracker looks and resets in one step (uffd: atomically; soft-
+ *     dirty: inside a micro-stop of the target): every write after it is
+ *     reported by the next look;
+ *  4. what it reports written goes dirty, and so do staged pages that are
+ *     no longer populated, and everything it does not watch;
+ *  5. the dirty pages are copied (or punched where not populated), and
+ *     only then marked clean, and only where the tracker watches.
+ * A write during 5 is reported at the next 3; a mapping replaced during 5
+ * shows at the next 1 (or as a range the scan finds unregistered). */
+static int one_pass(struct precopy *p, char *err, size_t errlen)
 {
-	struct wanted_sets w;
-	struct pagemap_runs fresh, dropped, dirty, candidate, addrs, holes, tmp;
-	struct copy_list list;
+	struct delta_ranges r;
+	struct track_report rep;
+	struct pagemap_runs dropped, changed, new_holes, scanned, data_before, hole_before, populated;
+	struct stagemap_plan plan;
+	struct delta_look look;
 	struct copy_result result;
 	struct copy_options opt = {
 		.workers = p->workers, .write = COPY_WRITE_AUTO, .page_size = p->page_size,
 		.progress = &p->progress_done,
 	};
 	struct pass_stats s = { .number = p->n_kept_pass + p->n_pass + 1, .stop_us = -1 };
+	bool first = p->n_pass == 0 && !p->resume;
 	uint64_t t0 = now_ms();
 	int rc = -1;
 
-	pagemap_runs_init(&w.every);
-	pagemap_runs_init(&w.populated);
-	pagemap_runs_init(&fresh);
+	delta_ranges_init(&r);
+	track_report_init(&rep);
 	pagemap_runs_init(&dropped);
-	pagemap_runs_init(&dirty);
-	pagemap_runs_init(&candidate);
-	pagemap_runs_init(&addrs);
-	pagemap_runs_init(&holes);
-	pagemap_runs_init(&tmp);
-	copy_list_init(&list);
+	pagemap_runs_init(&changed);
+	pagemap_runs_init(&new_holes);
+	pagemap_runs_init(&scanned);
+	pagemap_runs_init(&data_before);
+	pagemap_runs_init(&hole_before);
+	pagemap_runs_init(&populated);
+	stagemap_plan_init(&plan);
 	copy_result_init(&result);
 
+	/* 1 */
 	if (read_records(p, err, errlen) < 0)
 		goto out;
-	if (compute_wanted(p, &w) < 0 || extents_retarget(&p->ext, &p->wanted, &fresh, &dropped) < 0)
+	if (delta_ranges_of(&p->now, &r) < 0 || stagemap_retarget(&p->sm, &r.wanted, &dropped) < 0 ||
+	    stagemap_mapping_changes(&p->before, &p->now, &changed) < 0 ||
+	    stagemap_mark_dirty(&p->sm, &changed) < 0)
 		goto nomem;
-	if (stage_punch(p->stage_fd, &dropped, false, p->page_size) < 0) {
+	if (stage_punch(p->stage_fd, &dropped, false) < 0) {
 		snprintf(err, errlen, "cannot free staging space: %s", strerror(errno));
 		goto out;
 	}
-	if (runs_intersect_into(&p->unreadable, &p->wanted) < 0 ||
-	    runs_intersect_into(&p->clean, &p->wanted) < 0 ||
-	    runs_subtract_into(&p->clean, &fresh) < 0)
-		goto nomem;
-	if (cover_new_vmas(p) < 0) {
+	/* 2 */
+	pagemap_runs_clear(&changed);
+	if (cover_update(p, &new_holes, &changed, &s.stop_us) < 0) {
 		snprintf(err, errlen, "cannot start tracking new mappings: %s", strerror(errno));
 		goto out;
 	}
-	if (full) {
-		if (runs_union(&p->wanted, &tmp, &candidate) < 0)
+	if (stagemap_mark_dirty(&p->sm, &changed) < 0)
+		goto nomem;
+	/* 3 */
+	switch (p->tracker.mode) {
+	case TRACK_NONE:
+		break;
+	case TRACK_SOFT_DIRTY:
+		if (runs_copy(&r.private, &scanned) < 0)
 			goto nomem;
-		if (track_reset(&p->tracker) < 0) {
-			snprintf(err, errlen, "cannot reset dirty tracking: %s", strerror(errno));
-			goto out;
-		}
-	} else {
-		/* what was written since the last reset where the staged copy
-		 * was current, and everything that was not current */
-		if (track_scan_reset(&p->tracker, &p->clean, &dirty, &s.stop_us) < 0) {
-			snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
-			goto out;
-		}
-		if (runs_intersect_into(&dirty, &p->clean) < 0 ||
-		    runs_subtract(&p->wanted, &p->clean, &tmp) < 0 ||
-		    runs_union(&dirty, &tmp, &candidate) < 0)
+		break;
+	case TRACK_UFFD:
+		if (runs_intersect(&r.private, &p->tracked, &scanned) < 0)
 			goto nomem;
+		break;
 	}
-	if (select_pages(p, &w, &candidate, &addrs) < 0) {
+	if (runs_copy(&p->sm.data, &data_before) < 0 || runs_copy(&p->sm.hole, &hole_before) < 0)
+		goto nomem;
+	if (scanned.n && track_scan(&p->tracker, &scanned, true, &rep,
+				    p->tracker.mode == TRACK_SOFT_DIRTY ? &s.stop_us : NULL) < 0) {
+		snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
+		goto out;
+	}
+	/* 4 */
+	if (runs_subtract(&scanned, &rep.lost, &p->watched) < 0 ||
+	    stagemap_vanished(&p->sm, &p->watched, &rep.populated) < 0)
+		goto nomem;
+	s.vanished = pagemap_runs_pages(&data_before, p->page_size) -
+		     pagemap_runs_pages(&p->sm.data, p->page_size);
+	if (stagemap_mark_dirty(&p->sm, &rep.written) < 0)
+		goto nomem;
+	pagemap_runs_clear(&changed);
+	if (runs_subtract(&r.wanted, &p->watched, &changed) < 0 ||
+	    stagemap_mark_dirty(&p->sm, &changed) < 0)
+		goto nomem;
+	/* 5 */
+	look = (struct delta_look){ p->tracker.mode, &scanned, &rep, &hole_before, &new_holes };
+	if (delta_populated(&p->sm, &r, &p->pm, &look, &populated) < 0) {
 		snprintf(err, errlen, "cannot read /proc/%d/pagemap: %s", (int)p->pid, strerror(errno));
 		goto out;
 	}
-	if (!full) {
-		/* dirty anonymous pages no longer populated were discarded
-		 * (MADV_DONTNEED): they read as zeros now */
-		pagemap_runs_clear(&tmp);
-		if (runs_intersect(&candidate, &w.populated, &tmp) < 0 ||
-		    runs_subtract_into(&tmp, &addrs) < 0 ||
-		    runs_subtract_into(&tmp, &fresh) < 0 || extents_offsets(&p->ext, &tmp, &holes) < 0)
-			goto nomem;
-		if (stage_punch(p->stage_fd, &holes, true, p->page_size) < 0) {
-			snprintf(err, errlen, "cannot zero discarded pages in the staging file: %s",
-				 strerror(errno));
-			goto out;
-		}
-	}
-	if (extents_copy_list(&p->ext, &addrs, &list) < 0)
+	if (stagemap_plan(&p->sm, &populated, &plan) < 0)
 		goto nomem;
-	if (full && !p->resume && stage_check_space(p->stage_fd, copy_list_bytes(&list)) < 0) {
+	if (first && stage_check_space(p->stage_fd, copy_list_bytes(&plan.copy)) < 0) {
 		snprintf(err, errlen, "the staging file's filesystem has less than the %" PRIu64
-			 " bytes the target's resident memory needs", copy_list_bytes(&list));
+			 " bytes the target's resident memory needs", copy_list_bytes(&plan.copy));
 		errno = ENOSPC;
 		goto out;
 	}
 	atomic_store(&p->progress_pass, s.number);
 	atomic_store(&p->progress_done, 0);
-	atomic_store(&p->progress_total, copy_list_bytes(&list));
-	if (copy_run(&p->src, p->stage_fd, &list, &opt, &result) < 0) {
+	atomic_store(&p->progress_total, copy_list_bytes(&plan.copy));
+	if (copy_run(&p->src, p->stage_fd, &plan.copy, &opt, &result) < 0) {
 		if (errno == ESRCH)
 			snprintf(err, errlen, "process %d exited during the copy", (int)p->pid);
 		else
 			snprintf(err, errlen, "cannot copy into the staging file: %s", strerror(errno));
 		goto out;
 	}
-	if (runs_subtract_into(&p->unreadable, &addrs) < 0 ||
-	    runs_union_into(&p->unreadable, &result.unreadable) < 0)
-		goto nomem;
-	/* current as of the reset: what the tracker covers, but pages that
-	 * could not be read */
-	pagemap_runs_clear(&p->clean);
-	if (p->tracker.mode != TRACK_NONE) {
-		pagemap_runs_clear(&tmp);
-		if ((p->tracker.mode == TRACK_UFFD ? runs_intersect(&p->wanted, &p->tracked, &tmp)
-						   : track_covered(&p->tracker, &p->wanted, &tmp)) < 0 ||
-		    runs_subtract(&tmp, &p->unreadable, &p->clean) < 0)
-			goto nomem;
+	if (stage_punch(p->stage_fd, &plan.punch_offsets, true) < 0) {
+		snprintf(err, errlen, "cannot zero discarded pages in the staging file: %s",
+			 strerror(errno));
+		goto out;
 	}
+	if (stagemap_copied(&p->sm, &plan, &result.unreadable, &p->watched) < 0)
+		goto nomem;
+	{
+		char who[32];
+
+		snprintf(who, sizeof who, "lc-precopy pass %u", s.number);
+		stagemap_trace_runs(who, "scanned", &scanned);
+		stagemap_trace_runs(who, "written", &rep.written);
+		stagemap_trace_runs(who, "lost", &rep.lost);
+		stagemap_trace_runs(who, "new-holes", &new_holes);
+		stagemap_trace(&plan, who);
+	}
+	/* the model has seen these records now */
+	manifest_free(&p->before);
+	p->before = p->now;
+	manifest_init(&p->now);
 	s.pages = result.pages;
 	s.bytes = result.bytes;
-	s.dirty = pagemap_runs_pages(full ? &addrs : &dirty, p->page_size);
+	s.dirty = first ? pagemap_runs_pages(&plan.read_addrs, p->page_size)
+			: pagemap_runs_pages(&rep.written, p->page_size);
 	s.ms = now_ms() - t0;
 	if (add_pass(p, s) < 0)
 		goto nomem;
@@ -362,19 +304,46 @@ out:
 	{
 		int saved = errno;
 
-		pagemap_runs_free(&w.every);
-		pagemap_runs_free(&w.populated);
-		pagemap_runs_free(&fresh);
+		delta_ranges_free(&r);
+		track_report_free(&rep);
 		pagemap_runs_free(&dropped);
-		pagemap_runs_free(&dirty);
-		pagemap_runs_free(&candidate);
-		pagemap_runs_free(&addrs);
-		pagemap_runs_free(&holes);
-		pagemap_runs_free(&tmp);
-		copy_list_free(&list);
+		pagemap_runs_free(&changed);
+		pagemap_runs_free(&new_holes);
+		pagemap_runs_free(&scanned);
+		pagemap_runs_free(&data_before);
+		pagemap_runs_free(&hole_before);
+		pagemap_runs_free(&populated);
+		stagemap_plan_free(&plan);
 		copy_result_free(&result);
 		errno = saved;
 	}
+	return rc;
+}
+
+/* A stopped target: the model learns the maps, and nothing is copied
+ * (every address stays dirty: lc-freeze copies it once, in its stop). */
+static int no_pass(struct precopy *p, char *err, size_t errlen)
+{
+	struct delta_ranges r;
+	struct pagemap_runs dropped;
+	int rc = -1;
+
+	delta_ranges_init(&r);
+	pagemap_runs_init(&dropped);
+	if (read_records(p, err, errlen) < 0)
+		goto out;
+	if (delta_ranges_of(&p->now, &r) < 0 || stagemap_retarget(&p->sm, &r.wanted, &dropped) < 0) {
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		goto out;
+	}
+	manifest_free(&p->before);
+	p->before = p->now;
+	manifest_init(&p->now);
+	rc = 0;
+out:
+	delta_ranges_free(&r);
+	pagemap_runs_free(&dropped);
 	return rc;
 }
 
@@ -382,11 +351,12 @@ int precopy_run(struct precopy *p, char *err, size_t errlen)
 {
 	struct stat st;
 
-	if (!p->resume)
-		extents_init(&p->ext, p->page_size);
+	if (p->held_stopped)
+		return no_pass(p, err, errlen);
+
 	/* -c runs at least one pass, whatever the convergence test says: the
 	 * caller (livecore.sh after a stop over its pause budget) asks for it */
-	if (one_pass(p, !p->resume || p->tracker.mode == TRACK_NONE, err, errlen) < 0)
+	if (one_pass(p, err, errlen) < 0)
 		return -1;
 	if (!p->resume)
 		p->first_dirty = p->pass[0].dirty;
@@ -395,19 +365,20 @@ int precopy_run(struct precopy *p, char *err, size_t errlen)
 		uint64_t estimate;
 
 		/* a look without a reset: is another pass worth it? */
-		if (track_peek(&p->tracker, &p->clean, &estimate) < 0) {
+		if (track_peek(&p->tracker, &p->watched, &estimate) < 0) {
 			snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
 			return -1;
 		}
 		if (estimate * 100 < (uint64_t)p->dirty_pct * p->first_dirty || estimate >= p->last_dirty)
 			break;
-		if (one_pass(p, false, err, errlen) < 0)
+		if (one_pass(p, err, errlen) < 0)
 			return -1;
 		p->last_dirty = p->pass[p->n_pass - 1].dirty;
 	}
 	/* extents past the last byte written must still be inside the file */
 	if (fstat(p->stage_fd, &st) < 0 ||
-	    ((uint64_t)st.st_size < p->ext.stage_end && ftruncate(p->stage_fd, (off_t)p->ext.stage_end) < 0)) {
+	    ((uint64_t)st.st_size < p->sm.ext.stage_end &&
+	     ftruncate(p->stage_fd, (off_t)p->sm.ext.stage_end) < 0)) {
 		snprintf(err, errlen, "cannot extend the staging file: %s", strerror(errno));
 		return -1;
 	}
@@ -435,6 +406,8 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 	if (p->tracker.mode == TRACK_UFFD && p->uffd_header &&
 	    manifest_header_add(out, "uffd", "%s", p->uffd_header) < 0)
 		return -1;
+	if (p->held_stopped && manifest_header_add(out, "target", "stopped") < 0)
+		return -1;
 	if (manifest_header_add(out, "tracking", "%s", track_mode_name(p->tracker.mode)) < 0 ||
 	    manifest_header_add(out, "stop-copy", "%s",
 				p->tracker.mode == TRACK_NONE ? "all" : "dirty") < 0)
@@ -449,29 +422,28 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 			snprintf(stop, sizeof stop, " stop-us=%" PRId64, p->pass[i].stop_us);
 		if (manifest_header_add(out, "pass",
 					"%u pages=%" PRIu64 " bytes=%" PRIu64 " dirty=%" PRIu64
-					" ms=%" PRIu64 "%s", p->pass[i].number, p->pass[i].pages,
-					p->pass[i].bytes, p->pass[i].dirty, p->pass[i].ms, stop) < 0)
+					" vanished=%" PRIu64 " ms=%" PRIu64 "%s", p->pass[i].number,
+					p->pass[i].pages, p->pass[i].bytes, p->pass[i].dirty,
+					p->pass[i].vanished, p->pass[i].ms, stop) < 0)
 			return -1;
 	}
-	if (manifest_header_add(out, "stage-end", "0x%" PRIx64, p->ext.stage_end) < 0)
+	if (manifest_header_add(out, "stage-end", "0x%" PRIx64, p->sm.ext.stage_end) < 0)
 		return -1;
-	for (size_t i = 0; i < p->unreadable.n; i++)
+	for (size_t i = 0; i < p->sm.unreadable.n; i++)
 		if (manifest_header_add(out, "unreadable", "%" PRIx64 "-%" PRIx64,
-					p->unreadable.run[i].start, p->unreadable.run[i].end) < 0)
+					p->sm.unreadable.run[i].start, p->sm.unreadable.run[i].end) < 0)
 			return -1;
 	/* records, extents and clean ranges are all ascending: one walk */
-	for (size_t i = 0, x = 0, c = 0; i < p->now.n_vmas; i++) {
-		struct manifest_vma *v = manifest_add_vma(out, &p->now.vmas[i]);
+	{
+		struct stagemap_cursor c = { 0 };
 
-		if (!v || extents_to_vma(&p->ext, v, &x) < 0)
-			return -1;
-		while (c < p->clean.n && p->clean.run[c].end <= v->start)
-			c++;
-		for (size_t k = c; k < p->clean.n && p->clean.run[k].start < v->end; k++) {
-			uint64_t s = p->clean.run[k].start > v->start ? p->clean.run[k].start : v->start;
-			uint64_t e = p->clean.run[k].end < v->end ? p->clean.run[k].end : v->end;
+		for (size_t i = 0; i < p->before.n_vmas; i++) {
+			struct manifest_vma r = p->before.vmas[i], *v;
 
-			if (manifest_vma_add_clean(v, s, e) < 0)
+			r.n_extents = r.n_clean = 0;
+			v = manifest_add_vma(out, &r);
+
+			if (!v || stagemap_to_vma(&p->sm, v, &c) < 0)
 				return -1;
 		}
 	}

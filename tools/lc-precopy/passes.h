@@ -1,14 +1,14 @@
-/* passes - lc-precopy's pre-copy loop: re-read the maps, retarget the
- * extents by address, find what to copy (populated pages first, then the
- * pages the tracker reports dirty), copy, and decide whether another pass
- * pays. The result is the annotated manifest. */
+/* passes - lc-precopy's pre-copy loop. Each pass re-reads the maps, tells
+ * the staged model (stagemap.h) what changed, asks the tracker what was
+ * written, copies what the model says is dirty, and decides whether
+ * another pass pays. The result is the annotated manifest. */
 #ifndef LC_PRECOPY_PASSES_H
 #define LC_PRECOPY_PASSES_H
 
 #include "copy.h"
-#include "extents.h"
 #include "manifest.h"
 #include "pagemap.h"
+#include "stagemap.h"
 #include "track.h"
 
 #include <stdatomic.h>
@@ -19,6 +19,7 @@
 struct pass_stats {
 	unsigned number;
 	uint64_t pages, bytes, dirty, ms;
+	uint64_t vanished;          /* staged pages no longer populated (punched) */
 	int64_t stop_us;            /* soft-dirty: the micro-stop around scan+reset; -1 none */
 };
 
@@ -32,7 +33,8 @@ struct precopy {
 	unsigned max_passes;        /* >= 1 */
 	unsigned dirty_pct;         /* stop when dirty pages < this % of the first pass */
 	unsigned workers;
-	bool resume;                /* -c: continue from the input's extents and clean ranges */
+	bool resume;                /* -c: continue from the input's staged model */
+	bool held_stopped;          /* every thread is stopped (SIGSTOP): no pass at all */
 	int smaps_fd, mem_fd, stage_fd;
 	struct pagemap pm;
 	struct tracker tracker;
@@ -42,12 +44,13 @@ struct precopy {
 	_Atomic uint64_t progress_done, progress_total;
 
 	/* state */
+	struct stagemap sm;         /* what is staged: the one model (stagemap.h) */
 	struct manifest now;        /* records of the last maps read */
-	struct extents ext;
-	struct pagemap_runs wanted, clean, unreadable;
+	struct manifest before;     /* the records the model was last told about */
+	struct pagemap_runs watched;   /* where the tracker reported last: may be trusted */
 	struct pagemap_runs tracked;   /* uffd: ranges registered with our userfaultfd */
 	bool tracked_known;            /* uffd: tracked was set from the maps once */
-	unsigned n_untracked;          /* uffd: dumped VMAs left untracked (sparse, EBUSY) */
+	unsigned n_untracked;          /* uffd: private VMAs left untracked (EBUSY, ...) */
 	const char *uffd_header;       /* uffd: the value of the manifest's uffd header */
 	struct pass_stats *pass;
 	unsigned n_pass;
@@ -57,12 +60,13 @@ struct precopy {
 	uint64_t first_dirty, last_dirty;   /* the convergence test's references */
 };
 
-void precopy_init(struct precopy *p);
+void precopy_init(struct precopy *p, unsigned page_size);
 void precopy_free(struct precopy *p);
 
-/* -c: the state a previous lc-precopy left in p->in: its extents and
- * stage-end, clean ranges, unreadable pages and pass lines. -1 with errno
- * EINVAL and a message in err when the manifest does not hold them. */
+/* -c: the state a previous lc-precopy left in p->in: its staged model
+ * (extents, stage-end, clean ranges, unreadable pages) and pass lines. -1
+ * with errno EINVAL and a message in err when the manifest does not hold
+ * them. */
 int precopy_resume(struct precopy *p, char *err, size_t errlen);
 
 /* Runs the passes. -1 with errno and a message in err: ESRCH (target gone),

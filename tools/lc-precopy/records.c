@@ -67,7 +67,15 @@ static struct dumprule_decision decide(const struct records_source *p,
 	return dumprule_decide(&in, p->filter, p->filter_all, p->page_size);
 }
 
-int records_read(const struct records_source *p, struct manifest *now, char *err, size_t errlen)
+/* smaps is read in pieces (seq_file): a process that maps, unmaps or
+ * merges meanwhile can make a later piece start inside a VMA already
+ * printed, and records that overlap make no manifest. Such a read is done
+ * again; on the last try the newer record wins and the stale ones it
+ * overlaps are dropped (as lc-maps does). */
+#define SMAPS_READ_ATTEMPTS 8
+
+static int read_once(const struct records_source *p, struct manifest *now, bool resolve,
+		     char *err, size_t errlen)
 {
 	struct procfs_smaps_vma sv;
 	char *text, *cursor;
@@ -89,10 +97,19 @@ int records_read(const struct records_source *p, struct manifest *now, char *err
 	}
 	cursor = text;
 	while ((rc = procfs_smaps_next(&cursor, &sv)) == 1) {
-		struct dumprule_decision d = decide(p, &sv);
+		struct dumprule_decision d;
 		struct manifest_vma v = { 0 };
 		char flags[200];
 
+		while (now->n_vmas && now->vmas[now->n_vmas - 1].end > sv.map.start) {
+			if (!resolve) {
+				free(text);
+				errno = EAGAIN;
+				return -1;
+			}
+			manifest_vma_free(&now->vmas[--now->n_vmas]);
+		}
+		d = decide(p, &sv);
 		vmflags_field(sv.vmflags_text, flags, sizeof flags);
 		v.start = sv.map.start;
 		v.end = sv.map.end;
@@ -133,3 +150,12 @@ int records_read(const struct records_source *p, struct manifest *now, char *err
 	return 0;
 }
 
+int records_read(const struct records_source *p, struct manifest *now, char *err, size_t errlen)
+{
+	for (int attempt = 1;; attempt++) {
+		if (read_once(p, now, attempt == SMAPS_READ_ATTEMPTS, err, errlen) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -1;
+	}
+}

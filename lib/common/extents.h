@@ -3,9 +3,10 @@
  * "memory is tracked by address, never by VMA identity"). When the maps
  * change, addresses still wanted keep their offsets; new addresses get new
  * extents appended at the staging file's end; addresses no longer wanted
- * are dropped and their staging space is returned (punched). */
-#ifndef LC_PRECOPY_EXTENTS_H
-#define LC_PRECOPY_EXTENTS_H
+ * are dropped and their staging space is returned (punched). The state of
+ * each staged address is stagemap.h's. */
+#ifndef LC_EXTENTS_H
+#define LC_EXTENTS_H
 
 #include "copy.h"
 #include "manifest.h"

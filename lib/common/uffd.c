@@ -297,13 +297,17 @@ static int64_t us_between(const struct timespec *a, const struct timespec *b)
 }
 
 /* The ptrace stop for an injection: SIGINT and SIGTERM held off (and
- * delivered after the detach), SIGCHLD blocked for the waits. */
+ * delivered after the detach), SIGCHLD blocked for the waits. A stop that
+ * is cancellable gives up when SIGINT or SIGTERM arrives while it waits
+ * for the threads (the caller is being interrupted: the open and the
+ * registrations); a release is not, since it is what the interrupted
+ * caller does on its way out, with that signal still pending. */
 struct held {
 	sigset_t cancel, old;
 	struct ptrace_stop ps;
 };
 
-static int hold(struct held *h, pid_t pid, int task_dirfd)
+static int hold(struct held *h, pid_t pid, int task_dirfd, bool cancellable)
 {
 	sigset_t block;
 
@@ -316,7 +320,7 @@ static int hold(struct held *h, pid_t pid, int task_dirfd)
 	sigaddset(&block, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &block, &h->old);
 	ptrace_stop_init(&h->ps, pid, task_dirfd);
-	if (ptrace_stop_all(&h->ps, STOP_TIMEOUT_MS, &h->cancel) < 0) {
+	if (ptrace_stop_all(&h->ps, STOP_TIMEOUT_MS, cancellable ? &h->cancel : NULL) < 0) {
 		int saved = errno;
 
 		ptrace_stop_free(&h->ps);
@@ -400,7 +404,7 @@ int uffd_inject_open(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int 
 			 strerror(errno));
 		return -1;
 	}
-	if (hold(&h, pid, task_dirfd) < 0) {
+	if (hold(&h, pid, task_dirfd, true) < 0) {
 		snprintf(why, whylen, "cannot stop the process to inject userfaultfd: %s",
 			 errno == EBUSY ? "it is traced by another process" : strerror(errno));
 		return -1;
@@ -486,7 +490,7 @@ int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int targ
 	*window_us = 0;
 	if (!uffd_is_ours(proc_dirfd, target_fd))
 		return 0;
-	if (hold(&h, pid, task_dirfd) < 0)
+	if (hold(&h, pid, task_dirfd, false) < 0)
 		return -1;
 	/* looked at again while it cannot change */
 	if (uffd_is_ours(proc_dirfd, target_fd)) {
@@ -529,7 +533,7 @@ int uffd_register_held(pid_t pid, int task_dirfd, int maps_fd, int fd, const str
 	*window_us = 0;
 	for (size_t i = 0; i < n; i++)
 		registered[i] = false;
-	if (hold(&h, pid, task_dirfd) < 0)
+	if (hold(&h, pid, task_dirfd, true) < 0)
 		return -1;
 	/* the maps as they are while nothing can change them */
 	maps = lseek(maps_fd, 0, SEEK_SET) == 0 ? xio_read_fd_all(maps_fd, NULL) : NULL;
@@ -620,7 +624,7 @@ static int close_in_child(pid_t child, int child_fd, int our_fd, uint64_t syscal
 	snprintf(path, sizeof path, "/proc/%d/task", (int)child);
 	if ((task_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
-	if (hold(&h, child, task_dirfd) == 0) {
+	if (hold(&h, child, task_dirfd, false) == 0) {
 		struct ptrace_thread *t = inject_pick_thread(&h.ps);
 		uint64_t args[6] = { (uint64_t)child_fd };
 		int64_t ret;

@@ -213,7 +213,7 @@ install-caps: install
 	done
 	setcap cap_sys_ptrace,cap_dac_read_search=p $(DESTDIR)$(BINDIR)/lc-maps
 	setcap cap_sys_ptrace,cap_dac_read_search,cap_dac_override=p $(DESTDIR)$(BINDIR)/lc-precopy
-	setcap cap_sys_ptrace,cap_dac_read_search,cap_dac_override=p $(DESTDIR)$(BINDIR)/lc-freeze
+	setcap cap_sys_ptrace,cap_dac_read_search,cap_dac_override,cap_sys_nice=p $(DESTDIR)$(BINDIR)/lc-freeze
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(MAN_OUT)

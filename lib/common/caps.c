@@ -174,6 +174,29 @@ int caps_drop_all(void)
 	return set_sets(NULL, 0, false);
 }
 
+int caps_keep(const cap_value_t *keep, int n, const cap_value_t *effective, int ne)
+{
+	cap_t have = cap_get_proc(), c = cap_init();
+	cap_flag_value_t v;
+	int rc = -1;
+
+	if (!have || !c)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		if (cap_get_flag(have, keep[i], CAP_PERMITTED, &v) < 0 || v != CAP_SET)
+			continue;
+		if (cap_set_flag(c, CAP_PERMITTED, 1, &keep[i], CAP_SET) < 0 ||
+		    (cap_listed(keep[i], effective, ne) &&
+		     cap_set_flag(c, CAP_EFFECTIVE, 1, &keep[i], CAP_SET) < 0))
+			goto out;
+	}
+	rc = cap_set_proc(c);
+out:
+	cap_free(have);
+	cap_free(c);
+	return rc;
+}
+
 int caps_keep_only(const cap_value_t *keep, int n)
 {
 	cap_t c = cap_get_proc();

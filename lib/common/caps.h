@@ -28,6 +28,10 @@ int caps_lower(void);
 int caps_drop_all(void);
 /* Keeps only `keep` (permitted and effective), drops everything else. */
 int caps_keep_only(const cap_value_t *keep, int n);
+/* Keeps only `keep` permitted, and of those only `effective` effective
+ * (each must be in keep): one that a later phase needs stays raisable
+ * without being in force meanwhile. */
+int caps_keep(const cap_value_t *keep, int n, const cap_value_t *effective, int ne);
 /* -1 with errno = EPERM if any capability is still effective or permitted. */
 int caps_verify_none(void);
 /* In file-capability mode, the target's real, effective, saved and fs uids

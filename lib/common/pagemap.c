@@ -73,6 +73,8 @@ static int scan_ioctl(const struct pagemap *pm, uint64_t start, uint64_t end, un
 		arg.vec_len = PAGEMAP_SCAN_REGIONS;
 		if (what & PAGEMAP_SOFT_DIRTY)
 			arg.category_mask = PAGE_IS_SOFT_DIRTY;
+		if (what & PAGEMAP_HUGE)
+			arg.category_mask |= PAGE_IS_HUGE;
 		if (what & PAGEMAP_POPULATED)
 			arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
 		arg.return_mask = arg.category_mask | arg.category_anyof_mask;
@@ -139,7 +141,7 @@ static bool entry_matches(uint64_t e, unsigned what)
 		return false;
 	if ((what & PAGEMAP_SOFT_DIRTY) && !(e & PAGEMAP_ENTRY_SOFT_DIRTY))
 		return false;
-	return true;
+	return !(what & PAGEMAP_HUGE);
 }
 
 /* Reads the entries of [start, end) once and appends to out[k] the runs

@@ -47,6 +47,9 @@ uint64_t pagemap_runs_pages(const struct pagemap_runs *r, unsigned page_size);
 enum {
 	PAGEMAP_POPULATED  = 1u << 0,  /* present or swapped */
 	PAGEMAP_SOFT_DIRTY = 1u << 1,  /* bit 55: written since clear_refs 4 */
+	PAGEMAP_HUGE       = 1u << 2,  /* mapped by a huge page (PAGEMAP_SCAN's
+					* PAGE_IS_HUGE; pagemap entries do not
+					* say: without the ioctl, nothing is) */
 };
 
 struct pagemap {

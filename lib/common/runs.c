@@ -1,4 +1,8 @@
 #include "runs.h"
+#include "manifest.h"
+
+#include <errno.h>
+#include <stdio.h>
 
 #include <stdbool.h>
 #include <string.h>
@@ -118,4 +122,36 @@ int runs_subtract_into(struct pagemap_runs *a, const struct pagemap_runs *b)
 int runs_union_into(struct pagemap_runs *a, const struct pagemap_runs *b)
 {
 	return into(a, b, runs_union);
+}
+
+int runs_from_headers(const struct manifest *m, const char *key, unsigned page_size,
+		      struct pagemap_runs *out, char *why, size_t whylen)
+{
+	struct pagemap_runs got;
+	int rc = -1;
+
+	pagemap_runs_init(&got);
+	for (size_t i = 0; i < m->n_headers; i++) {
+		unsigned long long a, b;
+		char tail;
+
+		if (strcmp(m->headers[i].key, key))
+			continue;
+		if (sscanf(m->headers[i].value, "%llx-%llx%c", &a, &b, &tail) != 2 || a >= b ||
+		    (a | b) % page_size) {
+			snprintf(why, whylen, "bad %s header \"%s\"", key, m->headers[i].value);
+			errno = EINVAL;
+			goto out;
+		}
+		/* one run at a time: the headers need not ascend */
+		pagemap_runs_clear(&got);
+		if (pagemap_runs_append(&got, a, b) < 0 || runs_union_into(out, &got) < 0) {
+			snprintf(why, whylen, "out of memory");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	pagemap_runs_free(&got);
+	return rc;
 }

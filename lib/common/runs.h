@@ -21,4 +21,11 @@ int runs_intersect_into(struct pagemap_runs *a, const struct pagemap_runs *b);
 int runs_subtract_into(struct pagemap_runs *a, const struct pagemap_runs *b);
 int runs_union_into(struct pagemap_runs *a, const struct pagemap_runs *b);
 
+/* The manifest headers KEY whose values are "START-END" (hex, page
+ * aligned, START < END), as runs merged into out (out is not cleared).
+ * -1 with errno EINVAL and why on a bad value, ENOMEM. */
+struct manifest;
+int runs_from_headers(const struct manifest *m, const char *key, unsigned page_size,
+		      struct pagemap_runs *out, char *why, size_t whylen);
+
 #endif

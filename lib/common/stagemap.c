@@ -329,20 +329,8 @@ int stagemap_load(struct stagemap *s, const struct manifest *m, char *why, size_
 		}
 		s->ext.stage_end = x;
 	}
-	for (size_t i = 0; i < m->n_headers; i++) {
-		unsigned long long a, b;
-
-		if (strcmp(m->headers[i].key, "unreadable"))
-			continue;
-		if (sscanf(m->headers[i].value, "%llx-%llx", &a, &b) != 2 || a >= b ||
-		    (a | b) % s->page_size) {
-			snprintf(why, whylen, "bad unreadable header \"%s\"", m->headers[i].value);
-			errno = EINVAL;
-			goto out;
-		}
-		if (pagemap_runs_append(&unreadable, a, b) < 0)
-			goto oom;
-	}
+	if (runs_from_headers(m, "unreadable", s->page_size, &unreadable, why, whylen) < 0)
+		goto out;
 	/* I2: a page listed unreadable that is clean was read since */
 	if (runs_intersect(&unreadable, &s->dirty, &s->unreadable) < 0)
 		goto oom;

@@ -14,6 +14,7 @@ bats_require_minimum_version 1.8.0
 CAP_DAC_OVERRIDE=$((1 << 1))
 CAP_DAC_READ_SEARCH=$((1 << 2))
 CAP_SYS_PTRACE=$((1 << 19))
+CAP_SYS_NICE=$((1 << 23))
 
 setup() {
 	load helpers
@@ -152,7 +153,7 @@ start_as() {
 	done
 }
 
-@test "lc-freeze (root, another user's process): CAP_SYS_PTRACE alone during the stop, nothing after it; bounding its three" {
+@test "lc-freeze (root, another user's process): CAP_SYS_PTRACE alone during the stop, nothing after it; bounding its four" {
 	lc_require_root
 	start_as nobody --vmas 1500
 	lc-maps "$TPID" >"$D/m0"
@@ -167,11 +168,11 @@ start_as() {
 	lc_wait_state "$TPID" t
 	[ "$(status_field "$TPID" TracerPid)" = "$tool" ]
 	assert_caps "$tool" "$CAP_SYS_PTRACE" "$CAP_SYS_PTRACE" \
-		$((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE))
+		$((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE | CAP_SYS_NICE))
 	# after the stop, blocked writing the manifest: nothing at all
 	wait_wchan "$tool" '*pipe_write*'
 	[ "$(status_field "$TPID" TracerPid)" = 0 ]
-	assert_caps "$tool" 0 0 $((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE))
+	assert_caps "$tool" 0 0 $((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE | CAP_SYS_NICE))
 	cat <&"$rd" >"$D/m2"
 	exec {rd}<&-
 	wait "$tool"
@@ -271,7 +272,7 @@ as() {
 	run -0 getcap "$BIN/lc-maps" "$BIN/lc-precopy" "$BIN/lc-freeze" "$BIN/lc-elfwrite"
 	assert_line "$BIN/lc-maps cap_dac_read_search,cap_sys_ptrace=p"
 	assert_line "$BIN/lc-precopy cap_dac_override,cap_dac_read_search,cap_sys_ptrace=p"
-	assert_line "$BIN/lc-freeze cap_dac_override,cap_dac_read_search,cap_sys_ptrace=p"
+	assert_line "$BIN/lc-freeze cap_dac_override,cap_dac_read_search,cap_sys_ptrace,cap_sys_nice=p"
 	[ "${#lines[@]}" = 3 ]   # lc-elfwrite: none
 	for t in lc-maps lc-precopy lc-freeze; do
 		[ "$(stat -c '%a %G' "$BIN/$t")" = "750 $G" ]

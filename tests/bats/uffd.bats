@@ -365,3 +365,42 @@ stage_offset() {
 	run -0 lc_proc_state "$child"
 	assert_output --regexp '^[RS]$'
 }
+
+say() { printf '# %s\n' "$*" >&3; }
+
+# anon_huge_kb PID - AnonHugePages of the whole process, in kB
+anon_huge_kb() { awk '$1 == "AnonHugePages:" { print $2 }' "/proc/$1/smaps_rollup"; }
+
+@test "uffd: the huge pages its writes split during the dump are collapsed again after it (MADV_COLLAPSE), as many as before" {
+	lc_require_root
+	lc_start_target --pattern-mib 128 --thp --dirty-rate 20000
+	pid=$LC_TARGET_PID
+	# the region's huge pages come at its first touch or from khugepaged
+	for _ in $(seq 150); do
+		[ "$(anon_huge_kb "$pid")" -ge $((120 << 10)) ] && break
+		sleep 0.1
+	done
+	before=$(anon_huge_kb "$pid")
+	[ "$before" -ge $((120 << 10)) ] || skip "needs: transparent huge pages (the region got $before kB)"
+	LIVECORE_DEBUG_PRIVILEGES=1 run -0 --separate-stderr \
+		livecore.sh -T uffd -k -w "$BATS_TEST_TMPDIR" "$pid" "$BATS_TEST_TMPDIR/t.core"
+	after=$(anon_huge_kb "$pid")
+	# lc-freeze: CAP_SYS_NICE (bit 23) only permitted through the stop,
+	# in force with CAP_SYS_PTRACE for the collapse, nothing after it
+	assert_regex "$stderr" 'lc-freeze: privileges after setup: CapInh=0+ CapPrm=0000000000880000 CapEff=0000000000080000 '
+	assert_regex "$stderr" 'lc-freeze: privileges after the stop: CapInh=0+ CapPrm=0+ CapEff=0+ '
+	work=$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '.livecore.*')
+	line=$(grep '^# thp-restore ' "$work/manifest.freeze")
+	say "AnonHugePages $before -> $after kB; $line"
+	# lc-precopy listed the region's huge pages when it protected them
+	run -0 grep -c '^# thp ' "$work/manifest.precopy"
+	# the writer split some (it writes 20 000 pages a second), and every
+	# one of them was collapsed again
+	split=$(sed 's/.* split=\([0-9]*\) .*/\1/' <<<"$line")
+	collapsed=$(sed 's/.* collapsed=\([0-9]*\) .*/\1/' <<<"$line")
+	[ "$split" -ge 1 ] && [ "$collapsed" -eq "$split" ]
+	assert_regex "$stderr" "$collapsed of $split split huge pages collapsed again in [0-9.]+ ms"
+	# the process is as huge as it was: within 5 %
+	[ $((100 * after)) -ge $((95 * before)) ]
+	kill -0 "$pid"
+}

@@ -16,9 +16,11 @@
 #include "outfile.h"
 #include "pagemap.h"
 #include "ptrace_stop.h"
+#include "runs.h"
 #include "stage.h"
 #include "stagemap.h"
 #include "target.h"
+#include "thp.h"
 #include "track.h"
 #include "uffd.h"
 #include "xio.h"
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -211,6 +214,10 @@ struct freeze {
 	int uffd_closed_fd;     /* uffd: its number, once closed in the stop */
 	uint64_t uffd_syscall;  /* uffd: a syscall instruction in its [vdso], or 0 */
 	int64_t uffd_close_us;  /* the close injected during the stop; -1 if none */
+	struct pagemap_runs huge;  /* uffd: the huge pages lc-precopy protected (thp.h) */
+	int pidfd;              /* uffd with huge pages: the target, for the collapse */
+	struct thp_result thp;
+	bool thp_done;
 };
 
 /* The manifest, then the target: a pipeline that already failed, or a pid
@@ -267,6 +274,7 @@ static int check_inputs(struct freeze *f)
 static int open_everything(struct freeze *f)
 {
 	static const cap_value_t attached[] = { CAP_SYS_PTRACE };
+	static const cap_value_t attached_nice[] = { CAP_SYS_PTRACE, CAP_SYS_NICE };
 	const char *tracking = manifest_header_get(&f->in, "tracking");
 	bool soft_dirty = !f->copy_all && tracking && !strcmp(tracking, "soft-dirty");
 
@@ -283,8 +291,23 @@ static int open_everything(struct freeze *f)
 		return exit_for_errno(errno);
 	}
 	/* ptrace stays: attaching needs it for another uid's process, and so
-	 * does every later request on it until the detach. */
-	if (caps_keep_only(attached, 1) < 0) {
+	 * does every later request on it until the detach. With huge pages
+	 * to collapse after the dump (uffd), CAP_SYS_NICE stays permitted,
+	 * not effective, for process_madvise on another process (thp.h). */
+	{
+		char why[300];
+
+		if (!f->copy_all && tracking && !strcmp(tracking, "uffd") &&
+		    runs_from_headers(&f->in, "thp", f->in.page_size, &f->huge, why, sizeof why) < 0) {
+			log_error("standard input: %s", why);
+			return errno == ENOMEM ? EXIT_FAILURE_IO : EXIT_BAD_INPUT;
+		}
+	}
+	if (f->huge.n && (f->pidfd = (int)syscall(SYS_pidfd_open, f->o.pid, 0)) < 0)
+		log_errno("cannot open a pidfd of process %d: the huge pages the tracking splits "
+			  "stay split", (int)f->o.pid);
+	if (f->pidfd >= 0 ? caps_keep(attached_nice, 2, attached, 1) < 0
+			  : caps_keep_only(attached, 1) < 0) {
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
@@ -554,6 +577,34 @@ static void uffd_release_children_of(struct freeze *f)
 			  "its ranges stay registered until they exit", left, (int)f->o.pid);
 }
 
+/* uffd, after the release: the huge pages the tracking split, collapsed
+ * again while the target runs (thp.h). Our copy of the userfaultfd is the
+ * last one: closing it unregisters every range, so that the collapse is
+ * allowed. process_madvise checks ptrace read access (a target with more
+ * capabilities than ours needs CAP_SYS_PTRACE, as for the stop) and needs
+ * CAP_SYS_NICE: both are in force for it, and dropped right after. */
+static void restore_huge_pages(struct freeze *f)
+{
+	static const cap_value_t nice[] = { CAP_SYS_PTRACE, CAP_SYS_NICE };
+
+	track_close(&f->tracker);
+	if (caps_keep_only(nice, 2) < 0) {
+		log_errno("cannot drop capabilities");
+		return;
+	}
+	if (thp_restore(f->pidfd, &f->pm, &f->huge, &f->thp) < 0) {
+		log_errno("cannot read /proc/%d/pagemap: the huge pages the tracking split stay split",
+			  (int)f->o.pid);
+		return;
+	}
+	f->thp_done = true;
+	if (f->thp.err)
+		log_info("%" PRIu64 " of %" PRIu64 " huge pages split by the tracking could not be "
+			 "collapsed again (process_madvise MADV_COLLAPSE: %s%s); khugepaged may, in time",
+			 f->thp.split - f->thp.collapsed, f->thp.split, strerror(f->thp.err),
+			 f->thp.err == EPERM ? ", it needs CAP_SYS_NICE" : "");
+}
+
 /* The target runs again: the staging file, the notes, the manifest. */
 static int write_results(struct freeze *f)
 {
@@ -581,6 +632,10 @@ static int write_results(struct freeze *f)
 				    f->held_stopped) < 0 ||
 	    (f->uffd_close_us >= 0 &&
 	     manifest_header_set(&f->out, "uffd-close", "us=%" PRId64, f->uffd_close_us) < 0) ||
+	    (f->thp_done &&
+	     manifest_header_set(&f->out, "thp-restore",
+				 "split=%" PRIu64 " collapsed=%" PRIu64 " us=%" PRId64, f->thp.split,
+				 f->thp.collapsed, f->thp.us) < 0) ||
 	    manifest_write(stdout, &f->out) < 0 || fflush(stdout) == EOF) {
 		log_errno("cannot write the manifest to standard output");
 		return EXIT_FAILURE_IO;
@@ -590,7 +645,8 @@ static int write_results(struct freeze *f)
 
 int main(int argc, char **argv)
 {
-	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
+	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE,
+					      CAP_SYS_NICE };
 	static struct freeze f = {
 		.h = { -1, -1, -1, -1, -1, -1, -1, -1 },
 		.notes = { .fd = -1 },
@@ -599,11 +655,12 @@ int main(int argc, char **argv)
 		.uffd_target_fd = -1,
 		.uffd_closed_fd = -1,
 		.uffd_close_us = -1,
+		.pidfd = -1,
 	};
 	int status;
 
 	log_init(argv[0]);
-	if (caps_init(needed, 3) < 0) {
+	if (caps_init(needed, 4) < 0) {
 		log_errno("cannot set up capabilities");
 		return EXIT_FAILURE_IO;
 	}
@@ -611,6 +668,7 @@ int main(int argc, char **argv)
 		return status;
 	manifest_init(&f.in);
 	manifest_init(&f.out);
+	pagemap_runs_init(&f.huge);
 	finalmaps_result_init(&f.plan);
 	stagemap_init(&f.sm, (unsigned)sysconf(_SC_PAGESIZE));
 	copy_result_init(&f.cr);
@@ -630,6 +688,8 @@ int main(int argc, char **argv)
 		uffd_release_children_of(&f);
 	if (status != EXIT_OK)
 		goto out;
+	if (f.uffd_close_us >= 0 && f.pidfd >= 0)
+		restore_huge_pages(&f);
 	if (caps_drop_all() < 0 || caps_verify_none() < 0) {
 		log_errno("cannot drop capabilities");
 		status = EXIT_FAILURE_IO;
@@ -650,5 +710,8 @@ out:
 	track_close(&f.tracker);
 	manifest_free(&f.in);
 	manifest_free(&f.out);
+	pagemap_runs_free(&f.huge);
+	if (f.pidfd >= 0)
+		close(f.pidfd);
 	return status;
 }

@@ -96,9 +96,15 @@ int cover_update(struct precopy *p, struct pagemap_runs *new_holes, struct pagem
 			continue;
 		}
 		/* the populated pages before the protection: after it, the
-		 * holes it covers read as swapped (markers) */
+		 * holes it covers read as swapped (markers); and its huge
+		 * pages, which the target's writes to them will split
+		 * (lc-freeze collapses them again after the dump) */
 		pagemap_runs_clear(&pop);
 		if (pagemap_find(&p->pm, s, e, PAGEMAP_POPULATED, &pop) < 0)
+			goto out;
+		pagemap_runs_clear(&one);
+		if (pagemap_find(&p->pm, s, e, PAGEMAP_HUGE, &one) < 0 ||
+		    runs_union_into(&p->huge, &one) < 0)
 			goto out;
 		if (track_protect(&p->tracker, s, e, &pop) < 0) {
 			/* no longer the VMA registered (replaced meanwhile):

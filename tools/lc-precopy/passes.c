@@ -21,7 +21,7 @@
 /* Header keys lc-precopy writes (lc-manifest(5)); an input that already
  * has them (a manifest run through lc-precopy before) loses the old ones. */
 static const char *const owned_keys[] = { "tracking", "stop-copy", "pass", "stage-end",
-					  "unreadable", "uffd", "target" };
+					  "unreadable", "uffd", "target", "thp" };
 
 void precopy_init(struct precopy *p, unsigned page_size)
 {
@@ -33,6 +33,7 @@ void precopy_init(struct precopy *p, unsigned page_size)
 	manifest_init(&p->before);
 	pagemap_runs_init(&p->watched);
 	pagemap_runs_init(&p->tracked);
+	pagemap_runs_init(&p->huge);
 }
 
 void precopy_free(struct precopy *p)
@@ -42,6 +43,7 @@ void precopy_free(struct precopy *p)
 	manifest_free(&p->before);
 	pagemap_runs_free(&p->watched);
 	pagemap_runs_free(&p->tracked);
+	pagemap_runs_free(&p->huge);
 	free(p->pass);
 	p->pass = NULL;
 	free(p->kept_pass);
@@ -114,7 +116,8 @@ int precopy_resume(struct precopy *p, char *err, size_t errlen)
 		errno = EINVAL;
 		return -1;
 	}
-	if (stagemap_load(&p->sm, in, why, sizeof why) < 0) {
+	if (stagemap_load(&p->sm, in, why, sizeof why) < 0 ||
+	    runs_from_headers(in, "thp", p->page_size, &p->huge, why, sizeof why) < 0) {
 		snprintf(err, errlen, "standard input: %s", why);
 		return -1;
 	}
@@ -432,6 +435,10 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 	for (size_t i = 0; i < p->sm.unreadable.n; i++)
 		if (manifest_header_add(out, "unreadable", "%" PRIx64 "-%" PRIx64,
 					p->sm.unreadable.run[i].start, p->sm.unreadable.run[i].end) < 0)
+			return -1;
+	for (size_t i = 0; i < p->huge.n; i++)
+		if (manifest_header_add(out, "thp", "%" PRIx64 "-%" PRIx64, p->huge.run[i].start,
+					p->huge.run[i].end) < 0)
 			return -1;
 	/* records, extents and clean ranges are all ascending: one walk */
 	{

@@ -49,6 +49,7 @@ struct precopy {
 	struct manifest before;     /* the records the model was last told about */
 	struct pagemap_runs watched;   /* where the tracker reported last: may be trusted */
 	struct pagemap_runs tracked;   /* uffd: ranges registered with our userfaultfd */
+	struct pagemap_runs huge;      /* uffd: huge pages when they were protected */
 	bool tracked_known;            /* uffd: tracked was set from the maps once */
 	unsigned n_untracked;          /* uffd: private VMAs left untracked (EBUSY, ...) */
 	const char *uffd_header;       /* uffd: the value of the manifest's uffd header */

@@ -128,3 +128,45 @@ torture_dumps() {
 		"$(lc_info pattern.addr):$(($(lc_info pattern.size)))"
 	assert_line --regexp '^compared [0-9]+ bytes in [0-9]+ ranges, 0 pages differ$'
 }
+
+# side_effects TRACKER - a dump with -T TRACKER of a process whose huge
+# pages are being written leaves it as it was: page tables and resident
+# size within 1 %, huge pages within 5 %, no zero page mapped by reading,
+# no userfaultfd and no uw VMA left, the same fds, the same VMAs with the
+# same flags
+side_effects() {
+	local a b k
+	lc_start_target --pattern-mib 64 --thp --dirty-rate 5000 --threads 2
+	pid=$LC_TARGET_PID
+	for _ in $(seq 100); do
+		[ "$(sidefx "$pid" anon_huge_kb)" -ge $((60 << 10)) ] && break
+		sleep 0.1
+	done
+	"$SIDEFX" "$pid" >"$T/before"
+	run -0 --separate-stderr livecore.sh -q -T "$1" "$pid" "$T/$1.core"
+	assert_regex "$stderr" "pre-copy passes \\($1\\)"
+	"$SIDEFX" "$pid" >"$T/after"
+	say "-T $1: before $(tr '\n' ' ' <"$T/before")"
+	say "-T $1: after  $(tr '\n' ' ' <"$T/after")"
+	v() { awk -F= -v k="$2" '$1 == k { print $2 }' "$1"; }
+	within 1 "$(v "$T/after" vmpte_kb)" "$(v "$T/before" vmpte_kb)"
+	within 1 "$(v "$T/after" rss_kb)" "$(v "$T/before" rss_kb)"
+	[ $((100 * $(v "$T/after" anon_huge_kb))) -ge $((95 * $(v "$T/before" anon_huge_kb))) ]
+	a=$(v "$T/before" zero_pages) b=$(v "$T/after" zero_pages)
+	[ "$a" = - ] && [ "$b" = - ] || [ "$b" -le "$a" ]
+	for k in uw_vmas uffd_fds; do [ "$(v "$T/after" $k)" = 0 ]; done
+	for k in fds vmflags; do assert_equal "$(v "$T/after" $k)" "$(v "$T/before" $k)"; done
+	kill -0 "$pid"
+}
+
+@test "no side effects: after a dump with -T none or uffd a process writing huge pages has its page tables, RSS, huge pages, fds and VMAs as before" {
+	side_effects none
+	lc_kill_target "$LC_TARGET_PID" || true
+	side_effects uffd
+}
+
+# bats test_tags=needs:soft-dirty
+@test "no side effects, soft-dirty: page tables, RSS, huge pages, fds and VMAs as before the dump" {
+	"$LIVECORE_BUILD/targets/lc-precopy-target" --probe-soft-dirty || skip "needs: soft-dirty kernel"
+	side_effects soft-dirty
+}

@@ -9,6 +9,18 @@
  *   uw_vmas=N      VMAs registered with a userfaultfd for write-protect
  *                  (VmFlags uw in smaps)
  *   uffd_fds=N     userfaultfds among its fds
+ *   anon_huge_kb=N AnonHugePages of /proc/PID/smaps_rollup: transparent
+ *                  huge pages (uffd write faults split them)
+ *   fds=N          open fds
+ *   vmflags=HEX    a hash (FNV-1a) of every VMA's range and VmFlags line
+ *                  in smaps: equal when no VMA was split, merged, moved or
+ *                  flagged differently. The soft-dirty flag (sd) is left
+ *                  out: clear_refs 4, soft-dirty tracking's reset, clears
+ *                  it on every VMA by design, and the process never sees
+ *                  it
+ *
+ * zero_pages is "-" where the kernel has no PAGEMAP_SCAN (before 6.7):
+ * it cannot say.
  *
  * Exit status 0, 1 when something could not be read (a message on
  * stderr), 2 on a usage error. */
@@ -64,7 +76,8 @@ static long zero_pages(const char *pid)
 		long n = ioctl(fd, PAGEMAP_SCAN, &arg);
 
 		if (n < 0) {
-			pages = -1;
+			/* no PAGEMAP_SCAN (Linux before 6.7): unknown */
+			pages = errno == ENOTTY || errno == EINVAL ? -2 : -1;
 			break;
 		}
 		for (long i = 0; i < n; i++)
@@ -75,6 +88,57 @@ static long zero_pages(const char *pid)
 	}
 	close(fd);
 	return pages;
+}
+
+/* AnonHugePages of smaps_rollup, kB */
+static long anon_huge_kb(const char *pid)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "AnonHugePages:", 14))
+			v = strtol(line + 14, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* FNV-1a over each VMA's "start-end" and its VmFlags line */
+static int vmflags_hash(const char *pid, uint64_t *h)
+{
+	char path[64], line[1024];
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%s/smaps", pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	*h = 0xcbf29ce484222325ull;
+	while (fgets(line, sizeof line, f)) {
+		size_t n;
+
+		if (strncmp(line, "VmFlags:", 8)) {
+			/* a VMA's first line: "start-end perms ..." */
+			char *sp = strchr(line, ' ');
+
+			if (!sp || !strchr(line, '-') || strchr(line, '-') > sp)
+				continue;
+			n = (size_t)(sp - line);
+		} else {
+			char *sd;
+
+			while ((sd = strstr(line, " sd")) && (sd[3] == ' ' || sd[3] == '\n'))
+				memmove(sd, sd + 3, strlen(sd + 3) + 1);
+			n = strlen(line);
+		}
+		for (size_t i = 0; i < n; i++)
+			*h = (*h ^ (unsigned char)line[i]) * 0x100000001b3ull;
+	}
+	fclose(f);
+	return 0;
 }
 
 static long uw_vmas(const char *pid)
@@ -93,7 +157,8 @@ static long uw_vmas(const char *pid)
 	return n;
 }
 
-static long uffd_fds(const char *pid)
+/* every fd when all is true, else the userfaultfds */
+static long count_fds(const char *pid, int all)
 {
 	char path[64];
 	struct dirent *d;
@@ -111,7 +176,7 @@ static long uffd_fds(const char *pid)
 		len = readlink(link, target, sizeof target - 1);
 		if (len > 0) {
 			target[len] = '\0';
-			n += !strcmp(target, "anon_inode:[userfaultfd]");
+			n += all || !strcmp(target, "anon_inode:[userfaultfd]");
 		}
 	}
 	closedir(dir);
@@ -120,7 +185,8 @@ static long uffd_fds(const char *pid)
 
 int main(int argc, char **argv)
 {
-	long v[5];
+	long v[7];
+	uint64_t h;
 
 	if (argc != 2 || strspn(argv[1], "0123456789") != strlen(argv[1])) {
 		fprintf(stderr, "usage: lc-sidefx PID\n");
@@ -130,13 +196,24 @@ int main(int argc, char **argv)
 	v[1] = status_kb(argv[1], "VmRSS");
 	v[2] = zero_pages(argv[1]);
 	v[3] = uw_vmas(argv[1]);
-	v[4] = uffd_fds(argv[1]);
-	for (int i = 0; i < 5; i++)
-		if (v[i] < 0) {
+	v[4] = count_fds(argv[1], 0);
+	v[5] = anon_huge_kb(argv[1]);
+	v[6] = count_fds(argv[1], 1);
+	for (int i = 0; i < 7; i++)
+		if (v[i] < 0 && !(i == 2 && v[i] == -2)) {
 			fprintf(stderr, "lc-sidefx: cannot read process %s: %s\n", argv[1], strerror(errno));
 			return 1;
 		}
-	printf("vmpte_kb=%ld\nrss_kb=%ld\nzero_pages=%ld\nuw_vmas=%ld\nuffd_fds=%ld\n", v[0], v[1], v[2],
-	       v[3], v[4]);
+	if (vmflags_hash(argv[1], &h) < 0) {
+		fprintf(stderr, "lc-sidefx: cannot read process %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	printf("vmpte_kb=%ld\nrss_kb=%ld\n", v[0], v[1]);
+	if (v[2] == -2)
+		printf("zero_pages=-\n");
+	else
+		printf("zero_pages=%ld\n", v[2]);
+	printf("uw_vmas=%ld\nuffd_fds=%ld\nanon_huge_kb=%ld\nfds=%ld\nvmflags=%016" PRIx64 "\n", v[3],
+	       v[4], v[5], v[6], h);
 	return 0;
 }

@@ -39,14 +39,15 @@
 
 #define END_OF_USER 0x7ffffffff000ull
 
-static long status_kb(const char *pid, const char *key)
+/* The value of "KEY: N kB" in /proc/PID/FILE */
+static long proc_kb(const char *pid, const char *file, const char *key)
 {
 	char path[64], line[256];
 	size_t n = strlen(key);
 	long v = -1;
 	FILE *f;
 
-	snprintf(path, sizeof path, "/proc/%s/status", pid);
+	snprintf(path, sizeof path, "/proc/%s/%s", pid, file);
 	if (!(f = fopen(path, "r")))
 		return -1;
 	while (fgets(line, sizeof line, f))
@@ -88,23 +89,6 @@ static long zero_pages(const char *pid)
 	}
 	close(fd);
 	return pages;
-}
-
-/* AnonHugePages of smaps_rollup, kB */
-static long anon_huge_kb(const char *pid)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%s/smaps_rollup", pid);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (!strncmp(line, "AnonHugePages:", 14))
-			v = strtol(line + 14, NULL, 10);
-	fclose(f);
-	return v;
 }
 
 /* FNV-1a over each VMA's "start-end" and its VmFlags line */
@@ -192,12 +176,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: lc-sidefx PID\n");
 		return 2;
 	}
-	v[0] = status_kb(argv[1], "VmPTE");
-	v[1] = status_kb(argv[1], "VmRSS");
+	v[0] = proc_kb(argv[1], "status", "VmPTE");
+	v[1] = proc_kb(argv[1], "status", "VmRSS");
 	v[2] = zero_pages(argv[1]);
 	v[3] = uw_vmas(argv[1]);
 	v[4] = count_fds(argv[1], 0);
-	v[5] = anon_huge_kb(argv[1]);
+	v[5] = proc_kb(argv[1], "smaps_rollup", "AnonHugePages");
 	v[6] = count_fds(argv[1], 1);
 	for (int i = 0; i < 7; i++)
 		if (v[i] < 0 && !(i == 2 && v[i] == -2)) {

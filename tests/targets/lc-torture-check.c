@@ -34,6 +34,8 @@
  *
  * Exit status: 0 no failure, 1 failures, 2 usage error or a core (or a
  * ledger in it) that cannot be read. */
+#include "lc_torture_ledger.h"
+
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,24 +55,6 @@
 #define SLOT_LEN_MAX (256ull << 20)
 #define ADDR_LIMIT (1ull << 57)
 
-/* ---- the ledger: the same definitions as lc-torture.c ------------------- */
-
-#define LEDGER_MAGIC 0x525554524f54434cull
-#define LEDGER_VERSION 1
-#define SLOTS_MAX 1024
-#define GEN_MASK (((uint64_t)1 << 39) - 1)
-#define CHILD_GEN ((uint64_t)1 << 38)
-
-enum flag { F_BASE_ANY = 1, F_MAY_ABSENT = 2 };
-
-enum kind { K_NONE, K_REMAP, K_FIXED, K_MREMAP, K_THP, K_PROT, K_SMALL, K_LARGE, K_BRK, K_THREAD, K_SHARED, K_COUNT };
-
-enum phase {
-	P_EMPTY, P_IDLE, P_MALLOCED, P_MAPPED, P_ZAPPED, P_GROWN, P_MOVED, P_STAMPING, P_UNMAPPING,
-	P_UNMAPPED, P_MAPPING_FIXED, P_ZAPPING, P_GROWING, P_SHRINKING, P_MOVING, P_PROTECTING, P_FREEING,
-	P_COUNT
-};
-
 static const char *const kind_name[K_COUNT] = {
 	"none", "remap", "fixed", "mremap", "thp", "prot", "small", "large", "brk", "thread", "shared",
 };
@@ -79,39 +63,6 @@ static const char *const phase_name[P_COUNT] = {
 	"empty", "idle", "malloced", "mapped", "zapped", "grown", "moved", "stamping", "unmapping",
 	"unmapped", "mapping-fixed", "zapping", "growing", "shrinking", "moving", "protecting", "freeing",
 };
-
-struct view {
-	uint64_t kind, phase, owner, flags;
-	uint64_t addr, len;
-	uint64_t gen, next_gen, progress;
-	uint64_t zero_off, zero_len;
-	uint64_t op_off, op_len;
-	uint64_t old_addr, old_len;
-	uint64_t resv_addr, resv_len;
-};
-
-struct record {
-	uint64_t cur, publishes;
-	struct view view[2];
-};
-
-struct ledger {
-	uint64_t magic, version, nslots, slots_max, record_size, view_size;
-	uint64_t vectors[4][4];
-	struct record record[SLOTS_MAX];
-};
-
-static uint64_t stamp(uint64_t slot, uint64_t gen, uint64_t i)
-{
-	uint64_t x = ((slot << 40) ^ gen) * 0x9e3779b97f4a7c15ull + i * 0xc2b2ae3d27d4eb4full;
-
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return 1ull << 63 | (gen & GEN_MASK) << 24 | (x & 0xffffff);
-}
 
 /* a stamp of this slot's word i, of any generation */
 static bool stamp_ours(uint64_t slot, uint64_t i, uint64_t w)

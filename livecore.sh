@@ -92,8 +92,9 @@ work=$(mktemp -d "$workparent/.livecore.$pid.XXXXXX") ||
 child=
 # uffd tracking leaves a userfaultfd in the target between the stages
 # (lc-precopy(1)); lc-freeze closes it during its stop. If the dump ends
-# before that (a failure, an interrupt), close it here: lc-precopy -R does
-# nothing when the fd is no longer livecore's.
+# before that (a failure, an interrupt, a tool killed: lc-precopy writes
+# the fd's number first), close it here: lc-precopy -R does nothing when
+# the fd is no longer livecore's.
 release_uffd() {
 	fd=$(awk '$2 == "uffd" { sub("^fd=", "", $3); print $3; exit }' \
 		"$work/manifest.precopy" 2>/dev/null)
@@ -102,9 +103,13 @@ release_uffd() {
 	# a process that died (a zombie too) took its userfaultfd with it
 	state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
 	case $state in '' | Z | X) return 0 ;; esac
-	"$LC_PRECOPY" -R "$fd" "$pid" 2>/dev/null ||
+	# whose the fd is, is told whoever owns the process (lc-precopy(1));
+	# what cannot be told is said, never taken for "nothing there"
+	why=$("$LC_PRECOPY" -R "$fd" "$pid" 2>&1) || {
+		printf '%s\n' "$why" >&2
 		printf '%s: could not close the userfaultfd (fd %s) in process %s; run: lc-precopy -R %s %s\n' \
 			"$prog" "$fd" "$pid" "$fd" "$pid" >&2
+	}
 }
 cleanup() {
 	if [ -n "$child" ]; then

@@ -645,11 +645,25 @@ static void write_vma(FILE *out, const struct manifest_vma *v)
 	fprintf(out, " %s\n", v->path ? v->path : "");
 }
 
+int manifest_write_early(FILE *out, const char *key, const char *value)
+{
+	fprintf(out, "%s\n# %s %s\n", MANIFEST_FORMAT_LINE, key, value);
+	if (fflush(out) == EOF || ferror(out))
+		return -1;
+	return 0;
+}
+
 int manifest_write(FILE *out, const struct manifest *m)
 {
 	fprintf(out, "%s\n", MANIFEST_FORMAT_LINE);
+	return manifest_write_rest(out, m, NULL);
+}
+
+int manifest_write_rest(FILE *out, const struct manifest *m, const char *key)
+{
 	for (size_t i = 0; i < m->n_headers; i++)
-		fprintf(out, "# %s %s\n", m->headers[i].key, m->headers[i].value);
+		if (!key || strcmp(m->headers[i].key, key))
+			fprintf(out, "# %s %s\n", m->headers[i].key, m->headers[i].value);
 	for (size_t i = 0; i < m->n_vmas; i++)
 		write_vma(out, &m->vmas[i]);
 	fprintf(out, "end %zu\n", m->n_vmas);

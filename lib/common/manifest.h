@@ -80,6 +80,14 @@ int manifest_parse(char *text, const char *name, struct manifest *m, char *err, 
 /* Writes the manifest with its end line. Returns -1 on an I/O error. */
 int manifest_write(FILE *out, const struct manifest *m);
 
+/* manifest_write in two parts, for a writer that may be killed in between
+ * and must leave a trace: the format line and one header, flushed at once;
+ * later, everything else of m but its headers named key. What the first
+ * part alone leaves is no manifest a tool accepts (no end line), but a
+ * person or a driver can read the header (lc-precopy's `# uffd fd=N`). */
+int manifest_write_early(FILE *out, const char *key, const char *value);
+int manifest_write_rest(FILE *out, const struct manifest *m, const char *key);
+
 /* Header access. get returns the first value for key or NULL. set replaces
  * the first line with that key (or appends); add always appends (for
  * repeated keys such as "pass"). Both return -1 on ENOMEM. */

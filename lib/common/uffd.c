@@ -441,59 +441,93 @@ int uffd_inject_open(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int 
 	return rc;
 }
 
-bool uffd_is_ours(int proc_dirfd, int target_fd)
+/* Whether our own fd is a userfaultfd with the features this tracker asks
+ * for. Read in /proc/self, which is ours whoever the target is: the
+ * kernel lets a process read its own fd/ and fdinfo/ whatever their owner
+ * and mode (proc_fd_permission), so no capability is needed. */
+static int own_copy_is_ours(int fd)
 {
 	char path[64], link[64], *info;
 	const char *api_line;
 	unsigned long long api_v, features;
 	ssize_t n;
-	int fd;
-	bool ours = false;
+	int info_fd, ours;
 
-	snprintf(path, sizeof path, "fd/%d", target_fd);
-	n = readlinkat(proc_dirfd, path, link, sizeof link - 1);
-	if (n < 0)
-		return false;
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	if ((n = readlink(path, link, sizeof link - 1)) < 0)
+		return -1;
 	link[n] = '\0';
 	if (strcmp(link, "anon_inode:[userfaultfd]"))
-		return false;
-	snprintf(path, sizeof path, "fdinfo/%d", target_fd);
-	if ((fd = openat(proc_dirfd, path, O_RDONLY | O_CLOEXEC)) < 0)
-		return false;
-	info = xio_read_fd_all(fd, NULL);
-	close(fd);
+		return 0;
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+	if ((info_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	info = xio_read_fd_all(info_fd, NULL);
+	close(info_fd);
+	if (!info)
+		return -1;
 	/* "API:\t%Lx:%x:%Lx": the api, the features enabled, the ioctls */
-	if (info && (api_line = status_field(info, "API")) &&
-	    sscanf(api_line, "%llx:%llx", &api_v, &features) == 2)
+	if ((api_line = status_field(info, "API")) && sscanf(api_line, "%llx:%llx", &api_v, &features) == 2) {
 		ours = (features & FEATURES) == FEATURES;
+	} else {
+		errno = EPROTO;
+		ours = -1;
+	}
 	free(info);
 	return ours;
 }
 
-int uffd_take(pid_t pid, int proc_dirfd, int target_fd, int *fd)
+int uffd_identify(pid_t pid, int target_fd, int *copy)
 {
-	if (!uffd_is_ours(proc_dirfd, target_fd)) {
-		errno = ENOENT;
-		return -1;
+	int fd, ours, saved;
+
+	*copy = -1;
+	if ((fd = pidfd_getfd_of(pid, target_fd)) < 0)
+		/* EBADF: the process has no such fd; anything else
+		 * (EPERM: no ptrace access, ESRCH: it exited) says nothing */
+		return errno == EBADF ? 0 : -1;
+	if ((ours = own_copy_is_ours(fd)) == 1) {
+		*copy = fd;
+		return 1;
 	}
-	*fd = pidfd_getfd_of(pid, target_fd);
-	return *fd < 0 ? -1 : 0;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return ours;
+}
+
+bool uffd_same_file(pid_t pid, int target_fd, int our_fd)
+{
+	return syscall(SYS_kcmp, getpid(), pid, KCMP_FILE, our_fd, target_fd) == 0;
+}
+
+int uffd_take(pid_t pid, int target_fd, int *fd)
+{
+	int ours = uffd_identify(pid, target_fd, fd);
+
+	if (ours == 0)
+		errno = ENOENT;
+	return ours == 1 ? 0 : -1;
 }
 
 int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int target_fd,
 		 bool *closed, int64_t *window_us)
 {
 	struct held h;
-	int failed, rc = 0, saved = 0;
+	int failed, ours, copy, rc = 0, saved = 0;
 
 	*closed = false;
 	*window_us = 0;
-	if (!uffd_is_ours(proc_dirfd, target_fd))
-		return 0;
-	if (hold(&h, pid, task_dirfd, false) < 0)
+	if ((ours = uffd_identify(pid, target_fd, &copy)) <= 0)
+		return ours;
+	if (hold(&h, pid, task_dirfd, false) < 0) {
+		saved = errno;
+		close(copy);
+		errno = saved;
 		return -1;
-	/* looked at again while it cannot change */
-	if (uffd_is_ours(proc_dirfd, target_fd)) {
+	}
+	/* still the same file, now that the process cannot change it */
+	if (uffd_same_file(pid, target_fd, copy)) {
 		if (uffd_inject_close(&h.ps, proc_dirfd, mem_fd, target_fd, 0) < 0) {
 			saved = errno;
 			rc = -1;
@@ -502,6 +536,9 @@ int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int targ
 		}
 	}
 	*window_us = let_go(&h, &failed);
+	/* the last copy, unless a child inherited one: the kernel
+	 * unregisters every range now, while the process runs */
+	close(copy);
 	if (rc < 0)
 		errno = saved;
 	return rc;
@@ -609,11 +646,6 @@ static int children_of(pid_t pid, pid_t **pids, size_t *n, size_t *cap)
 	return 0;
 }
 
-static bool holds_same_file(pid_t child, int child_fd, int our_fd)
-{
-	return syscall(SYS_kcmp, getpid(), child, KCMP_FILE, our_fd, child_fd) == 0;
-}
-
 /* Stops child, checks again that its fd is our file, closes it there. */
 static int close_in_child(pid_t child, int child_fd, int our_fd, uint64_t syscall_addr)
 {
@@ -631,7 +663,7 @@ static int close_in_child(pid_t child, int child_fd, int our_fd, uint64_t syscal
 
 		/* a fork keeps the parent's mappings: its [vdso], and the
 		 * syscall instruction in it, are where they were */
-		if (t && holds_same_file(child, child_fd, our_fd) &&
+		if (t && uffd_same_file(child, child_fd, our_fd) &&
 		    inject_syscall(t, syscall_addr, SYS_close, args, &ret) == 0 && ret == 0)
 			rc = 0;
 		let_go(&h, &failed);
@@ -653,7 +685,7 @@ int uffd_release_children(pid_t pid, int target_fd, int our_fd, uint64_t syscall
 	}
 	/* breadth first: a child's children inherited it too */
 	for (size_t i = 0; i < n; i++) {
-		if (!holds_same_file(pids[i], target_fd, our_fd))
+		if (!uffd_same_file(pids[i], target_fd, our_fd))
 			continue;
 		if (syscall_addr && close_in_child(pids[i], target_fd, our_fd, syscall_addr) == 0)
 			(*closed)++;

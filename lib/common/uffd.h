@@ -58,15 +58,26 @@ const char *uffd_refuse(int proc_dirfd);
 int uffd_inject_open(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int *target_fd,
 		     int *fd, int64_t *window_us, char *why, size_t whylen);
 
-/* Takes a copy of the target's fd target_fd with pidfd_getfd, after
- * checking that it is a userfaultfd in asynchronous write-protect mode
- * (/proc/PID/fd and fdinfo). -1 with errno: ENOENT (no such fd, or not
- * ours), or pidfd_getfd's error. */
-int uffd_take(pid_t pid, int proc_dirfd, int target_fd, int *fd);
+/* Whether fd target_fd of process pid is a userfaultfd in asynchronous
+ * write-protect mode (the features this tracker asks for). Asked with
+ * ptrace access alone, whoever owns the process: pidfd_getfd(2) takes a
+ * copy (PTRACE_MODE_ATTACH), and the copy is looked at in our own
+ * /proc/self/fd and fdinfo. /proc/PID/fd of another user's process is
+ * mode 0500 and would need CAP_DAC_READ_SEARCH as well.
+ * 1: it is; *copy is then our copy (the caller closes it). 0: it is not
+ * (no such fd, another kind of file, other features). -1 with errno: the
+ * question could not be answered (EPERM: no ptrace access, ESRCH: the
+ * process is gone); never taken as "not ours". */
+int uffd_identify(pid_t pid, int target_fd, int *copy);
 
-/* Whether fd target_fd of the target is a userfaultfd with the features
- * this tracker asks for. */
-bool uffd_is_ours(int proc_dirfd, int target_fd);
+/* Whether fd target_fd of process pid is the file our_fd is (kcmp(2),
+ * ptrace read access). */
+bool uffd_same_file(pid_t pid, int target_fd, int our_fd);
+
+/* Takes a copy of the target's fd target_fd (uffd_identify). -1 with
+ * errno: ENOENT when it is not such a userfaultfd, uffd_identify's errno
+ * when that could not be told. */
+int uffd_take(pid_t pid, int target_fd, int *fd);
 
 struct ptrace_stop;
 /* Closes target_fd in the target by injecting close(2) into a thread of a
@@ -77,8 +88,12 @@ struct ptrace_stop;
 int uffd_inject_close(struct ptrace_stop *s, int proc_dirfd, int mem_fd, int target_fd,
 		      uint64_t syscall_addr);
 
-/* The release command: stops the target, and if target_fd is still our
- * userfaultfd closes it there. *closed says whether it did. */
+/* The release command: if target_fd is a userfaultfd of ours
+ * (uffd_identify), stops the target, checks it is still the same file and
+ * closes it there, then closes our copy. *closed says whether it did; 0
+ * with *closed false when it is not ours. -1 with errno when that could
+ * not be told or the close failed: the caller must say so, never that
+ * there was nothing to release. */
 int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int target_fd,
 		 bool *closed, int64_t *window_us);
 

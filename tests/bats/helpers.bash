@@ -34,8 +34,9 @@ LC_TARGET_PIDS=()
 # set to another.
 lc_start_target() {
 	local n=${#LC_TARGET_PIDS[@]}
-	local info="$BATS_TEST_TMPDIR/target$n.info"
-	local err="$BATS_TEST_TMPDIR/target$n.stderr"
+	local dir=${LC_TARGET_DIR:-$BATS_TEST_TMPDIR}
+	local info="$dir/target$n.info"
+	local err="$dir/target$n.stderr"
 	local pid i
 
 	[ -x "$LC_TARGET" ] || {
@@ -44,7 +45,8 @@ lc_start_target() {
 	}
 	rm -f "$info"
 	# 3>&-: bats waits for every holder of fd 3 before it ends a test
-	"$LC_TARGET" -o "$info" "$@" 2>"$err" </dev/null >/dev/null 3>&- &
+	# shellcheck disable=SC2086 # LC_TARGET_RUNNER is a command line
+	${LC_TARGET_RUNNER:-} "$LC_TARGET" -o "$info" "$@" 2>"$err" </dev/null >/dev/null 3>&- &
 	pid=$!
 	LC_TARGET_PIDS+=("$pid")
 	for ((i = 0; i < 1000; i++)); do
@@ -67,6 +69,24 @@ lc_start_target() {
 	LC_TARGET_PID=$pid
 	LC_TARGET_INFO=$info
 	export LC_TARGET_PID LC_TARGET_INFO
+}
+
+# lc_start_target_as USER [lc-target options...] - lc_start_target, the
+# target running as USER (a service user: its files are mode 0500 to
+# others), its info file in a directory USER may write.
+lc_start_target_as() {
+	local user=$1 dir="$BATS_TEST_TMPDIR/as-$1"
+	shift
+	mkdir -p "$dir"
+	chmod 1777 "$dir"
+	lc_open_path "$dir"
+	LC_TARGET_DIR=$dir \
+		LC_TARGET_RUNNER="setpriv --reuid=$user --regid=$(id -g "$user") --clear-groups --" \
+		lc_start_target "$@" || return 1
+	[ "$(stat -c %u "/proc/$LC_TARGET_PID")" = "$(id -u "$user")" ] || {
+		echo "lc_start_target_as: process $LC_TARGET_PID is not $user's" >&2
+		return 1
+	}
 }
 
 # lc_info KEY [INFOFILE] - the value of KEY in the target's info file.

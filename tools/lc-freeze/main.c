@@ -344,10 +344,17 @@ static int open_everything(struct freeze *f)
 				log_error("standard input: tracking uffd without a valid uffd header");
 				return EXIT_BAD_INPUT;
 			}
-			if (uffd_take(f->o.pid, f->t.proc_dirfd, n, &fd) < 0) {
-				log_errno("process %d: fd %d is not the userfaultfd lc-precopy left there",
-					  (int)f->o.pid, n);
-				return errno == ENOENT ? EXIT_BAD_INPUT : exit_for_errno(errno);
+			if (uffd_take(f->o.pid, n, &fd) < 0) {
+				int saved = errno;
+
+				if (saved == ENOENT) {
+					log_error("process %d: fd %d is not the userfaultfd lc-precopy left there",
+						  (int)f->o.pid, n);
+					return EXIT_BAD_INPUT;
+				}
+				log_errno("process %d: cannot tell whether fd %d is the userfaultfd lc-precopy "
+					  "left there", (int)f->o.pid, n);
+				return exit_for_errno(saved);
 			}
 			track_set_uffd(&f->tracker, fd);
 			f->uffd_target_fd = n;
@@ -528,8 +535,13 @@ resume:
 		struct timespec a, b;
 
 		clock_gettime(CLOCK_MONOTONIC, &a);
-		if (uffd_inject_close(&f->ps, f->t.proc_dirfd, f->h.mem, f->uffd_target_fd,
-				      f->uffd_syscall) < 0) {
+		/* a process that closed the fd itself (a daemon closing every
+		 * fd) may hold another file at that number now */
+		if (!uffd_same_file(f->o.pid, f->uffd_target_fd, f->tracker.uffd_fd)) {
+			log_error("process %d no longer holds the userfaultfd at fd %d: left as it is",
+				  (int)f->o.pid, f->uffd_target_fd);
+		} else if (uffd_inject_close(&f->ps, f->t.proc_dirfd, f->h.mem, f->uffd_target_fd,
+					     f->uffd_syscall) < 0) {
 			log_errno("cannot close the userfaultfd (fd %d) in process %d; run lc-precopy "
 				  "-R %d %d", f->uffd_target_fd, (int)f->o.pid, f->uffd_target_fd,
 				  (int)f->o.pid);

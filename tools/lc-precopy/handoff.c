@@ -120,8 +120,12 @@ int handoff_release_command(pid_t pid, int fd)
 		return EXIT_FAILURE_IO;
 	}
 	if (uffd_release(pid, t.proc_dirfd, task, mem, fd, &closed, &us) < 0) {
-		log_errno("cannot close fd %d in process %d", fd, (int)pid);
-		return errno == EBUSY || errno == EPERM ? EXIT_DENIED : EXIT_FAILURE_IO;
+		int saved = errno;
+
+		log_errno("could not release fd %d of process %d (it may still hold a userfaultfd)",
+			  fd, (int)pid);
+		return saved == ESRCH ? EXIT_NO_TARGET
+		       : saved == EBUSY || saved == EPERM || saved == EACCES ? EXIT_DENIED : EXIT_FAILURE_IO;
 	}
 	if (closed)
 		log_error("closed the userfaultfd (fd %d) in process %d; stopped %" PRId64 " us",
@@ -149,9 +153,17 @@ int handoff_start(const struct handoff_target *t, const struct manifest *in, boo
 			log_error("standard input: tracking uffd without a valid uffd header");
 			return EXIT_BAD_INPUT;
 		}
-		if (uffd_take(t->pid, t->proc_dirfd, n, fd) < 0) {
-			log_errno("process %d: fd %d is not the userfaultfd lc-precopy left there", (int)t->pid, n);
-			return errno == ENOENT ? EXIT_BAD_INPUT : exit_for_open_errno(errno);
+		if (uffd_take(t->pid, n, fd) < 0) {
+			int saved = errno;
+
+			if (saved == ENOENT) {
+				log_error("process %d: fd %d is not the userfaultfd lc-precopy left there",
+					  (int)t->pid, n);
+				return EXIT_BAD_INPUT;
+			}
+			log_errno("process %d: cannot tell whether fd %d is the userfaultfd lc-precopy "
+				  "left there", (int)t->pid, n);
+			return exit_for_open_errno(saved);
 		}
 		snprintf(header, headerlen, "%s", v);
 		to_release = (struct release_info){ t->pid, t->proc_dirfd, t->task_dirfd, t->mem_fd, n };

@@ -307,6 +307,7 @@ int main(int argc, char **argv)
 	unsigned page_size = (unsigned)sysconf(_SC_PAGESIZE);
 	char err[512], why[400], uffd_header[96] = "";
 	int uffd_fd = -1;
+	bool uffd_announced = false; /* its header written already */
 	bool held_stopped;
 	const char *not_dumpable;
 	int stage_fd, status = EXIT_FAILURE_IO;
@@ -404,6 +405,15 @@ int main(int argc, char **argv)
 		if ((status = handoff_start(&ht, &in, o.resume, asked, &mode, &uffd_fd, uffd_header,
 					    sizeof uffd_header, why, sizeof why)) != EXIT_OK)
 			return status;
+		/* The fd's number goes out at once: if this process is killed
+		 * (SIGKILL leaves it no way to release the fd), whoever reads
+		 * its output can (livecore.sh runs lc-precopy -R). */
+		if (mode == TRACK_UFFD && manifest_write_early(stdout, "uffd", uffd_header) < 0) {
+			log_errno("cannot write the manifest to standard output");
+			handoff_release();
+			return EXIT_FAILURE_IO;
+		}
+		uffd_announced = mode == TRACK_UFFD;
 	}
 
 	/* The staging file is created without privilege: where it may go is
@@ -509,7 +519,7 @@ int main(int argc, char **argv)
 		manifest_free(&out);
 		goto out;
 	}
-	if (manifest_write(stdout, &out) < 0) {
+	if ((uffd_announced ? manifest_write_rest(stdout, &out, "uffd") : manifest_write(stdout, &out)) < 0) {
 		log_errno("cannot write the manifest to standard output");
 		manifest_free(&out);
 		goto out;

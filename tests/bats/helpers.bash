@@ -171,6 +171,18 @@ lc_cleanup_targets() {
 	return 0
 }
 
+# lc_assert_nothing_left PID - a dump left nothing in the process: no
+# userfaultfd among its fds, no VMA registered with one (uw in smaps'
+# VmFlags), and it is not stopped
+lc_assert_nothing_left() {
+	run -0 bash -c "ls -l /proc/$1/fd | grep -c 'anon_inode:\[userfaultfd\]' || true"
+	assert_output 0
+	run -0 bash -c "grep -c '^VmFlags:.* uw' /proc/$1/smaps || true"
+	assert_output 0
+	run -0 lc_proc_state "$1"
+	refute_output --regexp '^[tTZ]$'
+}
+
 # lc_core_pattern_is_plain - true when core_pattern makes the kernel write a
 # file named "core" (maybe "core.PID") in the dumping process's directory,
 # which the tests that want a kernel-made core need.

@@ -26,17 +26,6 @@ uffd_here() {
 	[ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 7 ]; }
 }
 
-# nothing_left PID - no userfaultfd among its fds, no VMA registered (uw),
-# and it is not stopped
-nothing_left() {
-	run -0 bash -c "ls -l /proc/$1/fd | grep -c 'anon_inode:\[userfaultfd\]' || true"
-	assert_output 0
-	run -0 bash -c "grep -c '^VmFlags:.* uw' /proc/$1/smaps || true"
-	assert_output 0
-	run -0 lc_proc_state "$1"
-	refute_output --regexp '^[tTZ]$'
-}
-
 # core_pattern_good CORE - every page of the target's pattern is in CORE
 core_pattern_good() {
 	local addr pages off
@@ -68,14 +57,14 @@ tool_of() { # DRIVER TOOL
 	lc_start_target_as nobody --threads 2 --pattern-mib 32
 	run -0 --separate-stderr livecore.sh -w "$D" "$LC_TARGET_PID" "$D/n.core"
 	assert_regex "$stderr" 'pre-copy passes \(uffd\)'
-	nothing_left "$LC_TARGET_PID"
+	lc_assert_nothing_left "$LC_TARGET_PID"
 	core_pattern_good "$D/n.core"
 	run -0 gdb -batch -nx -ex 'thread apply all bt' "$LIVECORE_BUILD/targets/lc-target" "$D/n.core"
 	assert_output --partial "$(lc_info main.func)"
 	# a second dump finds nothing of the first
 	run -0 --separate-stderr livecore.sh -w "$D" "$LC_TARGET_PID" "$D/n2.core"
 	assert_regex "$stderr" 'pre-copy passes \(uffd\)'
-	nothing_left "$LC_TARGET_PID"
+	lc_assert_nothing_left "$LC_TARGET_PID"
 }
 
 @test "services: SIGKILL of lc-precopy, lc-freeze or lc-elfwrite in a dump of a nobody process leaves no userfaultfd, no registration, no core" {
@@ -128,7 +117,7 @@ tool_of() { # DRIVER TOOL
 		[ ! -e "$D/k.core" ]
 		run -0 find "$D" -maxdepth 1 -name '.livecore.*'
 		assert_output ''
-		nothing_left "$LC_TARGET_PID"
+		lc_assert_nothing_left "$LC_TARGET_PID"
 	done
 	p1=$(cat "$D/as-nobody/progress")
 	sleep 0.2
@@ -148,7 +137,7 @@ tool_of() { # DRIVER TOOL
 	run -0 --separate-stderr lc-precopy -q -c -p 1 -s "$D/stage" "$LC_TARGET_PID" <"$D/m1"
 	run -0 --separate-stderr lc-precopy -R "$fd" "$LC_TARGET_PID"
 	assert_regex "$stderr" "closed the userfaultfd \\(fd $fd\\) in process $LC_TARGET_PID"
-	nothing_left "$LC_TARGET_PID"
+	lc_assert_nothing_left "$LC_TARGET_PID"
 	run -0 --separate-stderr lc-precopy -R "$fd" "$LC_TARGET_PID"
 	assert_regex "$stderr" 'not a livecore userfaultfd: nothing to release'
 	# an fd that is something else is never closed

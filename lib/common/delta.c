@@ -7,6 +7,7 @@ void delta_ranges_init(struct delta_ranges *r)
 	pagemap_runs_init(&r->every);
 	pagemap_runs_init(&r->shared);
 	pagemap_runs_init(&r->private);
+	pagemap_runs_init(&r->shmem);
 }
 
 void delta_ranges_free(struct delta_ranges *r)
@@ -15,6 +16,7 @@ void delta_ranges_free(struct delta_ranges *r)
 	pagemap_runs_free(&r->every);
 	pagemap_runs_free(&r->shared);
 	pagemap_runs_free(&r->private);
+	pagemap_runs_free(&r->shmem);
 }
 
 int delta_ranges_of(const struct manifest *m, struct delta_ranges *r)
@@ -40,7 +42,7 @@ int delta_ranges_of(const struct manifest *m, struct delta_ranges *r)
 		    pagemap_runs_append(to, v->start, v->start + v->dump_size) < 0)
 			return -1;
 	}
-	return 0;
+	return stagemap_shared_watchable(m, &r->shmem);
 }
 
 int delta_populated(const struct stagemap *s, const struct delta_ranges *r, const struct pagemap *pm,

@@ -15,6 +15,8 @@ struct delta_ranges {
 	struct pagemap_runs every;      /* STAGEMAP_EVERY_PAGE: read whole */
 	struct pagemap_runs shared;     /* STAGEMAP_SHARED */
 	struct pagemap_runs private;    /* STAGEMAP_PRIVATE: what a tracker may watch */
+	struct pagemap_runs shmem;      /* inside every: the anonymous shared memory that
+					 * uffd may watch too (stagemap_shared_watchable) */
 };
 
 void delta_ranges_init(struct delta_ranges *r);

@@ -35,6 +35,49 @@ void stagemap_free(struct stagemap *s)
 /* Above the user address space: the gate VMA ([vsyscall]) is in maps only. */
 #define GATE_AREA_START 0x800000000000ull
 
+/* "/dev/zero (deleted)" or "/SYSV%08x (deleted)": shmem that no file
+ * descriptor names */
+static bool anonymous_shared(const struct manifest_vma *v)
+{
+	static const char deleted[] = " (deleted)";
+	size_t n = v->path ? strlen(v->path) : 0;
+
+	if (v->perms[3] != 's' || v->inode == 0 || n < sizeof deleted ||
+	    strcmp(v->path + n - (sizeof deleted - 1), deleted))
+		return false;
+	return !strcmp(v->path, "/dev/zero (deleted)") ||
+	       (!strncmp(v->path, "/SYSV", 5) && n == 5 + 8 + sizeof deleted - 1);
+}
+
+/* Whether another record maps part of the same object's range as m's i. */
+static bool aliased(const struct manifest *m, size_t i)
+{
+	const struct manifest_vma *a = &m->vmas[i];
+
+	for (size_t k = 0; k < m->n_vmas; k++) {
+		const struct manifest_vma *b = &m->vmas[k];
+
+		if (k != i && b->inode == a->inode && b->dev_major == a->dev_major &&
+		    b->dev_minor == a->dev_minor && b->offset < a->offset + (a->end - a->start) &&
+		    a->offset < b->offset + (b->end - b->start))
+			return true;
+	}
+	return false;
+}
+
+int stagemap_shared_watchable(const struct manifest *m, struct pagemap_runs *out)
+{
+	for (size_t i = 0; i < m->n_vmas; i++) {
+		const struct manifest_vma *v = &m->vmas[i];
+
+		/* n^2 in the shared records only: a handful */
+		if (stagemap_class(v) == STAGEMAP_EVERY_PAGE && anonymous_shared(v) && !aliased(m, i) &&
+		    pagemap_runs_append(out, v->start, v->start + v->dump_size) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 enum stagemap_class stagemap_class(const struct manifest_vma *v)
 {
 	if (!manifest_vma_dumped(v) || v->start >= GATE_AREA_START)

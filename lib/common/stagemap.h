@@ -75,13 +75,32 @@ enum stagemap_class {
 				 * pages from the file); never trusted, because its
 				 * pages change without a write by the process (a
 				 * write(2) to the file, MADV_DONTNEED dropping a
-				 * private copy): copied in the stop */
-	STAGEMAP_SHARED,        /* shared anonymous memory: populated pages only;
-				 * never trusted (another process may write it) */
+				 * private copy): copied in the stop. Shared
+				 * anonymous memory is of this class too (the
+				 * kernel gives it an inode: "/dev/zero
+				 * (deleted)"), and the exception: uffd may watch
+				 * it (stagemap_shared_watchable) */
+	STAGEMAP_SHARED,        /* shared memory with no inode: populated pages
+				 * only; never trusted (another process may write
+				 * it) */
 	STAGEMAP_PRIVATE,       /* private anonymous memory: populated pages only;
-				 * the one class a tracker may watch */
+				 * what a tracker watches */
 };
 enum stagemap_class stagemap_class(const struct manifest_vma *v);
+
+/* The records of m that a tracker of the target's page tables (uffd) may
+ * watch although they are shared: anonymous shared memory (MAP_SHARED |
+ * MAP_ANONYMOUS, "/dev/zero (deleted)", and System V segments, "/SYSVkey
+ * (deleted)") that the target maps once. Such memory has no file
+ * descriptor to write(2) through, so every write of the target's goes
+ * through this one mapping, its page tables, and is seen. Left out, and
+ * copied whole in the stop as before: a segment mapped twice by the
+ * target (a write through one mapping is not seen in the other's page
+ * tables), a memfd or a tmpfs file (write(2) changes it without a fault).
+ * Writes by other processes that map it are never seen either: their
+ * pages are as those processes left them when each was last copied
+ * (lc-manifest(5)). Their dumped ranges are appended to out, ascending. */
+int stagemap_shared_watchable(const struct manifest *m, struct pagemap_runs *out);
 
 /* The addresses where two manifests' records disagree about what is
  * mapped there (permissions, file, file offset, path), appended to out:

@@ -21,6 +21,7 @@ esac
 
 LC_TARGET="$LIVECORE_BUILD/targets/lc-target"
 LC_PAGECHECK="$LIVECORE_BUILD/targets/lc-pagecheck"
+LC_COREREAD="$LIVECORE_BUILD/targets/lc-coreread"
 
 # pids of every target this test started (killed by lc_cleanup_targets)
 LC_TARGET_PIDS=()
@@ -244,4 +245,68 @@ lc_open_path() {
 		chmod o+x "$p"
 		p=$(dirname "$p")
 	done
+}
+
+# lc_say TEXT - a "# " line in the TAP output (figures worth a look)
+lc_say() {
+	printf '# %s\n' "$*" >&3
+}
+
+# lc_core_word CORE ADDR - the 64-bit value at ADDR in CORE
+lc_core_word() {
+	"$LC_COREREAD" -w "$1" "$2"
+}
+
+# lc_core_pagecheck CORE ADDR NPAGES [MIN_GEN] - lc-pagecheck on the pages of
+# CORE at target address ADDR; prints its "good G bad B"
+lc_core_pagecheck() {
+	local off
+
+	off=$("$LC_COREREAD" "$1" "$2") || return 2
+	"$LC_PAGECHECK" "$1" "$off" "$2" "$3" "${4:-1}"
+}
+
+# lc_check_generations CORE - the pattern pages of the last lc-target in
+# CORE (--dirty-rate, --dirty-set) hold the values they had at the stop.
+# The writer fills a page with generation lc_generation + 1, then sets
+# lc_generation, cycling over the first dirty.set pages; the page
+# at lc_dirty_page (nonzero while a fill is under way) may be torn and is
+# left out. So: no page is newer than the core's lc_generation, the newest
+# page is that generation (or one before it, if the one left out was the
+# newest), and every page of the set is one of the last SET generations: a
+# page staged during pre-copy and missed by the stop would be a whole cycle
+# older. The pages past the set still hold generation 1.
+lc_check_generations() {
+	local core=$1 paddr npages set gen busy skip max
+
+	paddr=$(lc_info pattern.addr)
+	npages=$(($(lc_info pattern.size) / 4096))
+	set=$(lc_info dirty.set)
+	gen=$(lc_core_word "$core" "$(lc_info generation.addr)")
+	busy=$(lc_core_word "$core" "$(lc_info dirty_page.addr)")
+	skip=-1
+	[ "$busy" = 0 ] || skip=$(((busy - paddr) / 4096))
+	lc_say "core: lc_generation $gen, lc_dirty_page $(printf '0x%x' "$busy")"
+	# the writer went round the set twice at least: a stale page would show
+	[ "$gen" -gt $((2 * set)) ]
+	max=$("$LC_COREREAD" -w "$core" $((paddr + 8)) "$set" 4096 |
+		awk -v skip="$skip" 'NR - 1 != skip && $1 > max { max = $1 } END { print max + 0 }')
+	lc_say "core: newest generation in the set's pages $max"
+	[ "$max" -le "$gen" ]
+	[ "$max" -ge $((gen - 1)) ]
+	if [ "$skip" -lt 0 ]; then
+		run -0 lc_core_pagecheck "$core" "$paddr" "$set" $((gen - set + 1))
+		assert_output "good $set bad 0"
+	else
+		if [ "$skip" -gt 0 ]; then
+			run -0 lc_core_pagecheck "$core" "$paddr" "$skip" $((gen - set))
+			assert_output "good $skip bad 0"
+		fi
+		if [ $((skip + 1)) -lt "$set" ]; then
+			run -0 lc_core_pagecheck "$core" $((paddr + (skip + 1) * 4096)) $((set - skip - 1)) $((gen - set))
+			assert_output "good $((set - skip - 1)) bad 0"
+		fi
+	fi
+	run -0 lc_core_pagecheck "$core" $((paddr + set * 4096)) $((npages - set))
+	assert_output "good $((npages - set)) bad 0"
 }

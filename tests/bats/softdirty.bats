@@ -11,7 +11,6 @@ bats_require_minimum_version 1.8.0
 setup() {
 	load helpers
 	T=$BATS_TEST_TMPDIR
-	LC_COREREAD="$LIVECORE_BUILD/targets/lc-coreread"
 	# the same probe as lc-precopy.bats: write, clear_refs, write, pagemap bit 55
 	"$LIVECORE_BUILD/targets/lc-precopy-target" --probe-soft-dirty ||
 		skip "needs: soft-dirty kernel"
@@ -52,64 +51,6 @@ freeze_and_write() {
 		lc-elfwrite -s "$T/stage" -n "$T/notes" -o "$T/core" <"$T/out.m"
 }
 
-# core_word CORE ADDR - the 64-bit value at ADDR in CORE
-core_word() {
-	"$LC_COREREAD" -w "$1" "$2"
-}
-
-# core_pagecheck CORE ADDR NPAGES [MIN_GEN] - lc-pagecheck on the pages of
-# CORE at target address ADDR; prints its "good G bad B"
-core_pagecheck() {
-	local off
-
-	off=$("$LC_COREREAD" "$1" "$2") || return 2
-	"$LC_PAGECHECK" "$1" "$off" "$2" "$3" "${4:-1}"
-}
-
-# check_generations CORE - the pattern pages in CORE hold the values they
-# had at the stop. The writer fills a page with generation lc_generation + 1,
-# then sets lc_generation, cycling over the first dirty.set pages; the page
-# at lc_dirty_page (nonzero while a fill is under way) may be torn and is
-# left out. So: no page is newer than the core's lc_generation, the newest
-# page is that generation (or one before it, if the one left out was the
-# newest), and every page of the set is one of the last SET generations: a
-# page staged during pre-copy and missed by the stop would be a whole cycle
-# older. The pages past the set still hold generation 1.
-check_generations() {
-	local core=$1 paddr npages set gen busy skip max
-
-	paddr=$(lc_info pattern.addr)
-	npages=$(($(lc_info pattern.size) / 4096))
-	set=$(lc_info dirty.set)
-	gen=$(core_word "$core" "$(lc_info generation.addr)")
-	busy=$(core_word "$core" "$(lc_info dirty_page.addr)")
-	skip=-1
-	[ "$busy" = 0 ] || skip=$(((busy - paddr) / 4096))
-	say "core: lc_generation $gen, lc_dirty_page $(printf '0x%x' "$busy")"
-	# the writer went round the set twice at least: a stale page would show
-	[ "$gen" -gt $((2 * set)) ]
-	max=$("$LC_COREREAD" -w "$core" $((paddr + 8)) "$set" 4096 |
-		awk -v skip="$skip" 'NR - 1 != skip && $1 > max { max = $1 } END { print max + 0 }')
-	say "core: newest generation in the set's pages $max"
-	[ "$max" -le "$gen" ]
-	[ "$max" -ge $((gen - 1)) ]
-	if [ "$skip" -lt 0 ]; then
-		run -0 core_pagecheck "$core" "$paddr" "$set" $((gen - set + 1))
-		assert_output "good $set bad 0"
-	else
-		if [ "$skip" -gt 0 ]; then
-			run -0 core_pagecheck "$core" "$paddr" "$skip" $((gen - set))
-			assert_output "good $skip bad 0"
-		fi
-		if [ $((skip + 1)) -lt "$set" ]; then
-			run -0 core_pagecheck "$core" $((paddr + (skip + 1) * 4096)) $((set - skip - 1)) $((gen - set))
-			assert_output "good $((set - skip - 1)) bad 0"
-		fi
-	fi
-	run -0 core_pagecheck "$core" $((paddr + set * 4096)) $((npages - set))
-	assert_output "good $((npages - set)) bad 0"
-}
-
 # ---- convergence -------------------------------------------------------------
 
 # bats test_tags=needs:soft-dirty
@@ -147,7 +88,7 @@ check_generations() {
 	# not the 8192 pages of the region
 	[ "$delta" -ge 1 ]
 	[ "$delta" -le 128 ]
-	check_generations "$T/core"
+	lc_check_generations "$T/core"
 }
 
 # ---- the address space changes between passes --------------------------------
@@ -171,14 +112,14 @@ check_generations() {
 	freeze_and_write
 	say "$(grep '^# freeze ' "$T/out.m")"
 	[ "$(freeze_field delta-pages "$T/out.m")" -ge 32 ]
-	run -0 core_pagecheck "$T/core" "$raddr" 32 2
+	run -0 lc_core_pagecheck "$T/core" "$raddr" 32 2
 	assert_output "good 32 bad 0"
 	off=$("$LC_COREREAD" "$T/core" $((raddr + 32 * 4096)))
 	[ $((off % 4096)) = 0 ]
 	run -0 sh -c "dd if='$T/core' bs=4096 skip=$((off / 4096)) count=32 2>/dev/null | tr -d '\\000' | wc -c"
 	assert_output 0
 	# the rest of the target is as it was
-	run -0 core_pagecheck "$T/core" "$(lc_info pattern.addr)" 2048
+	run -0 lc_core_pagecheck "$T/core" "$(lc_info pattern.addr)" 2048
 	assert_output "good 2048 bad 0"
 }
 
@@ -198,13 +139,13 @@ check_generations() {
 	hend() { awk -v h="$heap" '$NF == "[heap]" { split($1, r, "-"); print r[2] }' "$1"; }
 	say "[heap] ends at 0x$(hend "$work/manifest.maps") in lc-maps' view, 0x$(hend "$m") at the stop"
 	[ $((16#$(hend "$m"))) -gt $((16#$(hend "$work/manifest.maps"))) ]
-	end=$(core_word "$T/core" "$(lc_info heap_end.addr)")
+	end=$(lc_core_word "$T/core" "$(lc_info heap_end.addr)")
 	pages=$(((end - heap) / 4096))
 	say "heap pages filled at the stop: $pages"
 	[ "$pages" -gt 0 ]
-	run -0 core_pagecheck "$T/core" "$heap" "$pages"
+	run -0 lc_core_pagecheck "$T/core" "$heap" "$pages"
 	assert_output "good $pages bad 0"
-	check_generations "$T/core"
+	lc_check_generations "$T/core"
 }
 
 # ---- transparent huge pages ----------------------------------------------------
@@ -234,7 +175,7 @@ check_generations() {
 	delta=$(freeze_field delta-pages "$T/out.m")
 	[ "$delta" -ge 512 ]
 	[ "$delta" -lt 1024 ]
-	check_generations "$T/core"
+	lc_check_generations "$T/core"
 }
 
 # ---- the pause -----------------------------------------------------------------
@@ -262,7 +203,7 @@ check_generations() {
 			if [ -z "${best[$mode]:-}" ] || [ "$pause" -lt "${best[$mode]}" ]; then
 				best[$mode]=$pause
 			fi
-			check_generations "$d/core"
+			lc_check_generations "$d/core"
 			rm -rf "$d"
 		done
 	done

@@ -409,6 +409,64 @@ static void test_mapping_changes(void)
 	manifest_free(&now);
 }
 
+/* Which shared records a page-table tracker may watch: anonymous shared
+ * memory mapped once; not a segment mapped twice (a write through one
+ * mapping is not seen in the other's page tables), not a memfd or a tmpfs
+ * file (write(2) changes them without a fault). A split of one mapping is
+ * not an alias: its parts map different offsets. */
+static void test_shared_watchable(void)
+{
+	struct manifest m;
+	struct pagemap_runs out;
+	struct manifest_vma zero = { .start = A, .end = A + 4 * P, .perms = "rw-s", .inode = 7,
+				     .dev_minor = 1, .decision = "dump", .dump_size = 4 * P,
+				     .path = "/dev/zero (deleted)" };
+
+	manifest_init(&m);
+	pagemap_runs_init(&out);
+	/* one /dev/zero mapping split by mprotect into two records */
+	zero.end = A + 2 * P;
+	zero.dump_size = 2 * P;
+	manifest_add_vma(&m, &zero);
+	zero.start = A + 2 * P;
+	zero.end = A + 4 * P;
+	zero.offset = 2 * P;
+	memcpy(zero.perms, "r--s", 5);
+	manifest_add_vma(&m, &zero);
+	/* a System V segment attached twice */
+	zero = (struct manifest_vma){ .start = A + 8 * P, .end = A + 12 * P, .perms = "rw-s", .inode = 9,
+				      .dev_minor = 1, .decision = "dump", .dump_size = 4 * P,
+				      .path = "/SYSV0000abcd (deleted)" };
+	manifest_add_vma(&m, &zero);
+	zero.start = A + 16 * P;
+	zero.end = A + 18 * P;
+	zero.offset = 2 * P;
+	zero.dump_size = 2 * P;
+	manifest_add_vma(&m, &zero);
+	/* a memfd, a tmpfs file, a private mapping of /dev/zero */
+	zero = (struct manifest_vma){ .start = A + 20 * P, .end = A + 24 * P, .perms = "rw-s", .inode = 11,
+				      .dev_minor = 1, .decision = "dump", .dump_size = 4 * P,
+				      .path = "/memfd:x (deleted)" };
+	manifest_add_vma(&m, &zero);
+	zero.start = A + 24 * P;
+	zero.end = A + 28 * P;
+	zero.inode = 12;
+	zero.dev_minor = 26;
+	zero.path = "/dev/shm/x";
+	manifest_add_vma(&m, &zero);
+	zero.start = A + 28 * P;
+	zero.end = A + 32 * P;
+	zero.inode = 13;
+	zero.dev_minor = 1;
+	memcpy(zero.perms, "rw-p", 5);
+	zero.path = "/dev/zero (deleted)";
+	manifest_add_vma(&m, &zero);
+	stagemap_shared_watchable(&m, &out);
+	EXPECT_RUNS("watchable: the split /dev/zero mapping alone", &out, A, A + 4 * P);
+	pagemap_runs_free(&out);
+	manifest_free(&m);
+}
+
 /* Which dirty pages are read: uffd markers of known holes are not. */
 static void test_delta_populated(void)
 {
@@ -469,6 +527,7 @@ int main(void)
 	test_extents();
 	test_stagemap();
 	test_mapping_changes();
+	test_shared_watchable();
 	test_delta_populated();
 	if (failures) {
 		printf("%d failed\n", failures);

@@ -29,6 +29,13 @@
  *   generation.addr dirty_page.addr        --dirty-rate: &lc_generation, &lc_dirty_page
  *   dirty.set                              --dirty-set N: the writer cycles over
  *                                          the first N pattern pages only
+ *   pattern.shared=1                       --pattern-shared: the pattern region is
+ *                                          MAP_SHARED | MAP_ANONYMOUS (shmem)
+ *   shared_writer.pid                      --shared-writer RATE: a child process
+ *                                          that rewrites RATE pages a second of
+ *                                          the shared pattern region, in order,
+ *                                          with generations from 1000000 up (the
+ *                                          target's own writes are lc-dirty's)
  *   pattern.thp=1 / pattern.nohuge=1       --thp (2 MiB aligned, MADV_HUGEPAGE)
  *                                          / --nohuge (MADV_NOHUGEPAGE)
  *   heap.start heap_end.addr heap.max_pages  --grow-heap N: sbrk one page
@@ -64,6 +71,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,7 +103,8 @@ struct options {
 	unsigned long dirty_rate;
 	const char *progress_file;
 	unsigned long dirty_set, grow_heap;
-	bool thp, nohuge, remap;
+	bool thp, nohuge, remap, pattern_shared;
+	unsigned long shared_writer;
 };
 
 struct region {
@@ -234,6 +243,11 @@ static struct region make_pattern(size_t size)
 			die("munmap");
 		if (madvise(p, size, MADV_HUGEPAGE) < 0)
 			die("madvise MADV_HUGEPAGE");
+	} else if (opt.pattern_shared) {
+		/* a mapping of its own: shared ones never merge */
+		p = map_or_die(size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, "pattern");
+		fill_pattern(p, size);
+		return (struct region){ (uint64_t)p, size };
 	} else {
 		p = map_or_die(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, "pattern");
 		if (opt.nohuge && madvise(p, size, MADV_NOHUGEPAGE) < 0)
@@ -530,6 +544,29 @@ static void *dirty_main(void *arg)
 	return NULL;
 }
 
+/* --shared-writer: another process writing the target's shared memory
+ * (as the other backends of a database write its shared buffers), which
+ * no dumper of the target can hold still. Dies with the target. */
+static pid_t start_shared_writer(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork");
+	if (pid > 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (uint64_t next = 0, gen = 1000000;; gen++) {
+		for (unsigned long k = 0; k < opt.shared_writer / 100; k++) {
+			uint64_t addr = pattern_region.addr + next * PAGE;
+
+			lc_pattern_fill((volatile uint64_t *)addr, addr, gen);
+			next = (next + 1) % (pattern_region.size / PAGE);
+		}
+		sleep_ms(10);
+	}
+}
+
 static void *progress_main(void *arg)
 {
 	char text[32];
@@ -723,7 +760,8 @@ static void usage(FILE *out)
 		"                 [--shared] [--memfd] [--guard] [--sparse-gib N] [--tls]\n"
 		"                 [--dirty-rate PAGES_PER_SEC] [--progress] [--progress-file F]\n"
 		"                 [--sigusr1-count] [--churn] [--dirty-set N] [--thp | --nohuge]\n"
-		"                 [--grow-heap N] [--remap]\n");
+		"                 [--grow-heap N] [--remap] [--pattern-shared]\n"
+		"                 [--shared-writer PAGES_PER_SEC]\n");
 }
 
 static unsigned long number_arg(const char *name, const char *arg, unsigned long max)
@@ -746,6 +784,7 @@ static void parse_options(int argc, char **argv)
 		O_THREADS = 256, O_PATTERN, O_DONTDUMP, O_FILE_PRIVATE, O_FILE_SHARED, O_FILE_CLEAN,
 		O_SHARED, O_MEMFD, O_GUARD, O_SPARSE, O_TLS, O_DIRTY, O_PROGRESS, O_PROGRESS_FILE,
 		O_SIGUSR1, O_CHURN, O_DIRTY_SET, O_THP, O_NOHUGE, O_GROW_HEAP, O_REMAP,
+		O_PATTERN_SHARED, O_SHARED_WRITER,
 	};
 	static const struct option longs[] = {
 		{ "threads", required_argument, NULL, O_THREADS },
@@ -769,6 +808,8 @@ static void parse_options(int argc, char **argv)
 		{ "nohuge", no_argument, NULL, O_NOHUGE },
 		{ "grow-heap", required_argument, NULL, O_GROW_HEAP },
 		{ "remap", no_argument, NULL, O_REMAP },
+		{ "pattern-shared", no_argument, NULL, O_PATTERN_SHARED },
+		{ "shared-writer", required_argument, NULL, O_SHARED_WRITER },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -798,6 +839,10 @@ static void parse_options(int argc, char **argv)
 		case O_NOHUGE: opt.nohuge = true; break;
 		case O_GROW_HEAP: opt.grow_heap = number_arg("--grow-heap", optarg, 1 << 20); break;
 		case O_REMAP: opt.remap = true; break;
+		case O_PATTERN_SHARED: opt.pattern_shared = true; break;
+		case O_SHARED_WRITER:
+			opt.shared_writer = number_arg("--shared-writer", optarg, 100000000);
+			break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -813,6 +858,14 @@ static void parse_options(int argc, char **argv)
 	if ((opt.thp || opt.nohuge || opt.dirty_set) && !opt.pattern_mib) {
 		errno = 0;
 		die("--thp, --nohuge and --dirty-set shape the --pattern-mib region: give it");
+	}
+	if ((opt.pattern_shared || opt.shared_writer) && (!opt.pattern_mib || opt.thp || opt.nohuge)) {
+		errno = 0;
+		die("--pattern-shared and --shared-writer want a --pattern-mib region, without --thp or --nohuge");
+	}
+	if (opt.shared_writer && !opt.pattern_shared) {
+		errno = 0;
+		die("--shared-writer writes the --pattern-shared region: give it");
 	}
 	if (opt.thp && (opt.nohuge || opt.pattern_mib % 2)) {
 		errno = 0;
@@ -852,6 +905,10 @@ int main(int argc, char **argv)
 			info("pattern.thp=1");
 		if (opt.nohuge)
 			info("pattern.nohuge=1");
+		if (opt.pattern_shared)
+			info("pattern.shared=1");
+		if (opt.shared_writer)
+			info("shared_writer.pid=%d", (int)start_shared_writer());
 	}
 	if (opt.dontdump) {
 		struct region r = make_anon("dontdump", 16 * PAGE, MAP_PRIVATE);

@@ -168,24 +168,31 @@ static int decide_again(const struct manifest *in, const struct procfs_map *m,
 }
 
 /* The tracker's look inside the stop: every private record that holds
- * clean pages, one record at a time (a record the scan finds unregistered
+ * clean pages (with uffd, every anonymous shared one it watched, too:
+ * stagemap_shared_watchable), one record at a time (a record the scan finds unregistered
  * is lost alone, not with its neighbours). */
 static int look(const struct manifest *out, const struct stagemap *sm, const struct finalmaps_ctx *ctx,
 		struct finalmaps_result *r, struct track_report *rep)
 {
-	struct pagemap_runs clean, one;
-	size_t c = 0;
+	struct pagemap_runs clean, one, shmem;
+	size_t c = 0, s = 0;
 	int rc = -1;
 
 	pagemap_runs_init(&clean);
 	pagemap_runs_init(&one);
-	if (runs_union(&sm->data, &sm->hole, &clean) < 0)
+	pagemap_runs_init(&shmem);
+	if (runs_union(&sm->data, &sm->hole, &clean) < 0 ||
+	    (ctx->tracker->mode == TRACK_UFFD && stagemap_shared_watchable(out, &shmem) < 0))
 		goto out;
 	for (size_t i = 0; i < out->n_vmas; i++) {
 		const struct manifest_vma *v = &out->vmas[i];
 		uint64_t end = v->start + v->dump_size;
 
-		if (stagemap_class(v) != STAGEMAP_PRIVATE)
+		while (s < shmem.n && shmem.run[s].end <= v->start)
+			s++;
+		/* private memory; with uffd, anonymous shared memory too */
+		if (stagemap_class(v) != STAGEMAP_PRIVATE &&
+		    !(s < shmem.n && shmem.run[s].start <= v->start && end <= shmem.run[s].end))
 			continue;
 		while (c < clean.n && clean.run[c].end <= v->start)
 			c++;
@@ -201,6 +208,7 @@ static int look(const struct manifest *out, const struct stagemap *sm, const str
 out:
 	pagemap_runs_free(&clean);
 	pagemap_runs_free(&one);
+	pagemap_runs_free(&shmem);
 	return rc;
 }
 

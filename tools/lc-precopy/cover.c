@@ -27,10 +27,10 @@ static bool inside(const struct pagemap_runs *r, size_t *cursor, uint64_t start,
 int cover_update(struct precopy *p, struct pagemap_runs *new_holes, struct pagemap_runs *lost,
 		 int64_t *stop_us)
 {
-	struct pagemap_runs registered, one, pop, added;
+	struct pagemap_runs registered, one, pop, added, shmem;
 	struct pagemap_run *vmas = NULL;
 	bool *covered = NULL;
-	size_t cursor = 0, n = 0, cap = 0;
+	size_t cursor = 0, shmem_cursor = 0, n = 0, cap = 0;
 	int rc = -1;
 
 	*stop_us = -1;
@@ -41,6 +41,7 @@ int cover_update(struct precopy *p, struct pagemap_runs *new_holes, struct pagem
 	pagemap_runs_init(&one);
 	pagemap_runs_init(&pop);
 	pagemap_runs_init(&added);
+	pagemap_runs_init(&shmem);
 	/* what is registered now (VmFlags uw) */
 	for (size_t i = 0; i < p->now.n_vmas; i++)
 		if (has_vmflag(p->now.vmas[i].vmflags, "uw") &&
@@ -57,11 +58,15 @@ int cover_update(struct precopy *p, struct pagemap_runs *new_holes, struct pagem
 	    runs_union_into(lost, &one) < 0 || runs_intersect_into(&p->tracked, &registered) < 0)
 		goto out;
 	p->n_untracked = 0;
-	/* the private VMAs new to the tracker */
+	if (stagemap_shared_watchable(&p->now, &shmem) < 0)
+		goto out;
+	/* the private VMAs new to the tracker, and the anonymous shared
+	 * memory it can watch as well */
 	for (size_t i = 0; i < p->now.n_vmas; i++) {
 		const struct manifest_vma *v = &p->now.vmas[i];
 
-		if (stagemap_class(v) != STAGEMAP_PRIVATE)
+		if (stagemap_class(v) != STAGEMAP_PRIVATE &&
+		    !inside(&shmem, &shmem_cursor, v->start, v->start + v->dump_size))
 			continue;
 		if (has_vmflag(v->vmflags, "uw")) {
 			/* ours, or the target's own userfaultfd's */
@@ -130,6 +135,7 @@ out:
 	pagemap_runs_free(&one);
 	pagemap_runs_free(&pop);
 	pagemap_runs_free(&added);
+	pagemap_runs_free(&shmem);
 	free(vmas);
 	free(covered);
 	return rc;

@@ -21,7 +21,7 @@
 /* Header keys lc-precopy writes (lc-manifest(5)); an input that already
  * has them (a manifest run through lc-precopy before) loses the old ones. */
 static const char *const owned_keys[] = { "tracking", "stop-copy", "pass", "stage-end",
-					  "unreadable", "uffd", "target", "thp" };
+					  "unreadable", "uffd", "target", "thp", "shared-tracked" };
 
 void precopy_init(struct precopy *p, unsigned page_size)
 {
@@ -223,8 +223,11 @@ static int one_pass(struct precopy *p, char *err, size_t errlen)
 			goto nomem;
 		break;
 	case TRACK_UFFD:
-		if (runs_intersect(&r.private, &p->tracked, &scanned) < 0)
+		/* private memory, and the shared memory it watches too */
+		if (runs_union(&r.private, &r.shmem, &changed) < 0 ||
+		    runs_intersect(&changed, &p->tracked, &scanned) < 0)
 			goto nomem;
+		pagemap_runs_clear(&changed);
 		break;
 	}
 	if (runs_copy(&p->sm.data, &data_before) < 0 || runs_copy(&p->sm.hole, &hole_before) < 0)
@@ -411,6 +414,25 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 		return -1;
 	if (p->held_stopped && manifest_header_add(out, "target", "stopped") < 0)
 		return -1;
+	/* anonymous shared memory the tracker watched: the target's writes
+	 * are as of the stop, other processes' as each page was last copied */
+	if (p->tracker.mode == TRACK_UFFD) {
+		struct pagemap_runs shmem, tracked;
+		int rc = 0;
+
+		pagemap_runs_init(&shmem);
+		pagemap_runs_init(&tracked);
+		if (stagemap_shared_watchable(&p->before, &shmem) < 0 ||
+		    runs_intersect(&shmem, &p->tracked, &tracked) < 0)
+			rc = -1;
+		for (size_t i = 0; rc == 0 && i < tracked.n; i++)
+			rc = manifest_header_add(out, "shared-tracked", "%" PRIx64 "-%" PRIx64,
+						 tracked.run[i].start, tracked.run[i].end);
+		pagemap_runs_free(&shmem);
+		pagemap_runs_free(&tracked);
+		if (rc < 0)
+			return -1;
+	}
 	if (manifest_header_add(out, "tracking", "%s", track_mode_name(p->tracker.mode)) < 0 ||
 	    manifest_header_add(out, "stop-copy", "%s",
 				p->tracker.mode == TRACK_NONE ? "all" : "dirty") < 0)

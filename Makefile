@@ -194,7 +194,11 @@ $(BUILD)/bench/%: bench/%.c
 	$(CC) $(CFLAGS) -o $@ $< -lpthread
 bench: $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(BENCH_BIN)
 	LIVECORE_BUILD=$(CURDIR)/$(BUILD) sh bench/run.sh
-.PHONY: bench
+# Processes that share memory: a segment another process writes, and a
+# PostgreSQL backend under pgbench (bench/services.sh; root, postgresql)
+bench-services: all
+	LIVECORE_BUILD=$(CURDIR)/$(BUILD) bash bench/services.sh
+.PHONY: bench bench-services
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

@@ -1,0 +1,196 @@
+#!/bin/bash
+# bench/services.sh - `make bench-services`: the pause of processes that
+# share memory with others, beside gcore's, in one run (issue 28):
+#
+#   shared    lc-target with MIB of MAP_SHARED|MAP_ANONYMOUS memory that a
+#             child process rewrites (5000 pages a second) while the
+#             target itself only sleeps: pause and pages copied in the stop,
+#             per tracking mode, and gcore's pause.
+#   postgres  a private PostgreSQL cluster from Debian (shared_buffers
+#             128 MB and 1 GB; 4 GB with BENCH_LARGE=1), pgbench's tables
+#             (scale 50) read into shared_buffers, pgbench -c 2 running; one
+#             of pgbench's backends is dumped per mode and by gcore: the
+#             pause, the pages copied in the stop, and pgbench's latency
+#             (99th percentile and max, ms) over the dump against the 5 s
+#             before it.
+#
+# The table goes to docs/BENCHMARKS.md between the bench-services markers
+# and to standard output. Root only (the cluster runs as the postgres
+# user). bash: it reads the pgbench logs with arrays.
+#
+# Environment: BENCH_LARGE=1 (4 GB of shared_buffers too), BENCH_MODES
+# (default "uffd none"), BENCH_OUT (default docs/BENCHMARKS.md),
+# BENCH_DIR (work files, default /var/tmp), LIVECORE_BUILD.
+set -u
+
+prog=bench/services.sh
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${LIVECORE_BUILD:-$top/build}
+out_md=${BENCH_OUT:-$top/docs/BENCHMARKS.md}
+modes=${BENCH_MODES:-uffd none}
+say() { printf '%s: %s\n' "$prog" "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (the cluster runs as the postgres user)"
+for f in "$build/bin/livecore.sh" "$build/targets/lc-target"; do
+	[ -x "$f" ] || die "$f is not built (run: make)"
+done
+PG_BIN=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+have_gcore=1
+command -v gcore >/dev/null 2>&1 || have_gcore=0
+
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/lc-bench-services.XXXXXX") || die "no work directory"
+chmod 0755 "$work"
+pids=()
+pg_data=
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	[ -n "$pg_data" ] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pg_data" -m immediate -w stop >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+rows=$work/rows
+: >"$rows"
+now_us() { date +%s%6N; }
+
+# dump MODE PID -> "pause_ms delta_pages" (livecore.sh's summary) or "failed"
+dump() {
+	local err
+	rm -f "$work/core"
+	if ! "$build/bin/livecore.sh" -q -T "$1" -w "$work" "$2" "$work/core" 2>"$work/err"; then
+		say "livecore.sh -T $1 $2 failed:"
+		cat "$work/err" >&2
+		echo "failed -"
+		return
+	fi
+	err=$(tail -n 1 "$work/err")
+	sed -n 's/.*pause \([0-9.]*\) ms (.*delta [0-9.]* ms: \([0-9]*\) pages.*/\1 \2/p' <<<"$err"
+	rm -f "$work/core"
+}
+
+# gcore PID -> pause_ms (gcore stops the process for its whole run)
+gcore_pause() {
+	local t0 t1
+	[ "$have_gcore" = 1 ] || { echo -; return; }
+	t0=$(now_us)
+	timeout -s KILL 300 gcore -o "$work/gcore" "$1" >/dev/null 2>&1 || { echo failed; return; }
+	t1=$(now_us)
+	rm -f "$work/gcore".*
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) / 1000 }'
+}
+
+# --- shared memory written by another process ------------------------------
+shared_row() { # MIB
+	local info=$work/t.info pid mode r
+	rm -f "$info"
+	"$build/targets/lc-target" -o "$info" --pattern-mib "$1" --pattern-shared --shared-writer 5000 \
+		</dev/null >/dev/null 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	until [ -s "$info" ]; do sleep 0.1; done
+	sleep 1
+	for mode in $modes; do
+		r=$(dump "$mode" "$pid")
+		printf 'shared %s MiB\t%s\t%s\t-\t-\n' "$1" "$mode" "$r" >>"$rows"
+	done
+	printf 'shared %s MiB\tgcore\t%s -\t-\t-\n' "$1" "$(gcore_pause "$pid")" >>"$rows"
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+}
+
+# --- PostgreSQL ---------------------------------------------------------------
+pg() { runuser -u postgres -- "$PG_BIN/$1" -h "$work/sock" -p 5432 "${@:2}"; }
+
+# latency LOGPREFIX FROM_US TO_US -> "p99_ms max_ms" of the transactions
+# that ended in [FROM, TO) (pgbench -l: ... latency_us ... epoch_s epoch_us)
+latency() {
+	cat "$1".* 2>/dev/null | awk -v a="$2" -v b="$3" '{ end = $5 * 1e6 + $6; if (end >= a && end < b) print $3 }' |
+		sort -n | awk '{ l[NR] = $1 }
+		END {
+			if (!NR) { print "- -"; exit }
+			printf "%.1f %.1f\n", l[int(0.99 * (NR - 1)) + 1] / 1000, l[NR] / 1000 }'
+}
+
+postgres_row() { # SHARED_BUFFERS(MB)
+	local sb=$1 backend mode r t0 t1 base dur bench
+	pg_data=$work/pg/data
+	rm -rf "$work/pg" "$work/sock"
+	mkdir -p "$work/pg" "$work/sock"
+	chown postgres: "$work/pg" "$work/sock"
+	runuser -u postgres -- "$PG_BIN/initdb" -D "$pg_data" -A trust -U postgres --no-sync >/dev/null ||
+		die "initdb failed"
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pg_data" -l "$work/pg/log" -w -t 120 \
+		-o "-c listen_addresses='' -k $work/sock -p 5432 -c shared_buffers=${sb}MB -c fsync=off" \
+		start >/dev/null || die "pg_ctl start failed: $(tail -n 5 "$work/pg/log")"
+	say "postgres shared_buffers=${sb}MB: pgbench -i -s 50"
+	pg pgbench -i -s 50 -q postgres >/dev/null 2>&1 || die "pgbench -i failed"
+	# the tables into shared_buffers (as far as they fit)
+	pg psql -X -q -c 'select count(*) from pgbench_accounts' postgres >/dev/null
+	(cd "$work/pg" && exec runuser -u postgres -- "$PG_BIN/pgbench" -h "$work/sock" -p 5432 -n -c 2 \
+		-T 600 -l --log-prefix="$work/pg/pglog" postgres >/dev/null 2>&1) &
+	bench=$!
+	pids+=("$bench")
+	sleep 3
+	backend=$(pg psql -X -At -c "select pid from pg_stat_activity where application_name = 'pgbench' limit 1" postgres)
+	[ -n "$backend" ] || die "no pgbench backend"
+	for mode in $modes gcore; do
+		sleep 5
+		t0=$(now_us)
+		if [ "$mode" = gcore ]; then
+			r="$(gcore_pause "$backend") -"
+		else
+			r=$(dump "$mode" "$backend")
+		fi
+		t1=$(now_us)
+		sleep 1
+		dur=$(latency "$work/pg/pglog" "$t0" $((t1 + 1000000)))
+		base=$(latency "$work/pg/pglog" $((t0 - 5000000)) "$t0")
+		printf 'postgres %s MB\t%s\t%s\t%s\t%s\n' "$sb" "$mode" "$r" "$dur" "$base" >>"$rows"
+	done
+	kill -TERM "$bench" 2>/dev/null
+	wait "$bench" 2>/dev/null
+	rm -f "$work/pg/pglog".*
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null 2>&1
+	pg_data=
+}
+
+shared_row 256
+shared_row 1024
+if [ -n "$PG_BIN" ] && id postgres >/dev/null 2>&1; then
+	postgres_row 128
+	postgres_row 1024
+	[ "${BENCH_LARGE:-0}" = 1 ] && postgres_row 4096
+else
+	say "PostgreSQL is not installed (apt-get install postgresql): no postgres rows"
+fi
+
+table=$work/table
+{
+	printf '<!-- bench-services:begin (bench/services.sh writes between these markers) -->\n'
+	printf 'bench/services.sh, %s, %s, %s CPUs, Linux %s.\n\n' "$(date -u +%Y-%m-%d)" \
+		"$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nproc)" "$(uname -r)"
+	printf '| target | tool | pause ms | pages copied in the stop | pgbench p99 / max ms during | before |\n'
+	printf '|---|---|---:|---:|---:|---:|\n'
+	while IFS="$(printf '\t')" read -r what mode r dur base; do
+		set -- $r
+		p99=${dur% *} mx=${dur#* } bp99=${base% *} bmx=${base#* }
+		printf '| %s | %s | %s | %s | %s / %s | %s / %s |\n' "$what" "$mode" "$1" "${2:--}" \
+			"$p99" "$mx" "$bp99" "$bmx"
+	done <"$rows"
+	printf '<!-- bench-services:end -->\n'
+} >"$table"
+cat "$table"
+if [ -f "$out_md" ] && grep -q '^<!-- bench-services:begin' "$out_md"; then
+	awk -v t="$table" '
+		/^<!-- bench-services:begin/ { while ((getline l < t) > 0) print l; skip = 1; next }
+		/^<!-- bench-services:end/ { skip = 0; next }
+		!skip' "$out_md" >"$work/md" && cat "$work/md" >"$out_md"
+else
+	{ printf '\n## Shared memory and services (make bench-services)\n\n'; cat "$table"; } >>"$out_md"
+fi

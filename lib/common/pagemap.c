@@ -75,8 +75,15 @@ static int scan_ioctl(const struct pagemap *pm, uint64_t start, uint64_t end, un
 			arg.category_mask = PAGE_IS_SOFT_DIRTY;
 		if (what & PAGEMAP_HUGE)
 			arg.category_mask |= PAGE_IS_HUGE;
-		if (what & PAGEMAP_POPULATED)
+		if (what & PAGEMAP_POPULATED) {
 			arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+			/* and not the zero page: memory read but never
+			 * written (by the process, or by a debugger through
+			 * /proc/PID/mem) holds no data; the kernel's core
+			 * writes a hole there (FOLL_DUMP) */
+			arg.category_inverted = PAGE_IS_PFNZERO;
+			arg.category_mask |= PAGE_IS_PFNZERO;
+		}
 		arg.return_mask = arg.category_mask | arg.category_anyof_mask;
 		do
 			n = ioctl(pm->fd, PAGEMAP_SCAN, &arg);

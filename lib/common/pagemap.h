@@ -45,7 +45,15 @@ uint64_t pagemap_runs_pages(const struct pagemap_runs *r, unsigned page_size);
 /* What pagemap_find looks for; both together means populated AND
  * soft-dirty. */
 enum {
-	PAGEMAP_POPULATED  = 1u << 0,  /* present or swapped */
+	PAGEMAP_POPULATED  = 1u << 0,  /* present or swapped, and not the zero
+					* page (a read of memory never written
+					* maps it: no data, a hole, as in the
+					* kernel's core). Only PAGEMAP_SCAN
+					* (PAGE_IS_PFNZERO) tells; pagemap
+					* entries do not (the PFN is hidden
+					* without CAP_SYS_ADMIN), so without the
+					* ioctl (Linux < 6.7) a zero page counts
+					* as populated and is copied: safe */
 	PAGEMAP_SOFT_DIRTY = 1u << 1,  /* bit 55: written since clear_refs 4 */
 	PAGEMAP_HUGE       = 1u << 2,  /* mapped by a huge page (PAGEMAP_SCAN's
 					* PAGE_IS_HUGE; pagemap entries do not

@@ -1,5 +1,6 @@
 #include "track.h"
 #include "ptrace_stop.h"
+#include "runs.h"
 #include "uffd.h"
 #include "xio.h"
 
@@ -393,6 +394,53 @@ int track_scan(struct tracker *t, const struct pagemap_runs *ranges, bool reset,
 	if (reset)
 		t->armed = true;
 	return look(t, ranges, reset, r);
+}
+
+int track_look_exceptions(struct tracker *t, const struct pagemap_runs *ranges, struct track_report *r,
+			  struct pagemap_runs *gone)
+{
+	struct pagemap_runs one, here, rest;
+	int rc = -1;
+
+	if (t->mode != TRACK_UFFD)
+		return track_scan(t, ranges, false, r, NULL);
+	pagemap_runs_init(&one);
+	pagemap_runs_init(&here);
+	pagemap_runs_init(&rest);
+	for (size_t i = 0; i < ranges->n; i++) {
+		uint64_t s = ranges->run[i].start, e = ranges->run[i].end;
+		int got;
+
+		pagemap_runs_clear(&here);
+		if ((got = uffd_scan_exceptions(t->pm->fd, s, e, &r->written, &here)) < 0)
+			goto out;
+		if (got > 0) {
+			/* unregistered: as in look() */
+			if (pagemap_runs_append(&r->lost, s, e) < 0 ||
+			    pagemap_runs_append(&r->written, s, e) < 0 ||
+			    pagemap_find(t->pm, s, e, PAGEMAP_POPULATED, &r->populated) < 0)
+				goto out;
+			continue;
+		}
+		/* populated, as far as the stop needs it: present data.
+		 * Ranges ascend, so appending keeps every list in order. */
+		pagemap_runs_clear(&one);
+		if (pagemap_runs_append(&one, s, e) < 0 || runs_subtract(&one, &here, &rest) < 0)
+			goto out;
+		for (size_t k = 0; k < rest.n; k++)
+			if (pagemap_runs_append(&r->populated, rest.run[k].start, rest.run[k].end) < 0 ||
+			    pagemap_runs_append(&r->present, rest.run[k].start, rest.run[k].end) < 0)
+				goto out;
+		for (size_t k = 0; k < here.n; k++)
+			if (pagemap_runs_append(gone, here.run[k].start, here.run[k].end) < 0)
+				goto out;
+	}
+	rc = 0;
+out:
+	pagemap_runs_free(&one);
+	pagemap_runs_free(&here);
+	pagemap_runs_free(&rest);
+	return rc;
 }
 
 int track_peek(struct tracker *t, const struct pagemap_runs *ranges, uint64_t *pages)

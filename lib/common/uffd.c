@@ -154,6 +154,9 @@ int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct p
 			.vec = (uint64_t)(uintptr_t)vec,
 			.vec_len = SCAN_REGIONS,
 			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			/* the zero page is no data: a hole (pagemap.h) */
+			.category_inverted = PAGE_IS_PFNZERO,
+			.category_mask = PAGE_IS_PFNZERO,
 			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN,
 		};
 		long n;
@@ -179,6 +182,53 @@ int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct p
 			     pagemap_runs_append(written, vec[i].start, vec[i].end) < 0) ||
 			    (present && (vec[i].categories & PAGE_IS_PRESENT) &&
 			     pagemap_runs_append(present, vec[i].start, vec[i].end) < 0))
+				return -1;
+		if (arg.walk_end <= start || arg.walk_end >= end)
+			break;
+		start = arg.walk_end;
+	}
+	return 0;
+}
+
+int uffd_scan_exceptions(int pagemap_fd, uint64_t start, uint64_t end, struct pagemap_runs *written,
+			 struct pagemap_runs *gone)
+{
+	struct page_region vec[SCAN_REGIONS];
+	struct runs_mark w0 = runs_mark(written), g0 = runs_mark(gone);
+
+	if (end > END_OF_USER)
+		end = END_OF_USER;
+	while (start < end) {
+		/* written, or not present (PRESENT inverted), or the zero
+		 * page: the kernel's walk skips every clean present page */
+		struct pm_scan_arg arg = {
+			.size = sizeof arg,
+			.flags = PM_SCAN_CHECK_WPASYNC,
+			.start = start,
+			.end = end,
+			.vec = (uint64_t)(uintptr_t)vec,
+			.vec_len = SCAN_REGIONS,
+			.category_inverted = PAGE_IS_PRESENT,
+			.category_anyof_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
+			.return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
+		};
+		long n = ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EPERM) {
+			runs_rewind(written, w0);
+			runs_rewind(gone, g0);
+			return 1;
+		}
+		if (n < 0)
+			return -1;
+		/* the categories come back as they are, not inverted */
+		for (long i = 0; i < n; i++)
+			if (((vec[i].categories & PAGE_IS_WRITTEN) &&
+			     pagemap_runs_append(written, vec[i].start, vec[i].end) < 0) ||
+			    ((!(vec[i].categories & PAGE_IS_PRESENT) || (vec[i].categories & PAGE_IS_PFNZERO)) &&
+			     pagemap_runs_append(gone, vec[i].start, vec[i].end) < 0))
 				return -1;
 		if (arg.walk_end <= start || arg.walk_end >= end)
 			break;

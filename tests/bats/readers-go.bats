@@ -149,3 +149,29 @@ goroutine_functions() {
 	assert_line --regexp "^Switched from [0-9]+ to $busy_tid\$"
 	assert_output --regexp $'\nGoroutine [0-9]+:\n\tRuntime: [^\n]*main\\.busyLoop \\(0x[0-9a-f]+\\)\n'
 }
+
+@test "dlv core after gcore read the Go target once: the stop copies no more, the core takes no more space; Delve lists its goroutines and prints a heap value" {
+	[ "${LC_READERS_DUMPER:-livecore}" = livecore ] || skip "needs: livecore as the dumper (this compares two of its dumps)"
+	command -v gcore >/dev/null || skip "needs: gdb (gcore)"
+	go_target_core
+	pid=${LC_TARGET_PIDS[-1]}
+	delta() { sed -n 's/.*delta [0-9.]* ms: \([0-9]*\) pages.*/\1/p' <<<"$1"; }
+	kib() { echo $(($(stat -c '%b * %B' "$1") / 1024)); }
+	run -0 --separate-stderr livecore.sh -w "$BATS_TEST_TMPDIR" "$pid" "$BATS_TEST_TMPDIR/before.core"
+	pages_a=$(delta "$stderr") kib_a=$(kib "$BATS_TEST_TMPDIR/before.core")
+	# gcore reads the Go runtime's ---p arena reservations through
+	# /proc/PID/mem: each read maps the zero page there
+	run -0 gcore -o "$BATS_TEST_TMPDIR/g" "$pid"
+	rm -f "$BATS_TEST_TMPDIR"/g.*
+	run -0 --separate-stderr livecore.sh -w "$BATS_TEST_TMPDIR" "$pid" "$BATS_TEST_TMPDIR/after.core"
+	pages_b=$(delta "$stderr") kib_b=$(kib "$BATS_TEST_TMPDIR/after.core")
+	printf '# before gcore: %s pages in the stop, core %s KiB; after: %s pages, %s KiB\n' \
+		"$pages_a" "$kib_a" "$pages_b" "$kib_b" >&3
+	# the Go target runs (a busy goroutine): some slack in pages
+	[ "$pages_b" -le $((pages_a + 256)) ]
+	[ "$kib_b" -le $((kib_a + kib_a / 10 + 8192)) ]
+	CORE=$BATS_TEST_TMPDIR/after.core
+	run -0 dlv_core 'goroutines' 'print %x main.lcHeapRecord.Marker'
+	assert_output --regexp 'Goroutine [0-9]+ - .*main\.'
+	assert_line "$(lc_info heap_marker "$GO_INFO" | sed 's/^0x//')"
+}

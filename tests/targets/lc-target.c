@@ -36,6 +36,13 @@
  *                                          the shared pattern region, in order,
  *                                          with generations from 1000000 up (the
  *                                          target's own writes are lc-dirty's)
+ *   reserve.{addr,size}                    --reserve-gib N: N GiB of PROT_NONE
+ *                                          MAP_NORESERVE address space, as the
+ *                                          Go runtime and the JVM reserve it
+ *   readonly.{addr,size,data_size}         --read-mib N: one VMA of 16 MiB of
+ *                                          pattern and then N MiB that are read
+ *                                          once, a load a page, never written
+ *                                          (the zero page backs them)
  *   pattern.thp=1 / pattern.nohuge=1       --thp (2 MiB aligned, MADV_HUGEPAGE)
  *                                          / --nohuge (MADV_NOHUGEPAGE)
  *   heap.start heap_end.addr heap.max_pages  --grow-heap N: sbrk one page
@@ -104,7 +111,7 @@ struct options {
 	const char *progress_file;
 	unsigned long dirty_set, grow_heap;
 	bool thp, nohuge, remap, pattern_shared;
-	unsigned long shared_writer;
+	unsigned long shared_writer, reserve_gib, read_mib;
 };
 
 struct region {
@@ -365,6 +372,31 @@ static void make_sparse(unsigned long gib)
 	info_region("sparse", (struct region){ (uint64_t)p, size });
 	info("sparse.touched=%s", list);
 	info("sparse.touched_count=%d", SPARSE_TOUCHED);
+}
+
+static void make_reserve(unsigned long gib)
+{
+	uint64_t size = (uint64_t)gib << 30;
+	char *p = map_or_die(size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, "reserve");
+
+	keep_separate(p, size, "reserve");
+	info_region("reserve", (struct region){ (uint64_t)p, size });
+}
+
+static volatile uint64_t read_sink;
+
+static void make_readonly(unsigned long mib)
+{
+	uint64_t data = 16u << 20, size = data + ((uint64_t)mib << 20), sum = 0;
+	char *p = map_or_die(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, "readonly");
+
+	keep_separate(p, size, "readonly");
+	fill_pattern(p, data);
+	for (uint64_t off = data; off < size; off += PAGE)
+		sum += *(volatile char *)(p + off);
+	read_sink = sum;
+	info_region("readonly", (struct region){ (uint64_t)p, size });
+	info("readonly.data_size=0x%" PRIx64, data);
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -761,7 +793,7 @@ static void usage(FILE *out)
 		"                 [--dirty-rate PAGES_PER_SEC] [--progress] [--progress-file F]\n"
 		"                 [--sigusr1-count] [--churn] [--dirty-set N] [--thp | --nohuge]\n"
 		"                 [--grow-heap N] [--remap] [--pattern-shared]\n"
-		"                 [--shared-writer PAGES_PER_SEC]\n");
+		"                 [--shared-writer PAGES_PER_SEC] [--reserve-gib N] [--read-mib N]\n");
 }
 
 static unsigned long number_arg(const char *name, const char *arg, unsigned long max)
@@ -784,7 +816,7 @@ static void parse_options(int argc, char **argv)
 		O_THREADS = 256, O_PATTERN, O_DONTDUMP, O_FILE_PRIVATE, O_FILE_SHARED, O_FILE_CLEAN,
 		O_SHARED, O_MEMFD, O_GUARD, O_SPARSE, O_TLS, O_DIRTY, O_PROGRESS, O_PROGRESS_FILE,
 		O_SIGUSR1, O_CHURN, O_DIRTY_SET, O_THP, O_NOHUGE, O_GROW_HEAP, O_REMAP,
-		O_PATTERN_SHARED, O_SHARED_WRITER,
+		O_PATTERN_SHARED, O_SHARED_WRITER, O_RESERVE, O_READ,
 	};
 	static const struct option longs[] = {
 		{ "threads", required_argument, NULL, O_THREADS },
@@ -810,6 +842,8 @@ static void parse_options(int argc, char **argv)
 		{ "remap", no_argument, NULL, O_REMAP },
 		{ "pattern-shared", no_argument, NULL, O_PATTERN_SHARED },
 		{ "shared-writer", required_argument, NULL, O_SHARED_WRITER },
+		{ "reserve-gib", required_argument, NULL, O_RESERVE },
+		{ "read-mib", required_argument, NULL, O_READ },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -840,6 +874,8 @@ static void parse_options(int argc, char **argv)
 		case O_GROW_HEAP: opt.grow_heap = number_arg("--grow-heap", optarg, 1 << 20); break;
 		case O_REMAP: opt.remap = true; break;
 		case O_PATTERN_SHARED: opt.pattern_shared = true; break;
+		case O_RESERVE: opt.reserve_gib = number_arg("--reserve-gib", optarg, 1 << 16); break;
+		case O_READ: opt.read_mib = number_arg("--read-mib", optarg, 1 << 20); break;
 		case O_SHARED_WRITER:
 			opt.shared_writer = number_arg("--shared-writer", optarg, 100000000);
 			break;
@@ -936,6 +972,10 @@ int main(int argc, char **argv)
 	}
 	if (opt.sparse_gib)
 		make_sparse(opt.sparse_gib);
+	if (opt.reserve_gib)
+		make_reserve(opt.reserve_gib);
+	if (opt.read_mib)
+		make_readonly(opt.read_mib);
 	if (opt.tls) {
 		lc_tls_value = TLS_VALUE(0);
 		info("main.tls=0x%" PRIx64, lc_tls_value);

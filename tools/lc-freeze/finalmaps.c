@@ -172,7 +172,7 @@ static int decide_again(const struct manifest *in, const struct procfs_map *m,
  * stagemap_shared_watchable), one record at a time (a record the scan finds unregistered
  * is lost alone, not with its neighbours). */
 static int look(const struct manifest *out, const struct stagemap *sm, const struct finalmaps_ctx *ctx,
-		struct finalmaps_result *r, struct track_report *rep)
+		struct finalmaps_result *r, struct track_report *rep, struct pagemap_runs *gone)
 {
 	struct pagemap_runs clean, one, shmem;
 	size_t c = 0, s = 0;
@@ -201,7 +201,7 @@ static int look(const struct manifest *out, const struct stagemap *sm, const str
 		pagemap_runs_clear(&one);
 		if (pagemap_runs_append(&one, v->start, end) < 0 ||
 		    pagemap_runs_append(&r->scanned, v->start, end) < 0 ||
-		    track_scan(ctx->tracker, &one, false, rep, NULL) < 0)
+		    track_look_exceptions(ctx->tracker, &one, rep, gone) < 0)
 			goto out;
 	}
 	rc = 0;
@@ -222,7 +222,7 @@ static int decide_delta(const struct manifest *in, const struct manifest *out, s
 {
 	struct delta_ranges ranges;
 	struct track_report rep;
-	struct pagemap_runs dropped, changed, watched, holes_before, no_holes, populated;
+	struct pagemap_runs dropped, changed, watched, holes_before, no_holes, populated, gone;
 	struct delta_look lk;
 	int rc = -1;
 
@@ -234,13 +234,14 @@ static int decide_delta(const struct manifest *in, const struct manifest *out, s
 	pagemap_runs_init(&holes_before);
 	pagemap_runs_init(&no_holes);
 	pagemap_runs_init(&populated);
+	pagemap_runs_init(&gone);
 	if (delta_ranges_of(out, &ranges) < 0 || stagemap_retarget(sm, &ranges.wanted, &dropped) < 0 ||
 	    stagemap_mapping_changes(in, out, &changed) < 0 || stagemap_mark_dirty(sm, &changed) < 0)
 		goto out;
 	/* dropped: staging space no address of the final maps uses; it is
 	 * never read again, so it stays as it is */
 	if (!ctx->copy_all) {
-		if (look(out, sm, ctx, r, &rep) < 0 || runs_copy(&sm->hole, &holes_before) < 0 ||
+		if (look(out, sm, ctx, r, &rep, &gone) < 0 || runs_copy(&sm->hole, &holes_before) < 0 ||
 		    runs_subtract(&r->scanned, &rep.lost, &watched) < 0 ||
 		    stagemap_vanished(sm, &watched, &rep.populated) < 0 ||
 		    stagemap_mark_dirty(sm, &rep.written) < 0)
@@ -253,6 +254,22 @@ static int decide_delta(const struct manifest *in, const struct manifest *out, s
 	pagemap_runs_clear(&changed);
 	if (runs_subtract(&ranges.wanted, &watched, &changed) < 0 || stagemap_mark_dirty(sm, &changed) < 0)
 		goto out;
+	/* the look asked only for the exceptions: a dirty page it found no
+	 * longer present may still be data (swapped out), so those few are
+	 * looked up before any is punched */
+	if (gone.n) {
+		pagemap_runs_clear(&changed);
+		pagemap_runs_clear(&populated);
+		if (runs_intersect(&gone, &sm->dirty, &changed) < 0)
+			goto out;
+		for (size_t i = 0; i < changed.n; i++)
+			if (pagemap_find(ctx->pm, changed.run[i].start, changed.run[i].end, PAGEMAP_POPULATED,
+					 &populated) < 0)
+				goto out;
+		if (runs_union_into(&rep.populated, &populated) < 0)
+			goto out;
+		pagemap_runs_clear(&populated);
+	}
 	lk = (struct delta_look){ ctx->tracker->mode, &r->scanned, &rep, &holes_before, &no_holes };
 	if (delta_populated(sm, &ranges, ctx->pm, &lk, &populated) < 0 ||
 	    stagemap_plan(sm, &populated, &r->plan) < 0)
@@ -267,6 +284,7 @@ out:
 	pagemap_runs_free(&holes_before);
 	pagemap_runs_free(&no_holes);
 	pagemap_runs_free(&populated);
+	pagemap_runs_free(&gone);
 	return rc;
 }
 

@@ -1,0 +1,84 @@
+#!/usr/bin/env bats
+# Zero pages are holes (issue 29). Memory that was read but never written
+# is backed by the kernel's shared zero page: a process's own reads of
+# fresh memory, and every page a debugger reads through /proc/PID/mem
+# (gcore, gdb's x) in a reservation it never touched. The kernel's core
+# writes a hole there (FOLL_DUMP) and does not count such a VMA as written
+# (no anon_vma); livecore does the same, so a process that gcore has read
+# once is dumped as fast and as small as before.
+bats_require_minimum_version 1.8.0
+
+setup() {
+	load helpers
+	D=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	lc_cleanup_targets
+}
+
+# delta_pages STDERR - the pages the stop copied, from livecore.sh's summary
+delta_pages() {
+	sed -n 's/.*delta [0-9.]* ms: \([0-9]*\) pages.*/\1/p' <<<"$1"
+}
+
+# disk_kib FILE - the space FILE takes on disk, KiB
+disk_kib() {
+	echo $(($(stat -c '%b * %B' "$1") / 1024))
+}
+
+# modes that work here: uffd where the kernel has it, and none
+modes_here() {
+	local v major minor
+	v=$(uname -r)
+	major=${v%%.*} minor=${v#*.}
+	minor=${minor%%.*}
+	if [ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 7 ]; }; then
+		echo uffd none
+	else
+		echo none
+	fi
+}
+
+@test "zero pages: after gcore read a 1 GiB PROT_NONE reservation, the stop copies no more and the core takes no more space than before; gdb reads zeros there and the data intact" {
+	command -v gcore >/dev/null || skip "needs: gdb (gcore)"
+	lc_start_target --pattern-mib 64 --reserve-gib 1
+	raddr=$(lc_info reserve.addr)
+	for mode in $(modes_here); do
+		rm -f "$D/a.core" "$D/b.core"
+		run -0 --separate-stderr livecore.sh -T "$mode" -w "$D" "$LC_TARGET_PID" "$D/a.core"
+		pages_a=$(delta_pages "$stderr") kib_a=$(disk_kib "$D/a.core")
+		# gcore reads every page of every mapping, the PROT_NONE
+		# reservation too (FOLL_FORCE): each read maps the zero page
+		run -0 gcore -o "$D/g" "$LC_TARGET_PID"
+		rm -f "$D/g".*
+		run -0 --separate-stderr livecore.sh -T "$mode" -w "$D" "$LC_TARGET_PID" "$D/b.core"
+		pages_b=$(delta_pages "$stderr") kib_b=$(disk_kib "$D/b.core")
+		lc_say "$mode: before gcore the stop copied $pages_a pages, core $kib_a KiB on disk; after: $pages_b pages, $kib_b KiB"
+		[ "$pages_b" -le $((pages_a + 64)) ]
+		[ "$kib_b" -le $((kib_a + kib_a / 10 + 8192)) ]
+		# the data is intact, the reservation reads as zeros
+		run -0 lc_core_pagecheck "$D/b.core" "$(lc_info pattern.addr)" $(($(lc_info pattern.size) / 4096))
+		assert_output "good $(($(lc_info pattern.size) / 4096)) bad 0"
+		run -0 gdb -batch -nx -ex "x/2gx $raddr" -ex "x/2gx $((raddr + (1 << 29)))" \
+			"$LIVECORE_BUILD/targets/lc-target" "$D/b.core"
+		assert_output --regexp "$(printf '0x%x' "$raddr"):[[:space:]]+0x0+[[:space:]]+0x0+"
+		refute_output --partial 'Cannot access memory'
+	done
+}
+
+@test "zero pages: memory a process read but never wrote is a hole: 16 MiB of data and 512 MiB read in the same VMA make a core of about 16 MiB on disk" {
+	lc_start_target --read-mib 512
+	for mode in $(modes_here); do
+		rm -f "$D/r.core"
+		run -0 --separate-stderr livecore.sh -T "$mode" -w "$D" "$LC_TARGET_PID" "$D/r.core"
+		kib=$(disk_kib "$D/r.core")
+		lc_say "$mode: core $kib KiB on disk for 16 MiB written and 512 MiB read; $(tail -n 1 <<<"$stderr")"
+		[ "$kib" -lt $((48 * 1024)) ]
+		run -0 lc_core_pagecheck "$D/r.core" "$(lc_info readonly.addr)" 4096
+		assert_output "good 4096 bad 0"
+		# the pages only read are zeros in the core
+		run -0 "$LC_COREREAD" -w "$D/r.core" $(($(lc_info readonly.addr) + (16 << 20))) 4 4096
+		assert_output $'0\n0\n0\n0'
+	done
+}

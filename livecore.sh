@@ -217,6 +217,7 @@ function field(line, key,    n, i, kv) {
 /^# tracking / { tracking = $3 }
 /^# freeze / { freeze = $0 }
 /^# thp-restore / { thp = $0 }
+/^# tracking-fallback / { fallback = substr($0, length("# tracking-fallback ") + 1) }
 END {
 	pause = field(freeze, "pause-us") / 1000
 	# a process that was stopped before the dump (SIGSTOP) feels no
@@ -225,11 +226,14 @@ END {
 	# uffd: the huge pages the tracking split, collapsed again after it
 	huge = field(thp, "split") > 0 ? sprintf(", %d of %d split huge pages collapsed again in %.1f ms",
 		field(thp, "collapsed"), field(thp, "split"), field(thp, "us") / 1000) : ""
+	# a tracker that could not be used is said, with its cost
+	why = fallback != "" ? sprintf("; tracker %s: %s: every page is copied in the stop", tracking,
+		fallback) : ""
 	printf "livecore: %s %.2f ms (seize %.2f, registers %.2f, maps %.2f, delta %.2f ms: %d pages), " \
-		"%d pre-copy passes (%s), %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total%s\n",
+		"%d pre-copy passes (%s), %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total%s%s\n",
 		what, pause, field(freeze, "seize-us") / 1000, field(freeze, "regs-us") / 1000,
 		field(freeze, "maps-us") / 1000, field(freeze, "delta-us") / 1000,
 		field(freeze, "delta-pages"), passes, tracking,
 		(bytes + field(freeze, "delta-bytes")) / 1048576,
-		out == "-" ? "streamed, " : "", disk_kb / 1024, total_ms / 1000, huge
+		out == "-" ? "streamed, " : "", disk_kb / 1024, total_ms / 1000, huge, why
 }' "$work/manifest.freeze" >&2

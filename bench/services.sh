@@ -14,11 +14,19 @@
 #             (99th percentile and max, ms) over the dump against the 5 s
 #             before it.
 #
+#   seccomp   lc-target with MIB written and 1000 pages a second rewritten,
+#             with no filter and under filters that allow everything,
+#             answer userfaultfd with EPERM, or kill on it
+#             (tests/targets/lc-seccomp-run.c), dumped with the default
+#             tracker as root, and without CAP_SYS_ADMIN (the filter
+#             cannot be suspended: no tracker).
+#
 # The table goes to docs/BENCHMARKS.md between the bench-services markers
 # and to standard output. Root only (the cluster runs as the postgres
 # user). bash: it reads the pgbench logs with arrays.
 #
-# Environment: BENCH_LARGE=1 (4 GB of shared_buffers too), BENCH_MODES
+# Environment: BENCH_ROWS (default "shared seccomp postgres": which kinds
+# of rows), BENCH_LARGE=1 (4 GB of shared_buffers too), BENCH_MODES
 # (default "uffd none"), BENCH_OUT (default docs/BENCHMARKS.md),
 # BENCH_DIR (work files, default /var/tmp), LIVECORE_BUILD.
 set -u
@@ -59,12 +67,14 @@ rows=$work/rows
 : >"$rows"
 now_us() { date +%s%6N; }
 
-# dump MODE PID -> "pause_ms delta_pages" (livecore.sh's summary) or "failed"
+# dump MODE PID [COMMAND PREFIX...] -> "pause_ms delta_pages" (livecore.sh's
+# summary) or "failed"
 dump() {
-	local err
+	local err mode=$1 pid=$2
+	shift 2
 	rm -f "$work/core"
-	if ! "$build/bin/livecore.sh" -q -T "$1" -w "$work" "$2" "$work/core" 2>"$work/err"; then
-		say "livecore.sh -T $1 $2 failed:"
+	if ! "$@" "$build/bin/livecore.sh" -q -T "$mode" -w "$work" "$pid" "$work/core" 2>"$work/err"; then
+		say "livecore.sh -T $mode $pid failed:"
 		cat "$work/err" >&2
 		echo "failed -"
 		return
@@ -102,6 +112,29 @@ shared_row() { # MIB
 	printf 'shared %s MiB\tgcore\t%s -\t-\t-\n' "$1" "$(gcore_pause "$pid")" >>"$rows"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null
+}
+
+# --- under seccomp -------------------------------------------------------------
+seccomp_row() { # MIB
+	local info=$work/t.info pid kind runner r
+	for kind in none allow errno kill; do
+		runner=
+		[ "$kind" = none ] || runner="$build/targets/lc-seccomp-run $kind"
+		rm -f "$info"
+		$runner "$build/targets/lc-target" -o "$info" --pattern-mib "$1" --dirty-rate 1000 \
+			</dev/null >/dev/null 2>&1 &
+		pid=$!
+		pids+=("$pid")
+		until [ -s "$info" ]; do sleep 0.1; done
+		r=$(dump auto "$pid" env)
+		printf 'seccomp %s, %s MiB\tlivecore\t%s\t-\t-\n' "$kind" "$1" "$r" >>"$rows"
+		if [ "$kind" != none ]; then
+			r=$(dump auto "$pid" setpriv --bounding-set -sys_admin --)
+			printf 'seccomp %s, %s MiB\tlivecore, no CAP_SYS_ADMIN\t%s\t-\t-\n' "$kind" "$1" "$r" >>"$rows"
+		fi
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null
+	done
 }
 
 # --- PostgreSQL ---------------------------------------------------------------
@@ -160,9 +193,15 @@ postgres_row() { # SHARED_BUFFERS(MB)
 	pg_data=
 }
 
-shared_row 256
-shared_row 1024
-if [ -n "$PG_BIN" ] && id postgres >/dev/null 2>&1; then
+wants() { case " ${BENCH_ROWS:-shared seccomp postgres} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+if wants shared; then
+	shared_row 256
+	shared_row 1024
+fi
+wants seccomp && seccomp_row 1024
+if ! wants postgres; then
+	:
+elif [ -n "$PG_BIN" ] && id postgres >/dev/null 2>&1; then
 	postgres_row 128
 	postgres_row 1024
 	[ "${BENCH_LARGE:-0}" = 1 ] && postgres_row 4096

@@ -146,7 +146,8 @@ static int caps_effective(bool on)
 	if (!c)
 		return -1;
 	for (int i = 0; i < caps_n_needed; i++)
-		if (cap_get_flag(c, caps_needed[i], CAP_PERMITTED, &have) == 0 && have == CAP_SET)
+		if (caps_needed[i] != CAP_SYS_ADMIN &&
+		    cap_get_flag(c, caps_needed[i], CAP_PERMITTED, &have) == 0 && have == CAP_SET)
 			list[k++] = caps_needed[i];
 	if (k > 0 && cap_set_flag(c, CAP_EFFECTIVE, k, list, on ? CAP_SET : CAP_CLEAR) < 0) {
 		cap_free(c);
@@ -165,6 +166,42 @@ int caps_raise(void)
 int caps_lower(void)
 {
 	return caps_effective(false);
+}
+
+static int caps_one(cap_value_t v, bool on)
+{
+	cap_t c = cap_get_proc();
+	int rc = -1;
+
+	if (!c)
+		return -1;
+	if (on && !caps_permitted(v))
+		errno = EPERM;
+	else if (cap_set_flag(c, CAP_EFFECTIVE, 1, &v, on ? CAP_SET : CAP_CLEAR) == 0)
+		rc = cap_set_proc(c);
+	cap_free(c);
+	return rc;
+}
+
+int caps_raise_one(cap_value_t v)
+{
+	return caps_one(v, true);
+}
+
+int caps_lower_one(cap_value_t v)
+{
+	return caps_one(v, false);
+}
+
+bool caps_permitted(cap_value_t v)
+{
+	cap_t c = cap_get_proc();
+	cap_flag_value_t have = CAP_CLEAR;
+
+	if (c)
+		cap_get_flag(c, v, CAP_PERMITTED, &have);
+	cap_free(c);
+	return have == CAP_SET;
 }
 
 int caps_drop_all(void)

@@ -22,8 +22,17 @@
 int caps_init(const cap_value_t *needed, int n);
 /* true when privilege came from file capabilities, not from uid 0 */
 bool caps_file_mode(void);
+/* Raise (lower) every needed capability that is permitted, but
+ * CAP_SYS_ADMIN: that one is only ever in force alone, for the one call
+ * that needs it (caps_raise_one). */
 int caps_raise(void);
 int caps_lower(void);
+/* Puts v into (takes it out of) the effective set, leaving the rest as it
+ * is. -1 with errno EPERM when v is not permitted. */
+int caps_raise_one(cap_value_t v);
+int caps_lower_one(cap_value_t v);
+/* Whether v is in the permitted set. */
+bool caps_permitted(cap_value_t v);
 /* Empties effective, permitted, inheritable and ambient sets. */
 int caps_drop_all(void);
 /* Keeps only `keep` (permitted and effective), drops everything else. */

@@ -1,4 +1,5 @@
 #include "inject.h"
+#include "caps.h"
 #include "procfs.h"
 #include "xio.h"
 
@@ -111,16 +112,53 @@ static int to_syscall_stop(struct ptrace_thread *t)
 	return -1;
 }
 
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
+
+static bool suspend_seccomp;
+
+void inject_suspend_seccomp(bool on)
+{
+	suspend_seccomp = on;
+}
+
+#define OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACESYSGOOD)
+
+/* The options for the call: with the filter suspended, CAP_SYS_ADMIN in
+ * force for this request alone (the kernel checks it when the option is
+ * set, not while it holds). */
+static int set_options(pid_t tid, bool suspend)
+{
+	long options = OPTIONS | (suspend ? PTRACE_O_SUSPEND_SECCOMP : 0);
+	int rc, saved;
+
+	if (!suspend)
+		return (int)ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)options);
+	if (caps_raise_one(CAP_SYS_ADMIN) < 0)
+		return -1;
+	rc = (int)ptrace(PTRACE_SETOPTIONS, tid, 0, (void *)options);
+	saved = errno;
+	if (caps_lower_one(CAP_SYS_ADMIN) < 0 && rc == 0)
+		return -1;
+	errno = saved;
+	return rc;
+}
+
 int inject_syscall(struct ptrace_thread *t, uint64_t syscall_addr, long nr, const uint64_t args[6],
 		   int64_t *ret)
 {
 	struct user_regs_struct saved, regs;
 	int rc = -1, saved_errno;
 
-	if (ptrace(PTRACE_SETOPTIONS, t->tid, 0,
-		   (void *)(long)(PTRACE_O_TRACECLONE | PTRACE_O_TRACESYSGOOD)) < 0 ||
-	    ptrace(PTRACE_GETREGS, t->tid, 0, &saved) < 0)
+	if (set_options(t->tid, suspend_seccomp) < 0)
 		return -1;
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &saved) < 0) {
+		saved_errno = errno;
+		set_options(t->tid, false);
+		errno = saved_errno;
+		return -1;
+	}
 	regs = saved;
 	regs.rip = syscall_addr;
 	regs.rax = (unsigned long long)nr;
@@ -159,6 +197,11 @@ restore:
 	}
 	saved.orig_rax = (unsigned long long)-1;
 	if (ptrace(PTRACE_SETREGS, t->tid, 0, &saved) < 0 && rc == 0) {
+		rc = -1;
+		saved_errno = errno;
+	}
+	/* the filter is in force again before the thread runs its code */
+	if (suspend_seccomp && set_options(t->tid, false) < 0 && rc == 0) {
 		rc = -1;
 		saved_errno = errno;
 	}

@@ -17,13 +17,20 @@
  * would return -512 to user space. The thread is left in its
  * syscall-exit stop, ready for PTRACE_DETACH.
  *
- * Never into a process under seccomp: a filter that kills on the injected
- * call kills the process (the caller checks Seccomp: in its status). */
+ * A process under seccomp: its filter would see the injected call (and a
+ * filter that kills on userfaultfd would kill it). With
+ * inject_suspend_seccomp(true) the thread's filter is suspended for the
+ * call, as CRIU does for its parasite: PTRACE_O_SUSPEND_SECCOMP, which
+ * the kernel grants a tracer that holds CAP_SYS_ADMIN in the initial user
+ * namespace and is under no filter itself (kernel/ptrace.c); the
+ * capability is in force for that PTRACE_SETOPTIONS alone, and the option
+ * is cleared again before the thread runs its own code. */
 #ifndef LC_INJECT_H
 #define LC_INJECT_H
 
 #include "ptrace_stop.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,6 +44,11 @@ int inject_find_syscall(int proc_dirfd, int mem_fd, uint64_t *addr);
  * for the detach. -1 with errno when ptrace fails (ESRCH: the thread died). */
 int inject_syscall(struct ptrace_thread *t, uint64_t syscall_addr, long nr, const uint64_t args[6],
 		   int64_t *ret);
+
+/* Whether inject_syscall suspends the thread's seccomp filter around the
+ * call (the caller holds CAP_SYS_ADMIN permitted: see above). Off by
+ * default. */
+void inject_suspend_seccomp(bool on);
 
 /* The live stopped thread best suited to carry an injected call: one not
  * stopped in a signal's delivery. NULL when none is left. */

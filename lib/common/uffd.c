@@ -1,4 +1,5 @@
 #include "uffd.h"
+#include "caps.h"
 #include "inject.h"
 #include "pagemap_scan.h"
 #include "ptrace_stop.h"
@@ -330,15 +331,24 @@ const char *uffd_refuse(int proc_dirfd)
 		close(fd);
 	if (!text)
 		return "its /proc status cannot be read";
-	if ((v = status_field(text, "Seccomp")) && *v != '0')
-		why = "it runs under seccomp (a filter that kills on userfaultfd would kill it): "
-		      "nothing is injected";
-	else if ((v = status_field(text, "TracerPid")) && *v != '0')
+	if ((v = status_field(text, "TracerPid")) && *v != '0')
 		why = "it is already traced by another process";
 	else if ((v = status_field(text, "State")) && (*v == 'T' || *v == 't'))
 		why = "it is stopped";
 	free(text);
 	return why;
+}
+
+const char *uffd_seccomp_refuse(int mode, bool *suspend)
+{
+	*suspend = false;
+	if (mode <= 0)
+		return NULL;
+	if (!caps_permitted(CAP_SYS_ADMIN))
+		return "process under seccomp, CAP_SYS_ADMIN not held (it suspends the filter around "
+		       "the injected calls)";
+	*suspend = true;
+	return NULL;
 }
 
 static int64_t us_between(const struct timespec *a, const struct timespec *b)

@@ -45,10 +45,19 @@
  * why otherwise (kernel older than 6.7, userfaultfd not allowed, ...). */
 int uffd_probe(char *why, size_t whylen);
 
-/* Why the tracker must not be put into this process, or NULL: a seccomp
- * filter (a filter that kills on userfaultfd would kill it), a tracer
- * already attached, a process stopped by a signal. */
+/* Why the tracker must not be put into this process, or NULL: a tracer
+ * already attached, a process stopped by a signal. A process under
+ * seccomp is the caller's to decide (uffd_seccomp_refuse). */
 const char *uffd_refuse(int proc_dirfd);
+
+/* For a process whose status says Seccomp: MODE (0 none, 1 strict, 2
+ * filter): NULL when the injected calls can be made (no filter, or
+ * CAP_SYS_ADMIN is permitted: the filter is suspended around them,
+ * inject.h, and *suspend says so), else why not. A filter would see the
+ * injected userfaultfd(2) and close(2): one that kills on them would kill
+ * the process, one that traps would send it a SIGSYS, one that notifies
+ * would ask its supervisor. */
+const char *uffd_seccomp_refuse(int mode, bool *suspend);
 
 /* Creates the context in the target (see above). task_dirfd: /proc/PID/task;
  * mem_fd: /proc/PID/mem (the vdso's syscall instruction). On success

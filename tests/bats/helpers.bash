@@ -199,8 +199,8 @@ lc_require_root() {
 	[ "$(id -u)" = 0 ] || skip "needs: root"
 }
 
-# lc_start_program BIN INFO [args...] - starts BIN -o INFO args in the
-# background (the convention of every test program here: it writes INFO
+# lc_start_program BIN INFO [args...] - starts BIN -o INFO args (behind
+# LC_TARGET_RUNNER, a command line, when set) in the background (the convention of every test program here: it writes INFO
 # when ready), registers it for lc_cleanup_targets, waits at most ~10 s for
 # INFO. Sets LC_STARTED_PID; on failure prints the program's stderr
 # (INFO.err) and returns 1.
@@ -208,7 +208,8 @@ lc_start_program() {
 	local bin=$1 info=$2 i
 	shift 2
 
-	"$bin" -o "$info" "$@" </dev/null >/dev/null 2>"$info.err" 3>&- &
+	# shellcheck disable=SC2086 # LC_TARGET_RUNNER is a command line
+	${LC_TARGET_RUNNER:-} "$bin" -o "$info" "$@" </dev/null >/dev/null 2>"$info.err" 3>&- &
 	LC_STARTED_PID=$!
 	LC_TARGET_PIDS+=("$LC_STARTED_PID")
 	for ((i = 0; i < 1000; i++)); do

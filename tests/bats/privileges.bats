@@ -14,7 +14,11 @@ bats_require_minimum_version 1.8.0
 CAP_DAC_OVERRIDE=$((1 << 1))
 CAP_DAC_READ_SEARCH=$((1 << 2))
 CAP_SYS_PTRACE=$((1 << 19))
+CAP_SYS_ADMIN=$((1 << 21))
 CAP_SYS_NICE=$((1 << 23))
+# the bounding sets of lc-precopy and lc-freeze as root
+PRECOPY_BND=$((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE | CAP_SYS_ADMIN))
+FREEZE_BND=$((PRECOPY_BND | CAP_SYS_NICE))
 
 setup() {
 	load helpers
@@ -123,7 +127,7 @@ start_as() {
 	[[ $(tail -1 "$D/m0") == "end "* ]]
 }
 
-@test "lc-precopy after setup (root, another user's process): nothing held (CAP_SYS_PTRACE alone with uffd), bounding its three, NoNewPrivs" {
+@test "lc-precopy after setup (root, another user's process): nothing held (CAP_SYS_PTRACE alone with uffd), bounding its four, NoNewPrivs" {
 	lc_require_root
 	start_as nobody --vmas 1500
 	lc-maps "$TPID" >"$D/m0"
@@ -143,7 +147,7 @@ start_as() {
 			[ $mode = uffd ] && grep -q 'uffd' "$D/err" && skip "needs: the uffd tracker on this kernel"
 			false
 		fi
-		assert_caps "$tool" "$want" "$want" $((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE))
+		assert_caps "$tool" "$want" "$want" "$PRECOPY_BND"
 		cat <&"$rd" >"$D/m1"
 		exec {rd}<&-
 		wait "$tool"
@@ -153,7 +157,7 @@ start_as() {
 	done
 }
 
-@test "lc-freeze (root, another user's process): CAP_SYS_PTRACE alone in force during the stop, with -T none and with uffd, nothing after it; bounding its four" {
+@test "lc-freeze (root, another user's process): CAP_SYS_PTRACE alone in force during the stop, with -T none and with uffd, nothing after it; bounding its five" {
 	lc_require_root
 	start_as nobody --vmas 1500
 	# -T none, and the default tracker: the userfaultfd lc-precopy left
@@ -177,11 +181,11 @@ start_as() {
 		lc_wait_state "$TPID" t
 		[ "$(status_field "$TPID" TracerPid)" = "$tool" ]
 		assert_caps "$tool" "$CAP_SYS_PTRACE" "$prm" \
-			$((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE | CAP_SYS_NICE))
+			"$FREEZE_BND"
 		# after the stop, blocked writing the manifest: nothing at all
 		wait_wchan "$tool" '*pipe_write*'
 		[ "$(status_field "$TPID" TracerPid)" = 0 ]
-		assert_caps "$tool" 0 0 $((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE | CAP_SYS_NICE))
+		assert_caps "$tool" 0 0 "$FREEZE_BND"
 		cat <&"$rd" >"$D/m2"
 		exec {rd}<&-
 		wait "$tool" || { cat "$D/err"; false; }
@@ -190,6 +194,58 @@ start_as() {
 		assert_output 0
 	done
 	grep -q '^# uffd-close ' "$D/m2"
+}
+
+@test "under seccomp (root, another user's process): CAP_SYS_ADMIN permitted, never in force, in lc-precopy after setup and in lc-freeze's stop; nothing after it" {
+	lc_require_root
+	local v
+	v=$(uname -r)
+	[ "${v%%.*}" -gt 6 ] || { [ "${v%%.*}" -eq 6 ] && [ "$(echo "$v" | cut -d. -f2)" -ge 7 ]; } ||
+		skip "needs: uffd (Linux 6.7+)"
+	mkdir -p "$D/shared"
+	chmod 1777 "$D/shared"
+	lc_open_path "$D/shared"
+	setpriv --reuid=nobody --regid="$(id -g nobody)" --init-groups -- \
+		"$LIVECORE_BUILD/targets/lc-seccomp-run" kill "$HOSTILE" -o "$D/shared/t.info" --vmas 1500 \
+		</dev/null >/dev/null 2>&1 3>&- &
+	LC_TARGET_PIDS+=("$!")
+	for ((i = 0; i < 1000; i++)); do
+		[ -s "$D/shared/t.info" ] && break
+		sleep 0.01
+	done
+	TPID=$(sed -n 's/^pid=//p' "$D/shared/t.info")
+	[ "$(status_field "$TPID" Seccomp)" = 2 ]
+	lc-maps "$TPID" >"$D/m0"
+	mkfifo "$D/out"
+	lc-precopy -q -T uffd -s "$D/stage" "$TPID" <"$D/m0" >"$D/out" 2>"$D/err" &
+	tool=$!
+	BG_PIDS+=("$tool")
+	exec {rd}<"$D/out"
+	wait_wchan "$tool" '*pipe_write*'
+	assert_caps "$tool" "$CAP_SYS_PTRACE" $((CAP_SYS_PTRACE | CAP_SYS_ADMIN)) "$PRECOPY_BND"
+	cat <&"$rd" >"$D/m1"
+	exec {rd}<&-
+	wait "$tool" || { cat "$D/err"; false; }
+	grep -q '^# tracking uffd' "$D/m1"
+	rm -f "$D/out"
+	mkfifo "$D/out"
+	LIVECORE_TEST_STOP_DELAY_MS=3000 lc-freeze -s "$D/stage" -n "$D/notes" "$TPID" <"$D/m1" \
+		>"$D/out" 2>"$D/err" &
+	tool=$!
+	BG_PIDS+=("$tool")
+	exec {rd}<"$D/out"
+	lc_wait_state "$TPID" t
+	assert_caps "$tool" "$CAP_SYS_PTRACE" $((CAP_SYS_PTRACE | CAP_SYS_ADMIN)) "$FREEZE_BND"
+	wait_wchan "$tool" '*pipe_write*'
+	assert_caps "$tool" 0 0 "$FREEZE_BND"
+	cat <&"$rd" >"$D/m2"
+	exec {rd}<&-
+	wait "$tool" || { cat "$D/err"; false; }
+	grep -q '^# uffd-close ' "$D/m2"
+	# the filter (which kills on userfaultfd) never saw the injected calls
+	[ "$(status_field "$TPID" Seccomp)" = 2 ]
+	run -0 bash -c "ls -l /proc/$TPID/fd | grep -c 'anon_inode:\[userfaultfd\]' || true"
+	assert_output 0
 }
 
 # a finished pipeline of a nobody target: $D/m2, $D/stage, $D/notes

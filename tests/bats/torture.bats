@@ -52,7 +52,7 @@ explain() {
 
 # dump_and_check N [livecore.sh options...] - N dumps of the torture
 # target, each checked; the target must live through every one and be left
-# without a userfaultfd
+# without a userfaultfd. LAST_DUMP_STDERR: the last livecore.sh's stderr
 dump_and_check() {
 	local n=$1 dump core trace explained=0
 	shift
@@ -64,6 +64,7 @@ dump_and_check() {
 			echo "dump $dump: livecore.sh exited $status: $stderr"
 			return 1
 		fi
+		LAST_DUMP_STDERR=$stderr
 		if ! kill -0 "$TORTURE_PID" 2>/dev/null; then
 			echo "dump $dump: the target died:"
 			cat "$INFO.err"
@@ -94,6 +95,15 @@ dump_and_check() {
 @test "torture: 20 dumps with the default tracker (uffd here) each show one instant, the target lives on" {
 	start_torture
 	dump_and_check 20
+}
+
+@test "torture: under a seccomp filter that kills on userfaultfd, 5 dumps with the default tracker (uffd, its filter suspended) each show one instant" {
+	[ "$(id -u)" = 0 ] || skip "needs: root (CAP_SYS_ADMIN suspends the filter)"
+	LC_TARGET_RUNNER="$LIVECORE_BUILD/targets/lc-seccomp-run kill" start_torture
+	[ "$(awk '$1 == "Seccomp:" { print $2 }' "/proc/$TORTURE_PID/status")" = 2 ]
+	dump_and_check 5
+	# it was uffd that tracked (the summary line of the last dump)
+	assert_regex "$LAST_DUMP_STDERR" 'pre-copy passes \(uffd\)'
 }
 
 @test "torture: 5 dumps with -T none each show one instant" {

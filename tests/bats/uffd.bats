@@ -286,16 +286,18 @@ stage_offset() {
 	no_uffd_left "$UT_PID"
 }
 
-@test "uffd: a target whose seccomp filter kills on userfaultfd is never injected into: it survives and is dumped without a tracker" {
+@test "uffd: a target whose seccomp filter kills on userfaultfd: injected into with its filter suspended, it survives; without CAP_SYS_ADMIN never injected into" {
 	start_ut --region 4 --seccomp-kill-uffd
 	run --separate-stderr -0 livecore.sh -w "$BATS_TEST_TMPDIR" "$UT_PID" "$BATS_TEST_TMPDIR/s.core"
-	assert_regex "$stderr" 'no dirty tracking \(uffd refused: process [0-9]+: it runs under seccomp'
-	assert_regex "$stderr" 'pre-copy passes \(none\)'
+	assert_regex "$stderr" 'pre-copy passes \(uffd\)'
 	kill -0 "$UT_PID"
-	# asked for explicitly: refused (4), nothing created, target alive
+	no_uffd_left "$UT_PID"
+	# without CAP_SYS_ADMIN: asked for explicitly, refused (4), nothing
+	# created, target alive
 	lc-maps "$UT_PID" >"$M"
-	run --separate-stderr -4 lc-precopy -q -T uffd -s "$STAGE" "$UT_PID" <"$M"
-	assert_regex "$stderr" 'cannot track with uffd: .*seccomp'
+	run --separate-stderr -4 setpriv --bounding-set -sys_admin -- \
+		lc-precopy -q -T uffd -s "$STAGE" "$UT_PID" <"$M"
+	assert_regex "$stderr" 'cannot track with uffd: .*under seccomp, CAP_SYS_ADMIN not held'
 	[ ! -e "$STAGE" ]
 	kill -0 "$UT_PID"
 	no_uffd_left "$UT_PID"

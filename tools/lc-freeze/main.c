@@ -274,9 +274,11 @@ static int check_inputs(struct freeze *f)
 static int open_everything(struct freeze *f)
 {
 	static const cap_value_t attached[] = { CAP_SYS_PTRACE };
-	static const cap_value_t attached_nice[] = { CAP_SYS_PTRACE, CAP_SYS_NICE };
 	const char *tracking = manifest_header_get(&f->in, "tracking");
 	bool soft_dirty = !f->copy_all && tracking && !strcmp(tracking, "soft-dirty");
+	bool uffd = !f->copy_all && tracking && !strcmp(tracking, "uffd"), suspend = false;
+	cap_value_t keep[3] = { CAP_SYS_PTRACE };
+	int n_keep = 1;
 
 	if (caps_raise() < 0 || open_handles(&f->t, &f->in, f->o.stage, soft_dirty, &f->h) < 0) {
 		int saved = errno;
@@ -306,8 +308,24 @@ static int open_everything(struct freeze *f)
 	if (f->huge.n && (f->pidfd = (int)syscall(SYS_pidfd_open, f->o.pid, 0)) < 0)
 		log_errno("cannot open a pidfd of process %d: the huge pages the tracking splits "
 			  "stay split", (int)f->o.pid);
-	if (f->pidfd >= 0 ? caps_keep(attached_nice, 2, attached, 1) < 0
-			  : caps_keep_only(attached, 1) < 0) {
+	if (f->pidfd >= 0)
+		keep[n_keep++] = CAP_SYS_NICE;
+	/* uffd in a process under seccomp: the close(2) injected in the stop
+	 * (and in a child that inherited the fd) runs with the filter
+	 * suspended, CAP_SYS_ADMIN in force for that PTRACE_SETOPTIONS alone */
+	if (uffd) {
+		const char *refused = uffd_seccomp_refuse(f->t.status.seccomp, &suspend);
+
+		if (refused) {
+			log_error("cannot close the userfaultfd lc-precopy left in process %d: %s",
+				  (int)f->o.pid, refused);
+			return EXIT_DENIED;
+		}
+		if (suspend)
+			keep[n_keep++] = CAP_SYS_ADMIN;
+		inject_suspend_seccomp(suspend);
+	}
+	if (caps_keep(keep, n_keep, attached, 1) < 0) {
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
@@ -658,7 +676,7 @@ static int write_results(struct freeze *f)
 int main(int argc, char **argv)
 {
 	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE,
-					      CAP_SYS_NICE };
+					      CAP_SYS_NICE, CAP_SYS_ADMIN };
 	static struct freeze f = {
 		.h = { -1, -1, -1, -1, -1, -1, -1, -1 },
 		.notes = { .fd = -1 },
@@ -672,7 +690,7 @@ int main(int argc, char **argv)
 	int status;
 
 	log_init(argv[0]);
-	if (caps_init(needed, 4) < 0) {
+	if (caps_init(needed, 5) < 0) {
 		log_errno("cannot set up capabilities");
 		return EXIT_FAILURE_IO;
 	}

@@ -1,5 +1,6 @@
 #include "handoff.h"
 #include "caps.h"
+#include "inject.h"
 #include "cli.h"
 #include "exitcode.h"
 #include "log.h"
@@ -95,11 +96,12 @@ int handoff_catch_signals(void (*cleanup)(void))
 
 int handoff_release_command(pid_t pid, int fd)
 {
-	static const cap_value_t ptrace_only[] = { CAP_SYS_PTRACE };
+	static const cap_value_t ptrace_admin[] = { CAP_SYS_PTRACE, CAP_SYS_ADMIN };
 	struct target t;
-	bool closed;
+	bool closed, suspend;
 	int64_t us;
 	int mem, task, opened;
+	const char *unfiltered;
 
 	if ((opened = cli_open_target(pid, &t)) != EXIT_OK)
 		return opened;
@@ -115,10 +117,17 @@ int handoff_release_command(pid_t pid, int fd)
 		log_errno("cannot open the files of process %d", (int)pid);
 		return exit_for_open_errno(saved);
 	}
-	if (caps_keep_only(ptrace_only, 1) < 0) {
+	/* CAP_SYS_ADMIN stays permitted, not in force, for a process under
+	 * seccomp: the close is injected with its filter suspended (inject.h) */
+	if (caps_keep(ptrace_admin, t.status.seccomp > 0 ? 2 : 1, ptrace_admin, 1) < 0) {
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
+	if ((unfiltered = uffd_seccomp_refuse(t.status.seccomp, &suspend))) {
+		log_error("cannot release fd %d of process %d: %s", fd, (int)pid, unfiltered);
+		return EXIT_DENIED;
+	}
+	inject_suspend_seccomp(suspend);
 	if (uffd_release(pid, t.proc_dirfd, task, mem, fd, &closed, &us) < 0) {
 		int saved = errno;
 
@@ -144,7 +153,12 @@ int handoff_start(const struct handoff_target *t, const struct manifest *in, boo
 	int target_fd;
 	int64_t window_us;
 	char inject_why[300];
+	bool suspend = false;
+	const char *unfiltered = uffd_seccomp_refuse(t->seccomp, &suspend);
 
+	/* the injected calls never meet the process's filter: suspended
+	 * around them, or none is made (uffd_seccomp_refuse) */
+	inject_suspend_seccomp(suspend);
 	if (resume) {
 		const char *v = manifest_header_get(in, "uffd");
 		int n;
@@ -169,7 +183,7 @@ int handoff_start(const struct handoff_target *t, const struct manifest *in, boo
 		to_release = (struct release_info){ t->pid, t->proc_dirfd, t->task_dirfd, t->mem_fd, n };
 		return EXIT_OK;
 	}
-	if ((refused = uffd_refuse(t->proc_dirfd))) {
+	if ((refused = uffd_refuse(t->proc_dirfd)) || (refused = unfiltered)) {
 		snprintf(inject_why, sizeof inject_why, "process %d: %s", (int)t->pid, refused);
 	} else if (uffd_inject_open(t->pid, t->proc_dirfd, t->task_dirfd, t->mem_fd, &target_fd, fd,
 				    &window_us, inject_why, sizeof inject_why) == 0) {

@@ -16,6 +16,7 @@
 struct handoff_target {
 	pid_t pid;
 	int proc_dirfd, task_dirfd, mem_fd;
+	int seccomp;            /* Seccomp: of its status (0 none, 1 strict, 2 filter) */
 };
 
 /* A new userfaultfd injected into the target, or with resume the one the

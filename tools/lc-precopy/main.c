@@ -294,8 +294,12 @@ static int resume_mode(const struct manifest *in, enum track_mode *mode)
 int main(int argc, char **argv)
 {
 	int opened;
-	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE };
-	static const cap_value_t ptrace_only[] = { CAP_SYS_PTRACE };
+	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE,
+					      CAP_SYS_ADMIN };
+	/* CAP_SYS_ADMIN only for a process under seccomp with uffd, and
+	 * only permitted: in force alone for the PTRACE_SETOPTIONS that
+	 * suspends the filter around an injected call (inject.h) */
+	static const cap_value_t ptrace_admin[] = { CAP_SYS_PTRACE, CAP_SYS_ADMIN };
 	struct options o = { 0 };
 	struct sources src = { -1, -1, -1, -1, -1, -1 };
 	struct manifest in, out;
@@ -313,7 +317,7 @@ int main(int argc, char **argv)
 	int stage_fd, status = EXIT_FAILURE_IO;
 
 	log_init(argv[0]);
-	if (caps_init(needed, 3) < 0) {
+	if (caps_init(needed, 4) < 0) {
 		log_errno("cannot set up capabilities");
 		return EXIT_FAILURE_IO;
 	}
@@ -388,7 +392,8 @@ int main(int argc, char **argv)
 	 * micro-stop around each scan and reset (PTRACE_SEIZE). */
 	if (method == COPY_PROC_MEM && mode == TRACK_NONE
 		    ? caps_drop_all() < 0 || caps_verify_none() < 0
-		    : caps_keep_only(ptrace_only, 1) < 0) {
+		    : caps_keep(ptrace_admin, mode == TRACK_UFFD && t.status.seccomp > 0 ? 2 : 1,
+				ptrace_admin, 1) < 0) {
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
@@ -398,7 +403,8 @@ int main(int argc, char **argv)
 	/* uffd: the userfaultfd is created in the target (a stop of a
 	 * fraction of a millisecond), or, with -c, taken again from it */
 	if (mode == TRACK_UFFD) {
-		const struct handoff_target ht = { o.pid, t.proc_dirfd, src.task, src.mem };
+		const struct handoff_target ht = { o.pid, t.proc_dirfd, src.task, src.mem,
+						   t.status.seccomp };
 		const char *force = getenv("LIVECORE_FORCE_TRACKING");
 		bool asked = o.tracking == TRACK_REQUEST_UFFD || (force && !strcmp(force, "uffd"));
 
@@ -484,8 +490,10 @@ int main(int argc, char **argv)
 	if (p.dirty_pct == DIRTY_PCT_BY_MODE)
 		p.dirty_pct = mode == TRACK_UFFD ? 0 : DEFAULT_DIRTY_PCT;
 	/* said once when it is a fallback; -T none asked for it */
-	if (mode == TRACK_NONE && o.tracking != TRACK_REQUEST_NONE && !o.resume && !held_stopped)
+	if (mode == TRACK_NONE && o.tracking != TRACK_REQUEST_NONE && !o.resume && !held_stopped) {
 		log_error("no dirty tracking (%s): one pass; the stop must copy every dumped page", why);
+		p.fallback = why;
+	}
 
 	if (!o.quiet && isatty(STDERR_FILENO))
 		progress_start(&pr, &p.progress_pass, &p.progress_done, &p.progress_total);

@@ -21,7 +21,8 @@
 /* Header keys lc-precopy writes (lc-manifest(5)); an input that already
  * has them (a manifest run through lc-precopy before) loses the old ones. */
 static const char *const owned_keys[] = { "tracking", "stop-copy", "pass", "stage-end",
-					  "unreadable", "uffd", "target", "thp", "shared-tracked" };
+					  "unreadable", "uffd", "target", "thp", "shared-tracked",
+					  "tracking-fallback" };
 
 void precopy_init(struct precopy *p, unsigned page_size)
 {
@@ -431,6 +432,17 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 		pagemap_runs_free(&shmem);
 		pagemap_runs_free(&tracked);
 		if (rc < 0)
+			return -1;
+	}
+	/* one line, whatever the reason says */
+	if (p->fallback) {
+		char line[400], *c;
+
+		snprintf(line, sizeof line, "%s", p->fallback);
+		for (c = line; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		if (manifest_header_add(out, "tracking-fallback", "%s", line) < 0)
 			return -1;
 	}
 	if (manifest_header_add(out, "tracking", "%s", track_mode_name(p->tracker.mode)) < 0 ||

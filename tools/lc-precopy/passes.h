@@ -53,6 +53,8 @@ struct precopy {
 	bool tracked_known;            /* uffd: tracked was set from the maps once */
 	unsigned n_untracked;          /* uffd: private VMAs left untracked (EBUSY, ...) */
 	const char *uffd_header;       /* uffd: the value of the manifest's uffd header */
+	const char *fallback;          /* why no tracker works for this process (the
+					* tracking-fallback header), or NULL */
 	struct pass_stats *pass;
 	unsigned n_pass;
 	/* -c: the input's pass lines, kept as they were; new passes number on */

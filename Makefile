@@ -68,7 +68,9 @@ $(BUILD)/bin/livecore.sh: livecore.sh
 
 $(BUILD)/targets/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O0 -g -fno-omit-frame-pointer -o $@ $< -lpthread
+	$(CC) $(CFLAGS) -O0 -g -fno-omit-frame-pointer -o $@ $< -lpthread $(LDLIBS_TARGET_$(subst -,_,$*))
+# the launcher that applies a container runtime's seccomp profile
+LDLIBS_TARGET_lc_seccomp_profile = -lseccomp
 # the targets' shared headers (lc_pattern.h)
 $(TARGET_BIN): $(wildcard tests/targets/*.h)
 # lc-manifest-check drives lib/common's manifest reader, lc-stagemap-unit

@@ -82,3 +82,32 @@ modes_here() {
 		assert_output $'0\n0\n0\n0'
 	done
 }
+
+@test "zero pages: after gcore read a reservation, the core's segments are the kernel's (vaddr, size and file size of every PT_LOAD, from a kernel core of the same stopped process)" {
+	lc_core_pattern_is_plain || skip "needs: core_pattern \"core\" or \"core.%p\""
+	command -v gcore >/dev/null || skip "needs: gdb (gcore)"
+	command -v readelf >/dev/null || skip "needs: readelf"
+	local dir=$D/kernel core rc=0
+	mkdir "$dir"
+	cd "$dir"
+	ulimit -c unlimited
+	lc_start_target --pattern-mib 16 --reserve-gib 1
+	run -0 gcore -o "$D/g" "$LC_TARGET_PID"
+	rm -f "$D/g".*
+	lc_stop_target "$LC_TARGET_PID"
+	run -0 --separate-stderr livecore.sh -w "$D" "$LC_TARGET_PID" "$D/live.core"
+	# the kernel dumps the same stopped process
+	kill -ABRT "$LC_TARGET_PID"
+	kill -CONT "$LC_TARGET_PID"
+	wait "$LC_TARGET_PID" || rc=$?
+	[ "$rc" -eq $((128 + 6)) ]
+	core=$(ls "$dir"/core* 2>/dev/null | head -n 1)
+	[ -n "$core" ] || skip "needs: core_pattern=core (the kernel wrote no core, ulimit -c?)"
+	loads() { readelf -lW "$1" | awk '$1 == "LOAD" { print $3, $6, $5 }'; }
+	loads "$core" >"$D/kernel.loads"
+	loads "$D/live.core" >"$D/live.loads"
+	run -0 diff -u "$D/kernel.loads" "$D/live.loads"
+	# the reservation is there, with nothing in the file, in both
+	run -0 grep -c "^$(printf '0x%016x' "$(lc_info reserve.addr)") 0x40000000 0x0*$" "$D/live.loads"
+	assert_output 1
+}

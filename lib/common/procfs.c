@@ -111,6 +111,18 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 	out->nice = (long)field[19];
 	out->num_threads = (long)field[20];
 	out->starttime = (uint64_t)field[22];
+	/* fields 23-31 are there on every kernel we know; their absence is
+	 * no error, only no pending signals known */
+	{
+		uint64_t u = 0;
+
+		/* unsigned: rsslim (25) is often ULONG_MAX */
+		for (i = 23; i <= 31; i++)
+			if (expect_char(&p, ' ') < 0 || parse_u64(&p, 10, &u) < 0)
+				return 0;
+		out->signal = u;
+	}
+	out->have_signal = true;
 	return 0;
 }
 

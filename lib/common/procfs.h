@@ -20,6 +20,10 @@ struct procfs_stat {
 	long num_threads;
 	uint64_t utime, stime, cutime, cstime; /* clock ticks */
 	uint64_t starttime;     /* clock ticks since boot: with pid, the identity */
+	/* field 31, "signal": the task's own pending signals, as a decimal
+	 * of bits 0-30 only (signals 1-31: the kernel masks the rest) */
+	uint64_t signal;
+	bool have_signal;
 };
 
 /* Parses one /proc/PID/stat (or task/TID/stat) line. comm may hold spaces

@@ -36,16 +36,66 @@ void ptrace_stop_free(struct ptrace_stop *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->threads[i].xstate);
 	free(s->threads);
+	free(s->index);
 	s->threads = NULL;
-	s->n = s->cap = 0;
+	s->index = NULL;
+	s->n = s->cap = s->index_cap = s->n_waiting = 0;
+}
+
+/* ---- the thread table: O(1) by tid ----------------------------------------- */
+
+static size_t slot_of(pid_t tid, size_t cap)
+{
+	return ((size_t)(unsigned)tid * 2654435761u) & (cap - 1);
+}
+
+static void index_put(struct ptrace_stop *s, size_t i)
+{
+	size_t k = slot_of(s->threads[i].tid, s->index_cap);
+
+	while (s->index[k])
+		k = (k + 1) & (s->index_cap - 1);
+	s->index[k] = i + 1;
+}
+
+/* Rebuilt whole: when it fills past half, and after the table is sorted. */
+static int index_rebuild(struct ptrace_stop *s, size_t cap)
+{
+	size_t *index = calloc(cap, sizeof *index);
+
+	if (!index)
+		return -1;
+	free(s->index);
+	s->index = index;
+	s->index_cap = cap;
+	for (size_t i = 0; i < s->n; i++)
+		index_put(s, i);
+	return 0;
 }
 
 static struct ptrace_thread *find(struct ptrace_stop *s, pid_t tid)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->threads[i].tid == tid)
-			return &s->threads[i];
+	if (!s->index_cap)
+		return NULL;
+	for (size_t k = slot_of(tid, s->index_cap); s->index[k]; k = (k + 1) & (s->index_cap - 1))
+		if (s->threads[s->index[k] - 1].tid == tid)
+			return &s->threads[s->index[k] - 1];
 	return NULL;
+}
+
+static bool waiting(const struct ptrace_thread *t)
+{
+	return t->attached && !t->stopped && !t->gone;
+}
+
+/* After t's state changed from was (waiting(t) before): the count of
+ * threads still to stop, so that "all stopped?" costs nothing. */
+static void settle(struct ptrace_stop *s, const struct ptrace_thread *t, bool was)
+{
+	if (was && !waiting(t))
+		s->n_waiting--;
+	else if (!was && waiting(t))
+		s->n_waiting++;
 }
 
 static struct ptrace_thread *add(struct ptrace_stop *s, pid_t tid)
@@ -61,9 +111,25 @@ static struct ptrace_thread *add(struct ptrace_stop *s, pid_t tid)
 		s->threads = grown;
 		s->cap = cap;
 	}
+	if (2 * (s->n + 1) > s->index_cap &&
+	    index_rebuild(s, s->index_cap ? 4 * s->index_cap : 256) < 0)
+		return NULL;
 	t = &s->threads[s->n++];
 	memset(t, 0, sizeof *t);
 	t->tid = tid;
+	index_put(s, s->n - 1);
+	return t;
+}
+
+/* add, attached (a thread seized, or attached by the kernel) */
+static struct ptrace_thread *add_attached(struct ptrace_stop *s, pid_t tid)
+{
+	struct ptrace_thread *t = add(s, tid);
+
+	if (t) {
+		t->attached = true;
+		s->n_waiting++;
+	}
 	return t;
 }
 
@@ -99,9 +165,8 @@ static int seize_one(struct ptrace_stop *s, pid_t tid)
 	if (s->n == 0)
 		clock_gettime(CLOCK_MONOTONIC, &s->first_seize);
 	if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACECLONE) == 0) {
-		if (!(t = add(s, tid)))
+		if (!(t = add_attached(s, tid)))
 			return -1;
-		t->attached = true;
 		if (s->test_seize_gap_ms)
 			nanosleep(&(struct timespec){ s->test_seize_gap_ms / 1000,
 						      (long)(s->test_seize_gap_ms % 1000) * 1000000L },
@@ -131,9 +196,8 @@ static int seize_one(struct ptrace_stop *s, pid_t tid)
 		return 0;
 	}
 	if (st.tracer_pid == getpid()) {
-		if (!(t = add(s, tid)))
+		if (!(t = add_attached(s, tid)))
 			return -1;
-		t->attached = true;
 		return 0;
 	}
 	if (st.tracer_pid != 0) {
@@ -189,42 +253,42 @@ static int seize_new(struct ptrace_stop *s, size_t *added)
 
 static void mark_gone(struct ptrace_stop *s, struct ptrace_thread *t)
 {
+	bool was = waiting(t);
+
 	if (!t->gone)
 		s->n_dropped++;
 	t->gone = true;
 	t->attached = false;
 	t->stopped = false;
+	settle(s, t, was);
 }
 
 /* One waitpid answer. */
 static int handle_status(struct ptrace_stop *s, pid_t tid, int status)
 {
 	struct ptrace_thread *t = find(s, tid);
+	bool was;
 
-	if (!t) {
-		/* a thread attached by the kernel (PTRACE_O_TRACECLONE) whose
-		 * stop came before its parent's clone event */
-		if (!(t = add(s, tid)))
-			return -1;
-		t->attached = true;
-	}
+	/* a thread attached by the kernel (PTRACE_O_TRACECLONE) whose stop
+	 * came before its parent's clone event */
+	if (!t && !(t = add_attached(s, tid)))
+		return -1;
 	if (WIFEXITED(status) || WIFSIGNALED(status)) {
 		mark_gone(s, t);
 		return 0;
 	}
 	if (!WIFSTOPPED(status))
 		return 0;
+	was = waiting(t);
 	t->stopped = true;
+	settle(s, t, was);
 	if ((status >> 16) == PTRACE_EVENT_CLONE) {
 		unsigned long child;
 
-		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && !find(s, (pid_t)child)) {
-			struct ptrace_thread *c = add(s, (pid_t)child);
-
-			if (!c)
-				return -1;
-			c->attached = true;
-		}
+		/* add_attached may move the table: t is not used after it */
+		if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && !find(s, (pid_t)child) &&
+		    !add_attached(s, (pid_t)child))
+			return -1;
 	} else if ((status >> 16) == 0) {
 		/* signal-delivery-stop: the signal is delivered only if the
 		 * detach passes it back */
@@ -237,10 +301,7 @@ static int handle_status(struct ptrace_stop *s, pid_t tid, int status)
 
 static bool all_stopped(const struct ptrace_stop *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->threads[i].attached && !s->threads[i].stopped && !s->threads[i].gone)
-			return false;
-	return true;
+	return s->n_waiting == 0;
 }
 
 static void drop_zombies(struct ptrace_stop *s)
@@ -249,13 +310,12 @@ static void drop_zombies(struct ptrace_stop *s)
 		struct ptrace_thread *t = &s->threads[i];
 		struct procfs_status st;
 
-		if (t->attached && !t->stopped && !t->gone &&
-		    (task_status(s, t->tid, &st) < 0 || st.is_zombie)) {
+		if (waiting(t) && (task_status(s, t->tid, &st) < 0 || st.is_zombie)) {
 			/* still traced by us until we exit or it is reaped;
 			 * detach answers ESRCH for it, which is fine */
-			if (!t->gone)
-				s->n_dropped++;
+			s->n_dropped++;
 			t->gone = true;
+			settle(s, t, true);
 		}
 	}
 }
@@ -271,19 +331,27 @@ static int wait_for_stops(struct ptrace_stop *s, const struct timespec *t0, unsi
 		sigemptyset(&waitset);
 	sigaddset(&waitset, SIGCHLD);
 	for (;;) {
-		int status;
-		pid_t w;
+		/* Each thread still to stop is asked by its own tid: waitpid(-1)
+		 * walks every tracee of ours in the kernel for each answer
+		 * (wait_consider_task), which made 4000 threads cost 0.3 s;
+		 * a tid is found at once. A clone's child becomes known at its
+		 * parent's clone event, and is asked from then on. */
+		for (size_t i = 0; i < s->n; i++) {
+			int status;
+			pid_t tid = s->threads[i].tid, w;
 
-		while ((w = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
-			if (handle_status(s, w, status) < 0)
+			if (!waiting(&s->threads[i]))
+				continue;
+			do
+				w = waitpid(tid, &status, __WALL | WNOHANG);
+			while (w < 0 && errno == EINTR);
+			if (w == tid && handle_status(s, w, status) < 0)
 				return -1;
-		if (w < 0 && errno == ECHILD) {
-			/* nothing traced is left alive */
-			for (size_t i = 0; i < s->n; i++)
-				if (s->threads[i].attached && !s->threads[i].stopped)
-					mark_gone(s, &s->threads[i]);
-		} else if (w < 0 && errno != EINTR) {
-			return -1;
+			/* not ours (any more): it exited and was reaped */
+			if (w < 0 && errno == ECHILD)
+				mark_gone(s, &s->threads[i]);
+			else if (w < 0)
+				return -1;
 		}
 		if (all_stopped(s))
 			return 0;
@@ -341,6 +409,8 @@ int ptrace_stop_all(struct ptrace_stop *s, unsigned timeout_ms, const sigset_t *
 	goto fail;
 live:
 	qsort_r(s->threads, s->n, sizeof *s->threads, by_tid_leader_first, &s->pid);
+	if (index_rebuild(s, s->index_cap) < 0)
+		goto fail;
 	return 0;
 fail:
 	saved = errno;

@@ -66,6 +66,11 @@ struct ptrace_stop {
 	int task_dirfd;         /* /proc/PID/task, the caller's */
 	struct ptrace_thread *threads;
 	size_t n, cap;
+	/* tid -> 1 + its index in threads (0: free), open addressing: with
+	 * thousands of threads a linear search per seize and per waitpid
+	 * answer made the stop quadratic */
+	size_t *index, index_cap;
+	size_t n_waiting;       /* attached, neither stopped nor gone */
 	size_t n_dropped;       /* threads that exited or were zombies */
 	pid_t other_tracer;     /* TracerPid when the seize failed with EBUSY */
 	struct timespec first_seize; /* CLOCK_MONOTONIC, just before the first seize */

@@ -396,51 +396,80 @@ int track_scan(struct tracker *t, const struct pagemap_runs *ranges, bool reset,
 	return look(t, ranges, reset, r);
 }
 
+/* Ranges closer than this are scanned in one call, the VMAs between them
+ * walked too (a guard page between two thread stacks): thousands of
+ * stacks are then a handful of calls instead of one each. */
+#define SPAN_GAP (1ull << 20)
+
+static int append_all(struct pagemap_runs *dst, const struct pagemap_runs *src)
+{
+	for (size_t k = 0; k < src->n; k++)
+		if (pagemap_runs_append(dst, src->run[k].start, src->run[k].end) < 0)
+			return -1;
+	return 0;
+}
+
+/* One span's answer, cut to the ranges looked at (in [from, to) of
+ * ranges): unregistered parts are lost (written whole, populated as
+ * pagemap says), the rest populated but for what is gone. */
+static int look_span(struct tracker *t, const struct pagemap_runs *ranges, size_t from, size_t to,
+		     struct track_report *r, struct pagemap_runs *gone)
+{
+	struct pagemap_runs want, w, g, u, part;
+	int rc = -1;
+
+	pagemap_runs_init(&want);
+	pagemap_runs_init(&w);
+	pagemap_runs_init(&g);
+	pagemap_runs_init(&u);
+	pagemap_runs_init(&part);
+	for (size_t i = from; i < to; i++)
+		if (pagemap_runs_append(&want, ranges->run[i].start, ranges->run[i].end) < 0)
+			goto out;
+	if (uffd_scan_exceptions(t->pm->fd, want.run[0].start, want.run[want.n - 1].end, &w, &g, &u) < 0)
+		goto out;
+	/* the span's answer, within the ranges only */
+	if (runs_intersect_into(&w, &want) < 0 || runs_intersect_into(&g, &want) < 0 ||
+	    runs_intersect_into(&u, &want) < 0)
+		goto out;
+	/* unregistered: nothing there is protected, so no marker either,
+	 * and pagemap tells the populated pages */
+	for (size_t k = 0; k < u.n; k++)
+		if (pagemap_find(t->pm, u.run[k].start, u.run[k].end, PAGEMAP_POPULATED, &part) < 0)
+			goto out;
+	/* populated, as far as the stop needs it: present data */
+	if (runs_union_into(&w, &u) < 0 || runs_subtract_into(&want, &g) < 0 ||
+	    runs_subtract_into(&want, &u) < 0 || append_all(&r->present, &want) < 0 ||
+	    runs_union_into(&want, &part) < 0)
+		goto out;
+	/* spans ascend: appending keeps every list in order, in linear time */
+	if (append_all(&r->lost, &u) < 0 || append_all(&r->written, &w) < 0 ||
+	    append_all(&r->populated, &want) < 0 || append_all(gone, &g) < 0)
+		goto out;
+	rc = 0;
+out:
+	pagemap_runs_free(&want);
+	pagemap_runs_free(&w);
+	pagemap_runs_free(&g);
+	pagemap_runs_free(&u);
+	pagemap_runs_free(&part);
+	return rc;
+}
+
 int track_look_exceptions(struct tracker *t, const struct pagemap_runs *ranges, struct track_report *r,
 			  struct pagemap_runs *gone)
 {
-	struct pagemap_runs one, here, rest;
-	int rc = -1;
+	size_t from = 0;
 
 	if (t->mode != TRACK_UFFD)
 		return track_scan(t, ranges, false, r, NULL);
-	pagemap_runs_init(&one);
-	pagemap_runs_init(&here);
-	pagemap_runs_init(&rest);
-	for (size_t i = 0; i < ranges->n; i++) {
-		uint64_t s = ranges->run[i].start, e = ranges->run[i].end;
-		int got;
-
-		pagemap_runs_clear(&here);
-		if ((got = uffd_scan_exceptions(t->pm->fd, s, e, &r->written, &here)) < 0)
-			goto out;
-		if (got > 0) {
-			/* unregistered: as in look() */
-			if (pagemap_runs_append(&r->lost, s, e) < 0 ||
-			    pagemap_runs_append(&r->written, s, e) < 0 ||
-			    pagemap_find(t->pm, s, e, PAGEMAP_POPULATED, &r->populated) < 0)
-				goto out;
-			continue;
+	for (size_t i = 1; i <= ranges->n; i++)
+		if (i == ranges->n || ranges->run[i].start - ranges->run[i - 1].end > SPAN_GAP) {
+			if (look_span(t, ranges, from, i, r, gone) < 0)
+				return -1;
+			from = i;
 		}
-		/* populated, as far as the stop needs it: present data.
-		 * Ranges ascend, so appending keeps every list in order. */
-		pagemap_runs_clear(&one);
-		if (pagemap_runs_append(&one, s, e) < 0 || runs_subtract(&one, &here, &rest) < 0)
-			goto out;
-		for (size_t k = 0; k < rest.n; k++)
-			if (pagemap_runs_append(&r->populated, rest.run[k].start, rest.run[k].end) < 0 ||
-			    pagemap_runs_append(&r->present, rest.run[k].start, rest.run[k].end) < 0)
-				goto out;
-		for (size_t k = 0; k < here.n; k++)
-			if (pagemap_runs_append(gone, here.run[k].start, here.run[k].end) < 0)
-				goto out;
-	}
-	rc = 0;
-out:
-	pagemap_runs_free(&one);
-	pagemap_runs_free(&here);
-	pagemap_runs_free(&rest);
-	return rc;
+	return 0;
 }
 
 int track_peek(struct tracker *t, const struct pagemap_runs *ranges, uint64_t *pages)

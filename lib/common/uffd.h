@@ -161,10 +161,14 @@ int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct p
  * write-protect marker, a hole; or the zero page: appended to gone).
  * Listing every populated page instead costs about four times as much,
  * since the kernel's walk pays for every page that matches
- * (../shared/notes/stop-scan.md: 3.8 ms per GiB against 1.0). Returns as
- * uffd_scan: 1 when part of the range is not registered (nothing
- * appended). */
+ * (../shared/notes/stop-scan.md: 3.8 ms per GiB against 1.0). The range
+ * may span many VMAs, registered or not: one call for thousands of thread
+ * stacks. Where no VMA registered with a context in asynchronous mode
+ * lies (a VMA replaced, moved or added since, a guard between two stacks)
+ * nothing is asked of its pages, whose write-protect bits may be stale:
+ * those ranges go to unregistered, for the caller to take as written
+ * whole. 0 or -1. */
 int uffd_scan_exceptions(int pagemap_fd, uint64_t start, uint64_t end, struct pagemap_runs *written,
-			 struct pagemap_runs *gone);
+			 struct pagemap_runs *gone, struct pagemap_runs *unregistered);
 
 #endif

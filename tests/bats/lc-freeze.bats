@@ -594,3 +594,43 @@ stage_matches_memory() {
 	assert_equal "$(section "$T/notes" AUXV)" "$(section "$gc" AUXV)"
 	assert_equal "$(section "$T/notes" FILE)" "$(section "$gc" FILE)"
 }
+
+@test "the notes: every thread's pending and blocked signals are the kernel's (a standard and a real-time signal queued to a thread that blocks them)" {
+	command -v eu-readelf >/dev/null || skip "needs: eu-readelf (elfutils)"
+	command -v perl >/dev/null || skip "needs: perl (tgkill)"
+	lc_start_target --threads 2
+	tid=$(lc_info thread.0.tid)
+	# lc-target's threads block every signal: these stay queued to the thread
+	perl -e 'for my $s (12, 40) { syscall(234, $ARGV[0] + 0, $ARGV[1] + 0, $s) == 0 or die "tgkill: $!" }' \
+		"$LC_TARGET_PID" "$tid"
+	run -0 --separate-stderr livecore.sh -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/s.core"
+	run -0 eu-readelf -n "$BATS_TEST_TMPDIR/s.core"
+	notes=$output
+	for t in $(ls "/proc/$LC_TARGET_PID/task"); do
+		pnd=$(awk '$1 == "SigPnd:" { print $2 }' "/proc/$LC_TARGET_PID/task/$t/status")
+		blk=$(awk '$1 == "SigBlk:" { print $2 }' "/proc/$LC_TARGET_PID/task/$t/status")
+		# eu-readelf writes the sets as signal numbers: <1,2> or ~<...>
+		run -0 awk -v t="$t" '/^ *sigpend: / { p = $2 } /^ *sighold: / { h = $2 }
+			$1 == "pid:" && $2 == t "," { print p, h; exit }' <<<"$notes"
+		read -r core_pnd core_blk <<<"$output"
+		[ "$(sigset_of "$core_pnd")" = "$(printf %u $((16#$pnd)))" ] || { echo "thread $t: pending $core_pnd, /proc $pnd"; false; }
+		[ "$(sigset_of "$core_blk")" = "$(printf %u $((16#$blk)))" ] || { echo "thread $t: blocked $core_blk, /proc $blk"; false; }
+	done
+	[ "$(awk '$1 == "SigPnd:" { print $2 }' "/proc/$LC_TARGET_PID/task/$tid/status")" = 0000008000000800 ]
+}
+
+# sigset_of SET - eu-readelf's <1,5-7> or ~<...> as the 64-bit mask, decimal
+sigset_of() {
+	local set=$1 neg=0 mask=0 r a b
+	[[ $set == "~"* ]] && neg=1 && set=${set#\~}
+	set=${set#<}
+	set=${set%>}
+	for r in ${set//,/ }; do
+		a=${r%-*} b=${r#*-}
+		for ((s = a; s <= b; s++)); do
+			mask=$((mask | (1 << (s - 1))))
+		done
+	done
+	[ "$neg" = 1 ] && mask=$((~mask))
+	printf '%u\n' "$mask"
+}

@@ -4,6 +4,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +110,125 @@ static int read_task(int task_dirfd, pid_t tid, struct task_ids *ids, struct pro
 	return rc;
 }
 
+static size_t stat_slot(pid_t tid, size_t cap)
+{
+	return ((size_t)(unsigned)tid * 2654435761u) & (cap - 1);
+}
+
+void capture_prepare(struct capture *c, int task_dirfd)
+{
+	int fd = openat(task_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct rlimit rl;
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dir;
+
+	if (fd < 0)
+		return;
+	if (!(dir = fdopendir(fd))) {
+		close(fd);
+		return;
+	}
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	rewinddir(dir);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (c->stat_fds_cap = 64; c->stat_fds_cap < 2 * n + 2;)
+		c->stat_fds_cap *= 2;
+	if (!(c->stat_fds = calloc(c->stat_fds_cap, sizeof *c->stat_fds))) {
+		c->stat_fds_cap = 0;
+		closedir(dir);
+		return;
+	}
+	while ((d = readdir(dir))) {
+		char path[64];
+		long tid = strtol(d->d_name, NULL, 10);
+		int sfd;
+
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof path, "%ld/stat", tid);
+		if ((sfd = openat(task_dirfd, path, O_RDONLY | O_CLOEXEC)) < 0)
+			break; /* the file limit: the rest in the stop */
+		for (size_t k = stat_slot((pid_t)tid, c->stat_fds_cap);; k = (k + 1) & (c->stat_fds_cap - 1))
+			if (!c->stat_fds[k].tid) {
+				c->stat_fds[k] = (struct capture_stat_fd){ (pid_t)tid, sfd };
+				break;
+			}
+	}
+	closedir(dir);
+}
+
+/* task/TID/stat's text: from the fd opened before the stop, else opened
+ * now. NULL with errno. */
+static char *read_stat_text(const struct capture *c, int task_dirfd, pid_t tid)
+{
+	char path[64];
+
+	for (size_t k = c->stat_fds_cap ? stat_slot(tid, c->stat_fds_cap) : 0;
+	     c->stat_fds_cap && c->stat_fds[k].tid; k = (k + 1) & (c->stat_fds_cap - 1))
+		if (c->stat_fds[k].tid == tid) {
+			char *text = xio_read_fd_all(c->stat_fds[k].fd, NULL);
+
+			/* ESRCH: that task is gone, the tid may be another's */
+			if (text && *text)
+				return text;
+			free(text);
+			break;
+		}
+	snprintf(path, sizeof path, "%d/stat", (int)tid);
+	return xio_read_at_all(task_dirfd, path, NULL);
+}
+
+/* A thread other than the leader, in the stop. Its status file (the pids
+ * of its namespaces, its signal masks) costs as much again as its stat: 4
+ * ms a thousand threads of the pause here. With the process in our pid
+ * namespace (the leader's NSpid has one level) the ids are the leader's
+ * but for the pid, which is the tid, and the masks come from ptrace, which
+ * holds the thread anyway: the blocked set (PTRACE_GETSIGMASK) and the
+ * pending one, the kernel's pr_sigpend (its own queue: signals 1-31 from
+ * stat's signal field, the real-time ones, always queued with a siginfo,
+ * from PTRACE_PEEKSIGINFO). Otherwise, or when any of that fails, the
+ * status file as for the leader. */
+static int read_thread(const struct capture *c, int task_dirfd, pid_t tid, const struct task_ids *leader,
+		       struct task_ids *ids, struct procfs_stat *st)
+{
+	char *text;
+	uint64_t blocked;
+	siginfo_t si[32];
+	int rc;
+
+	if (!leader || leader->nspid_levels != 1)
+		return read_task(task_dirfd, tid, ids, st);
+	if (!(text = read_stat_text(c, task_dirfd, tid)))
+		return -1;
+	rc = procfs_parse_stat(text, st);
+	free(text);
+	if (rc < 0 || !st->have_signal ||
+	    ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof blocked, &blocked) < 0)
+		return read_task(task_dirfd, tid, ids, st);
+	*ids = *leader;
+	ids->nspid[0] = tid;
+	ids->sigblk = blocked;
+	ids->sigpnd = st->signal;
+	for (uint64_t off = 0;; off += sizeof si / sizeof si[0]) {
+		struct __ptrace_peeksiginfo_args args = { .off = off, .flags = 0, .nr = sizeof si / sizeof si[0] };
+		long n = ptrace(PTRACE_PEEKSIGINFO, tid, &args, si);
+
+		if (n < 0)
+			return read_task(task_dirfd, tid, ids, st);
+		for (long k = 0; k < n; k++)
+			if (si[k].si_signo >= 32 && si[k].si_signo <= 64)
+				ids->sigpnd |= 1ull << (si[k].si_signo - 1);
+		if (n < (long)(sizeof si / sizeof si[0]))
+			break;
+	}
+	return 0;
+}
+
 /* The parent's pid in the target's namespace: its NSpid entry at the
  * target's level, or 0 when the parent lives outside that namespace (the
  * kernel's task_pid_vnr answers 0 then too). */
@@ -168,7 +291,7 @@ static int fill_threads(struct capture *c, const struct capture_fds *fds,
 	const struct ptrace_thread **live = calloc(s->n ? s->n : 1, sizeof *live);
 	size_t n;
 	pid_t ppid = 0;
-	bool have_ppid = false;
+	bool have_ppid = false, leader_read = false;
 
 	if (!live)
 		return -1;
@@ -189,7 +312,10 @@ static int fill_threads(struct capture *c, const struct capture_fds *fds,
 		struct task_ids ids;
 		struct procfs_stat st;
 
-		if (read_task(fds->task_dirfd, live[i]->tid, &ids, &st) < 0) {
+		/* the leader first (ptrace_stop sorts it so): the others
+		 * take its ids */
+		if (read_thread(c, fds->task_dirfd, live[i]->tid,
+				live[i]->tid != s->pid && leader_read ? leader_ids : NULL, &ids, &st) < 0) {
 			if (live[i]->tid == s->pid) {
 				free(live);
 				return -1;
@@ -204,6 +330,7 @@ static int fill_threads(struct capture *c, const struct capture_fds *fds,
 		fill_ids(&nt->prstatus, &ids, ppid);
 		if (live[i]->tid == s->pid) {
 			*leader_ids = ids;
+			leader_read = true;
 			st = *leader_stat;
 		}
 		nt->prstatus.utime = ticks_to_timeval(st.utime);
@@ -376,6 +503,10 @@ void capture_init(struct capture *c)
 
 void capture_free(struct capture *c)
 {
+	for (size_t k = 0; k < c->stat_fds_cap; k++)
+		if (c->stat_fds[k].tid)
+			close(c->stat_fds[k].fd);
+	free(c->stat_fds);
 	free(c->threads);
 	free(c->auxv);
 	free(c->file_note);

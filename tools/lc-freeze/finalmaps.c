@@ -169,8 +169,9 @@ static int decide_again(const struct manifest *in, const struct procfs_map *m,
 
 /* The tracker's look inside the stop: every private record that holds
  * clean pages (with uffd, every anonymous shared one it watched, too:
- * stagemap_shared_watchable), one record at a time (a record the scan finds unregistered
- * is lost alone, not with its neighbours). */
+ * stagemap_shared_watchable), all in one look (track_look_exceptions
+ * scans nearby records in one call: thousands of thread stacks); a part
+ * the scan finds unregistered is lost alone, not with its neighbours. */
 static int look(const struct manifest *out, const struct stagemap *sm, const struct finalmaps_ctx *ctx,
 		struct finalmaps_result *r, struct track_report *rep, struct pagemap_runs *gone)
 {
@@ -198,12 +199,12 @@ static int look(const struct manifest *out, const struct stagemap *sm, const str
 			c++;
 		if (c == clean.n || clean.run[c].start >= end)
 			continue;
-		pagemap_runs_clear(&one);
 		if (pagemap_runs_append(&one, v->start, end) < 0 ||
-		    pagemap_runs_append(&r->scanned, v->start, end) < 0 ||
-		    track_look_exceptions(ctx->tracker, &one, rep, gone) < 0)
+		    pagemap_runs_append(&r->scanned, v->start, end) < 0)
 			goto out;
 	}
+	if (track_look_exceptions(ctx->tracker, &one, rep, gone) < 0)
+		goto out;
 	rc = 0;
 out:
 	pagemap_runs_free(&clean);

@@ -713,6 +713,7 @@ int main(int argc, char **argv)
 	}
 	f.state = f.t.stat.state;
 	f.held_stopped = target_stopped(&f.t);
+	capture_prepare(&f.cap, f.h.task);
 	status = stop(&f);
 	if (f.uffd_close_us >= 0)
 		uffd_release_children_of(&f);

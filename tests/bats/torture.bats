@@ -106,6 +106,11 @@ dump_and_check() {
 	assert_regex "$LAST_DUMP_STDERR" 'pre-copy passes \(uffd\)'
 }
 
+@test "torture: 5 dumps with the stop's look split across threads at every 64 KiB (the path of large targets) each show one instant" {
+	start_torture
+	LIVECORE_TEST_SCAN_CHUNK_KIB=64 dump_and_check 5
+}
+
 @test "torture: 5 dumps with -T none each show one instant" {
 	start_torture
 	dump_and_check 5 -T none

@@ -8,7 +8,7 @@ set -u
 usage() {
 	cat <<'USAGE'
 usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
-                   [-r RETRIES] [-w WORKDIR] [-k] [-q] [-f] PID OUT.core
+                   [-r RETRIES] [-w WORKDIR] [-n NICE] [-k] [-q] [-f] PID OUT.core
   -p PASSES          most pre-copy passes (lc-precopy -p)
   -t DIRTY_PCT       stop pre-copying below this dirty share (lc-precopy -t)
   -T TRACKING        auto, soft-dirty, uffd or none (lc-precopy -T)
@@ -17,6 +17,9 @@ usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
   -r RETRIES         stops to retry after the budget was exceeded (default 3)
   -w WORKDIR         directory for the work files (default: OUT's directory,
                      so that the core is assembled in place)
+  -n NICE            the pre-copy's niceness (default 19; 0: as the caller),
+                     and its I/O at the lowest best-effort priority, so that
+                     the process keeps its CPUs while it is copied
   -k                 keep the work directory (manifests, staging, notes)
   -q                 quiet: only errors and the summary line
   -f                 replace OUT if it exists
@@ -31,8 +34,8 @@ die() { # status message...
 	exit "$status"
 }
 
-passes='' dirty_pct='' tracking='' budget='' retries=3 workparent='' keep=0 quiet=0 force=0
-while getopts p:t:T:b:r:w:kqfh opt; do
+passes='' dirty_pct='' tracking='' budget='' retries=3 workparent='' keep=0 quiet=0 force=0 niceness=19
+while getopts p:t:T:b:r:w:n:kqfh opt; do
 	case $opt in
 	p) passes=$OPTARG ;;
 	t) dirty_pct=$OPTARG ;;
@@ -40,6 +43,7 @@ while getopts p:t:T:b:r:w:kqfh opt; do
 	b) budget=$OPTARG ;;
 	r) retries=$OPTARG ;;
 	w) workparent=$OPTARG ;;
+	n) niceness=$OPTARG ;;
 	k) keep=1 ;;
 	q) quiet=1 ;;
 	f) force=1 ;;
@@ -54,6 +58,7 @@ pid=$1 out=$2
 is_number() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 is_number "$pid" || die 2 "bad pid \"$pid\" (want a decimal process id)"
 is_number "$retries" || die 2 "bad retry count \"$retries\""
+{ is_number "$niceness" && [ "$niceness" -le 19 ]; } || die 2 "bad niceness \"$niceness\" (0 to 19)"
 [ -z "$budget" ] || is_number "$budget" || die 2 "bad pause budget \"$budget\" (milliseconds)"
 [ -d "/proc/$pid" ] || die 3 "no process $pid"
 if [ "$out" != - ] && { [ -e "$out" ] || [ -L "$out" ]; } && [ "$force" = 0 ]; then
@@ -160,11 +165,22 @@ quiet_flag=
 
 run /dev/null "$work/manifest.maps" "$LC_MAPS" "$pid" || tool_failed $?
 
+# The pre-copy runs beside the process, on the CPUs it needs: at the
+# lowest priority by default, so that the process's own threads come
+# first (make bench: the target's work rate during pre-copy). The stop is
+# not reniced: the process waits for it.
+background=
+if [ "$niceness" -gt 0 ]; then
+	background="nice -n $niceness"
+	command -v ionice >/dev/null 2>&1 && background="$background ionice -c 2 -n 7"
+fi
+
 set -- -s "$work/stage" $quiet_flag
 [ -n "$passes" ] && set -- "$@" -p "$passes"
 [ -n "$dirty_pct" ] && set -- "$@" -t "$dirty_pct"
 [ -n "$tracking" ] && set -- "$@" -T "$tracking"
-run "$work/manifest.maps" "$work/manifest.precopy" "$LC_PRECOPY" "$@" "$pid" || tool_failed $?
+# shellcheck disable=SC2086 # background is a command prefix
+run "$work/manifest.maps" "$work/manifest.precopy" $background "$LC_PRECOPY" "$@" "$pid" || tool_failed $?
 
 attempt=0
 while :; do
@@ -185,8 +201,9 @@ while :; do
 		"$prog" "$budget" "$attempt" "$retries" >&2
 	# Another pass over the same staging file, from the manifest lc-precopy wrote.
 	mv "$work/manifest.precopy" "$work/manifest.precopy.$attempt"
+	# shellcheck disable=SC2086 # background is a command prefix
 	run "$work/manifest.precopy.$attempt" "$work/manifest.precopy" \
-		"$LC_PRECOPY" -c -s "$work/stage" $quiet_flag -p 1 "$pid" || {
+		$background "$LC_PRECOPY" -c -s "$work/stage" $quiet_flag -p 1 "$pid" || {
 		rc=$?
 		cp "$work/manifest.precopy.$attempt" "$work/manifest.precopy"
 		tool_failed $rc

@@ -145,15 +145,38 @@ target_gaps() { # FILE
 }
 
 # --- figures ---------------------------------------------------------------
-# From the probe's log, in ms: the longest gap in which the probe was
-# stopped that overlaps [START, END) (the felt pause), the longest gap in
-# which it was only preempted (scheduler noise), and the longest stop
+# From the target's stall log (bench-target.c: "gap THREAD START LEN CAUSE
+# ..."), in ms: the longest stop of the probe (off its CPU without a
+# fault: a tracer held it) that overlaps [START, END) (the felt pause), the
+# probe's longest wait for a CPU (scheduler noise), and its longest stop
 # outside [START, END) (another stop of the target: uffd's injection).
 gap_figures() { # GAPFILE START END
 	awk -v s="$2" -v e="$3" '
-		$1 == "preempted" { noise = $3; next }
-		$1 == "gap" { if ($2 < e && $2 + $3 > s) { if ($3 > felt) felt = $3 } else if ($3 > other) other = $3 }
+		$1 == "worst" && $2 == "probe" && $3 == "sched" { noise = $4 }
+		$1 == "gap" && $2 == "probe" && $5 == "stopped" {
+			if ($3 < e && $3 + $4 > s) { if ($4 > felt) felt = $4 } else if ($4 > other) other = $4 }
 		END { printf "%.1f %.1f %.1f\n", felt / 1e6, noise / 1e6, other / 1e6 }' "$1"
+}
+# The worst stall of any of the target's threads (probe, dirtier, worker)
+# that overlaps the dump [START, END), in ms, and what it was (thread/cause,
+# bench-target.c), and the worker's units of work in the 10 ms buckets
+# inside [WSTART, WEND) against BASE units a bucket: a percentage.
+stall_figures() { # GAPFILE START END WSTART WEND BASE
+	awk -v s="$2" -v e="$3" -v ws="$4" -v we="$5" -v base="$6" '
+		$1 == "gap" && $3 < e && $3 + $4 > s && $4 > worst { worst = $4; what = $2 "/" $5 }
+		$1 == "work" && $2 >= ws && $2 + 1e7 <= we { units += $3; n++ }
+		END { printf "%.1f %s %s\n", worst / 1e6, what == "" ? "-" : what,
+			(n && base > 0) ? sprintf("%.0f", 100 * units / n / base) : "-" }' "$1"
+}
+# The worker's units a 10 ms bucket over a log with no dump in it.
+work_base() { # GAPFILE
+	awk '$1 == "work" { units += $3; n++ } END { if (n) printf "%.1f\n", units / n; else print 0 }' "$1"
+}
+# A second of the target undisturbed, before a dump: its work rate.
+target_baseline() { # FILE
+	target_gaps "$work/gaps.discard" || return 1
+	sleep 1
+	target_gaps "$1"
 }
 # From a bench-run log: a tool's first start, last end and peak RSS (KiB).
 rusage_of() { # LOG NAME
@@ -181,7 +204,7 @@ results=$work/results.tsv
 #  9 seize_ms 10 regs_ms 11 maps_ms 12 delta_ms 13 delta_pages 14 other_parts
 #  15 passes 16 precopy_gbs 17 raw_gbs 18 total_s 19 rss_maps 20 rss_precopy
 #  21 rss_freeze 22 rss_elfwrite 23 rss_all 24 core_mib 25 disk_mib 26 status
-#  27 other_stops_ms
+#  27 other_stops_ms 28 worst_stall_ms 29 worst_stall_what 30 work_precopy_pct
 
 dump_livecore() { # MODE CONFIG...
 	mode=$1
@@ -189,7 +212,8 @@ dump_livecore() { # MODE CONFIG...
 	log=$work/rusage.$mode
 	: >"$log"
 	core=$work/core.$mode
-	target_gaps "$work/gaps.discard" || return 1
+	target_baseline "$work/base.$mode" || return 1
+	base=$(work_base "$work/base.$mode")
 	BENCH_LOG=$log "$bb/bench-run" "$log" livecore.sh "$wrap/livecore.sh" -k -q -T "$mode" \
 		"$target_pid" "$core" 2>"$work/livecore.err"
 	rc=$?
@@ -201,7 +225,7 @@ dump_livecore() { # MODE CONFIG...
 		cat "$work/livecore.err" >&2
 		printf '%s\t%s\t%s\t%s\t%s' "$@" >>"$results"
 		printf '\t-%.0s' $(seq 20) >>"$results"
-		printf '\tfailed(%s)\n' "$rc" >>"$results"
+		printf '\tfailed(%s)\t-\t-\t-\t-\n' "$rc" >>"$results"
 		[ -n "$kept" ] && rm -rf "$kept"
 		rm -f "$core"
 		return 0
@@ -212,6 +236,14 @@ dump_livecore() { # MODE CONFIG...
 	read -r felt noise others <<EOF
 $(gap_figures "$work/gaps.$mode" "$fz_start" "$fz_end")
 EOF
+	# the whole dump (livecore.sh's run) and the pre-copy (lc-precopy's)
+	read -r d_start d_end _ <<EOF
+$(rusage_of "$log" livecore.sh)
+EOF
+	read -r p_start p_end _ <<EOF
+$(rusage_of "$log" lc-precopy)
+EOF
+	stalls=$(stall_figures "$work/gaps.$mode" "$d_start" "$d_end" "$p_start" "$p_end" "$base")
 	# The parts of the stop, and any other time a tool reports in
 	# microseconds (a further part of # freeze, a tracker's own short stop
 	# such as uffd's injection during pre-copy, or its close): "name=ms".
@@ -242,13 +274,14 @@ EOF
 	rm -rf "$kept" "$core"
 	printf '%s\t' "$@" >>"$results"
 	printf '%s\t' "$felt" "$noise" $freeze $precopy "$raw_gbs" "$total" $rss "$(mib_of_kib "$rss_all")" $sizes >>"$results"
-	printf 'ok\t%s\n' "$others" >>"$results"
+	printf 'ok\t%s\t%s\n' "$others" "$(echo "$stalls" | tr ' ' '\t')" >>"$results"
 }
 
 dump_gcore() { # CONFIG...
 	log=$work/rusage.gcore
 	: >"$log"
-	target_gaps "$work/gaps.discard" || return 1
+	target_baseline "$work/base.gcore" || return 1
+	base=$(work_base "$work/base.gcore")
 	"$bb/bench-run" "$log" gcore timeout -s KILL "$gcore_timeout" gcore -o "$work/gcore" "$target_pid" \
 		>"$work/gcore.out" 2>&1
 	rc=$?
@@ -260,7 +293,7 @@ dump_gcore() { # CONFIG...
 		say "gcore failed ($rc; killed after ${gcore_timeout} s if 137):"
 		tail -5 "$work/gcore.out" >&2
 		printf -- '-\t%.0s' $(seq 20) >>"$results"
-		printf 'failed(%s)\n' "$rc" >>"$results"
+		printf 'failed(%s)\t-\t-\t-\t-\n' "$rc" >>"$results"
 		rm -f "$core"
 		return 0
 	fi
@@ -269,12 +302,14 @@ dump_gcore() { # CONFIG...
 $(gap_figures "$work/gaps.gcore" "$1" "$2")
 EOF
 	total=$(awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f\n", (e - s) / 1e9 }')
+	# gcore has no pre-copy: the work done during its whole run
+	stalls=$(stall_figures "$work/gaps.gcore" "$1" "$2" "$1" "$2" "$base")
 	rss=$(mib_of_kib "$3")
 	sizes=$(core_sizes "$core")
 	rm -f "$core"
 	# the felt pause and the whole run: gcore stops the target throughout
-	printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\t%s\n' \
-		"$felt" "$noise" "$total" "$rss" $sizes "$others" >>"$results"
+	printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\t%s\t%s\n' \
+		"$felt" "$noise" "$total" "$rss" $sizes "$others" "$(echo "$stalls" | tr ' ' '\t')" >>"$results"
 }
 
 # --- the matrix ----------------------------------------------------------
@@ -425,12 +460,14 @@ table=$work/table.md
 		if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
 		if ($26 != "ok") { failed[k]++; why[k] = $26; next }
 		n = ++cnt[k]
-		for (c = 6; c <= 27; c++) v[k, c, n] = $c
+		for (c = 6; c <= 30; c++) v[k, c, n] = $c
 		if (n == 1) other[k] = $14
+		# the worst stall of all the rounds, and what it was
+		if ($28 != "-" && (!(k in wmax) || $28 + 0 > wmax[k])) { wmax[k] = $28 + 0; wwhat[k] = $29 }
 	}
 	END {
-		print "| target | tool | rounds | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | other stops ms | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
-		print "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+		print "| target | tool | rounds | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | other stops ms | worst stall ms (what) | work in pre-copy | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
+		print "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]
 			split(k, kc, FS)
@@ -438,11 +475,13 @@ table=$work/table.md
 			target = sprintf("%g GiB %s, %s/s, %s thr", kc[1] / 1024, kc[2] == "thp" ? "THP" : "4K", kc[3], kc[4])
 			tool = kc[5] == "gcore" ? "gcore" : "livecore -T " kc[5]
 			note = failed[k] ? sprintf(" (%d failed: %s)", failed[k], why[k]) : ""
-			if (!cnt[k]) { printf "| %s | %s | 0 |%s ||||||||||||||\n", target, tool, note; continue }
+			if (!cnt[k]) { printf "| %s | %s | 0 |%s ||||||||||||||||\n", target, tool, note; continue }
 			felt = sprintf("%.1f (%.0f–%.0f)%s", med(k, 6), med(k, 6, "lo"), med(k, 6, "hi"), note)
+			worst = (k in wmax) ? sprintf("%.1f (%s)", wmax[k], wwhat[k]) : "-"
+			work = f(k, 30, "%.0f%%")
 			if (kc[5] == "gcore") {
-				printf "| %s | gcore | %d | %s | 1 | - | - | %s | %s | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
-					target, cnt[k], felt, f(k, 27, "%.1f"), f(k, 7, "%.1f"), f(k, 18, "%.2f"), f(k, 23, "%.1f"), f(k, 24, "%.0f"), f(k, 25, "%.0f")
+				printf "| %s | gcore | %d | %s | 1 | - | - | %s | %s | %s | %s | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
+					target, cnt[k], felt, f(k, 27, "%.1f"), worst, work, f(k, 7, "%.1f"), f(k, 18, "%.2f"), f(k, 23, "%.1f"), f(k, 24, "%.0f"), f(k, 25, "%.0f")
 				continue
 			}
 			parts = f(k, 9, "%.2f") " / " f(k, 10, "%.2f") " / " f(k, 11, "%.2f") " / " f(k, 12, "%.1f") " (" f(k, 13, "%d") ")"
@@ -450,13 +489,13 @@ table=$work/table.md
 			pr = ratio(med(k, 16), med(k, 17))
 			if (pr != "-") pr = sprintf("%.0f%%", 100 * pr)
 			rss = sprintf("%.1f / %.1f / %.1f / %.1f", med(k, 19, "hi"), med(k, 20, "hi"), med(k, 21, "hi"), med(k, 22, "hi"))
-			printf "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
-				target, tool, cnt[k], felt, ratio(med(k, 6), med(g, 6)), f(k, 8, "%.1f"), parts, f(k, 27, "%.1f"), f(k, 7, "%.1f"),
+			printf "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
+				target, tool, cnt[k], felt, ratio(med(k, 6), med(g, 6)), f(k, 8, "%.1f"), parts, f(k, 27, "%.1f"), worst, work, f(k, 7, "%.1f"),
 				f(k, 15, "%d"), f(k, 16, "%.2f"), f(k, 17, "%.2f"), pr,
 				f(k, 18, "%.2f"), ratio(med(k, 18), med(g, 18)), rss, f(k, 24, "%.0f"), f(k, 25, "%.0f")
 		}
 	}' "$results"
-	printf '\n%s\n' "Columns (medians over the rounds; a round is a fresh target dumped once by each tool, livecore's none mode first and gcore last): *felt pause* is the longest gap in which the target's probe thread (spinning on CLOCK_MONOTONIC at nice -20) was stopped, overlapping lc-freeze's run, or gcore's; *other stops* the longest stop of the probe at any other time of the dump (uffd: the injection of the userfaultfd during pre-copy); *noise* the longest gap in which the probe was only preempted by the scheduler (stopped and preempted told apart by the probe's voluntary context switches). *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
+	printf '\n%s\n' "Columns (medians over the rounds; a round is a fresh target dumped once by each tool, livecore's none mode first and gcore last): *felt pause* is the longest time the target's probe thread (waking every 500 us at nice -20) was stopped by a tracer (late, off its CPU without a page fault, not waiting for a CPU), overlapping lc-freeze's run, or gcore's; *other stops* the longest stop of the probe at any other time of the dump (uffd: the injection of the userfaultfd during pre-copy); *worst stall* the longest time any of the target's three measuring threads made no progress at any moment of the dump, whatever the cause, and what it was: the thread (probe; dirtier, which writes the heap; worker, which reads random cache lines of it in a loop at nice 0) and the cause its clocks give (stopped; fault: it took page faults; sched: it waited for a CPU for half the time or more; cpu: it ran, slowly), the largest over the rounds; *work in pre-copy* the worker's units of work in each 10 ms while lc-precopy ran, against its rate in the second just before the dump (for gcore: during its whole run); *noise* the probe's longest wait for a CPU. *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
 } >"$table"
 
 mkdir -p "$(dirname "$out_md")"

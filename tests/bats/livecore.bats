@@ -205,3 +205,25 @@ interrupt_livecore() {
 	p2=$(cat "$BATS_TEST_TMPDIR/progress")
 	[ "$p2" -gt "$p1" ]
 }
+
+@test "livecore.sh: the pre-copy runs at niceness 19 by default, as -n says, and as the caller with -n 0; a bad -n is a usage error (2)" {
+	run -2 --separate-stderr livecore.sh -n 20 1 "$BATS_TEST_TMPDIR/x.core"
+	assert_regex "$stderr" 'bad niceness "20"'
+	lc_start_target --pattern-mib 512
+	for arg in default 7 0; do
+		want=$arg opt=(-n "$arg")
+		[ "$arg" = default ] && want=19 opt=()
+		rm -f "$BATS_TEST_TMPDIR/n.core"
+		livecore.sh "${opt[@]}" -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/n.core" \
+			2>"$BATS_TEST_TMPDIR/err" &
+		driver=$!
+		seen=
+		for ((i = 0; i < 2000; i++)); do
+			p=$(pgrep -P "$driver" -x lc-precopy) &&
+				seen=$(lc_proc_field "$p" 19) && [ -n "$seen" ] && break
+			sleep 0.005
+		done
+		wait "$driver"
+		assert_equal "$seen" "$want"
+	done
+}

@@ -248,6 +248,16 @@ lc_open_path() {
 	done
 }
 
+# lc_kernel_has_uffd - true on Linux 6.7 or later: userfaultfd's
+# asynchronous write-protect and PAGEMAP_SCAN, what the uffd tracker needs
+lc_kernel_has_uffd() {
+	local v major minor
+	v=$(uname -r)
+	major=${v%%.*} minor=${v#*.}
+	minor=${minor%%.*}
+	[ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 7 ]; }
+}
+
 # lc_say TEXT - a "# " line in the TAP output (figures worth a look)
 lc_say() {
 	printf '# %s\n' "$*" >&3

@@ -198,10 +198,7 @@ start_as() {
 
 @test "under seccomp (root, another user's process): CAP_SYS_ADMIN permitted, never in force, in lc-precopy after setup and in lc-freeze's stop; nothing after it" {
 	lc_require_root
-	local v
-	v=$(uname -r)
-	[ "${v%%.*}" -gt 6 ] || { [ "${v%%.*}" -eq 6 ] && [ "$(echo "$v" | cut -d. -f2)" -ge 7 ]; } ||
-		skip "needs: uffd (Linux 6.7+)"
+	lc_kernel_has_uffd || skip "needs: uffd (Linux 6.7+)"
 	mkdir -p "$D/shared"
 	chmod 1777 "$D/shared"
 	lc_open_path "$D/shared"

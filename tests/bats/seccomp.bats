@@ -15,12 +15,7 @@ setup() {
 	lc_require_root
 	D=$BATS_TEST_TMPDIR
 	RUNNER="$LIVECORE_BUILD/targets/lc-seccomp-run"
-	local v major minor
-	v=$(uname -r)
-	major=${v%%.*} minor=${v#*.}
-	minor=${minor%%.*}
-	[ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 7 ]; } ||
-		skip "needs: uffd (userfaultfd async write-protect, PAGEMAP_SCAN: Linux 6.7+)"
+	lc_kernel_has_uffd || skip "needs: uffd (userfaultfd async write-protect, PAGEMAP_SCAN: Linux 6.7+)"
 }
 
 teardown() {

@@ -18,13 +18,7 @@ teardown() {
 	lc_cleanup_targets
 }
 
-uffd_here() {
-	local v major minor
-	v=$(uname -r)
-	major=${v%%.*} minor=${v#*.}
-	minor=${minor%%.*}
-	[ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 7 ]; }
-}
+uffd_here() { lc_kernel_has_uffd; }
 
 # core_pattern_good CORE - every page of the target's pattern is in CORE
 core_pattern_good() {

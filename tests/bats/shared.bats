@@ -11,12 +11,7 @@ bats_require_minimum_version 1.8.0
 setup() {
 	load helpers
 	D=$BATS_TEST_TMPDIR
-	local v major minor
-	v=$(uname -r)
-	major=${v%%.*} minor=${v#*.}
-	minor=${minor%%.*}
-	[ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 7 ]; } ||
-		skip "needs: uffd (userfaultfd async write-protect, PAGEMAP_SCAN: Linux 6.7+)"
+	lc_kernel_has_uffd || skip "needs: uffd (userfaultfd async write-protect, PAGEMAP_SCAN: Linux 6.7+)"
 }
 
 teardown() {

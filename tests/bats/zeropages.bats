@@ -29,11 +29,7 @@ disk_kib() {
 
 # modes that work here: uffd where the kernel has it, and none
 modes_here() {
-	local v major minor
-	v=$(uname -r)
-	major=${v%%.*} minor=${v#*.}
-	minor=${minor%%.*}
-	if [ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 7 ]; }; then
+	if lc_kernel_has_uffd; then
 		echo uffd none
 	else
 		echo none

@@ -14,6 +14,11 @@
 #             (99th percentile and max, ms) over the dump against the 5 s
 #             before it.
 #
+#   gcore-read  lc-target with 64 MiB written and a 1 GiB PROT_NONE
+#             reservation (as the Go runtime and the JVM reserve address
+#             space), dumped per mode, then read once by gcore (its pause
+#             beside), then dumped again: a debugger's reads map the zero
+#             page into the reservation, which must change nothing.
 #   seccomp   lc-target with MIB written and 1000 pages a second rewritten,
 #             with no filter and under filters that allow everything,
 #             answer userfaultfd with EPERM, or kill on it
@@ -25,7 +30,7 @@
 # and to standard output. Root only (the cluster runs as the postgres
 # user). bash: it reads the pgbench logs with arrays.
 #
-# Environment: BENCH_ROWS (default "shared seccomp postgres": which kinds
+# Environment: BENCH_ROWS (default "shared gcore-read seccomp postgres": which kinds
 # of rows), BENCH_LARGE=1 (4 GB of shared_buffers too), BENCH_MODES
 # (default "uffd none"), BENCH_OUT (default docs/BENCHMARKS.md),
 # BENCH_DIR (work files, default /var/tmp), LIVECORE_BUILD.
@@ -68,7 +73,7 @@ rows=$work/rows
 now_us() { date +%s%6N; }
 
 # dump MODE PID [COMMAND PREFIX...] -> "pause_ms delta_pages" (livecore.sh's
-# summary) or "failed"
+# summary) or "failed"; the core's MiB on disk in $work/core.mib
 dump() {
 	local err mode=$1 pid=$2
 	shift 2
@@ -81,6 +86,7 @@ dump() {
 	fi
 	err=$(tail -n 1 "$work/err")
 	sed -n 's/.*pause \([0-9.]*\) ms (.*delta [0-9.]* ms: \([0-9]*\) pages.*/\1 \2/p' <<<"$err"
+	stat -c '%b %B' "$work/core" | awk '{ printf "%.1f\n", $1 * $2 / 1048576 }' >"$work/core.mib"
 	rm -f "$work/core"
 }
 
@@ -112,6 +118,27 @@ shared_row() { # MIB
 	printf 'shared %s MiB\tgcore\t%s -\t-\t-\n' "$1" "$(gcore_pause "$pid")" >>"$rows"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null
+}
+
+# --- after a debugger's read ----------------------------------------------------
+gcore_read_row() {
+	local info=$work/t.info pid mode r before after
+	for mode in $modes; do
+		rm -f "$info"
+		"$build/targets/lc-target" -o "$info" --pattern-mib 64 --reserve-gib 1 </dev/null >/dev/null 2>&1 &
+		pid=$!
+		pids+=("$pid")
+		until [ -s "$info" ]; do sleep 0.1; done
+		r=$(dump "$mode" "$pid")
+		before=$(cat "$work/core.mib")
+		printf 'gcore-read: before gcore\t%s\t%s\t-\t-\t%s\n' "$mode" "$r" "$before" >>"$rows"
+		printf 'gcore-read: gcore\tgcore\t%s -\t-\t-\t-\n' "$(gcore_pause "$pid")" >>"$rows"
+		r=$(dump "$mode" "$pid")
+		after=$(cat "$work/core.mib")
+		printf 'gcore-read: after gcore\t%s\t%s\t-\t-\t%s\n' "$mode" "$r" "$after" >>"$rows"
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null
+	done
 }
 
 # --- under seccomp -------------------------------------------------------------
@@ -193,11 +220,12 @@ postgres_row() { # SHARED_BUFFERS(MB)
 	pg_data=
 }
 
-wants() { case " ${BENCH_ROWS:-shared seccomp postgres} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+wants() { case " ${BENCH_ROWS:-shared gcore-read seccomp postgres} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 if wants shared; then
 	shared_row 256
 	shared_row 1024
 fi
+wants gcore-read && gcore_read_row
 wants seccomp && seccomp_row 1024
 if ! wants postgres; then
 	:
@@ -214,13 +242,13 @@ table=$work/table
 	printf '<!-- bench-services:begin (bench/services.sh writes between these markers) -->\n'
 	printf 'bench/services.sh, %s, %s, %s CPUs, Linux %s.\n\n' "$(date -u +%Y-%m-%d)" \
 		"$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nproc)" "$(uname -r)"
-	printf '| target | tool | pause ms | pages copied in the stop | pgbench p99 / max ms during | before |\n'
-	printf '|---|---|---:|---:|---:|---:|\n'
-	while IFS="$(printf '\t')" read -r what mode r dur base; do
+	printf '| target | tool | pause ms | pages copied in the stop | pgbench p99 / max ms during | before | core MiB on disk |\n'
+	printf '|---|---|---:|---:|---:|---:|---:|\n'
+	while IFS="$(printf '\t')" read -r what mode r dur base disk; do
 		set -- $r
 		p99=${dur% *} mx=${dur#* } bp99=${base% *} bmx=${base#* }
-		printf '| %s | %s | %s | %s | %s / %s | %s / %s |\n' "$what" "$mode" "$1" "${2:--}" \
-			"$p99" "$mx" "$bp99" "$bmx"
+		printf '| %s | %s | %s | %s | %s / %s | %s / %s | %s |\n' "$what" "$mode" "$1" "${2:--}" \
+			"$p99" "$mx" "$bp99" "$bmx" "${disk:--}"
 	done <"$rows"
 	printf '<!-- bench-services:end -->\n'
 } >"$table"

@@ -175,7 +175,9 @@ if [ "$niceness" -gt 0 ]; then
 	command -v ionice >/dev/null 2>&1 && background="$background ionice -c 2 -n 7"
 fi
 
-set -- -s "$work/stage" $quiet_flag
+# -P: if this script is killed outright, lc-precopy closes the userfaultfd
+# it left in the process (it gets SIGTERM), which nothing else would do
+set -- -s "$work/stage" -P $quiet_flag
 [ -n "$passes" ] && set -- "$@" -p "$passes"
 [ -n "$dirty_pct" ] && set -- "$@" -t "$dirty_pct"
 [ -n "$tracking" ] && set -- "$@" -T "$tracking"
@@ -203,7 +205,7 @@ while :; do
 	mv "$work/manifest.precopy" "$work/manifest.precopy.$attempt"
 	# shellcheck disable=SC2086 # background is a command prefix
 	run "$work/manifest.precopy.$attempt" "$work/manifest.precopy" \
-		$background "$LC_PRECOPY" -c -s "$work/stage" $quiet_flag -p 1 "$pid" || {
+		$background "$LC_PRECOPY" -c -P -s "$work/stage" $quiet_flag -p 1 "$pid" || {
 		rc=$?
 		cp "$work/manifest.precopy.$attempt" "$work/manifest.precopy"
 		tool_failed $rc

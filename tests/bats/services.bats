@@ -118,6 +118,31 @@ tool_of() { # DRIVER TOOL
 	[ "$(cat "$D/as-nobody/progress")" -gt "$p1" ]
 }
 
+@test "services: SIGKILL of livecore.sh itself during the pre-copy of a nobody process: lc-precopy (-P) closes the userfaultfd; nothing is left in the process" {
+	uffd_here || skip "needs: uffd (Linux 6.7+)"
+	lc_start_target_as nobody --threads 2 --pattern-mib 128 --dirty-rate 2000
+	livecore.sh -w "$D" "$LC_TARGET_PID" "$D/k.core" 2>"$D/err" &
+	driver=$!
+	tool=$(tool_of "$driver" lc-precopy)
+	for ((i = 0; i < 2000; i++)); do
+		grep -qs '^# uffd fd=' "$D"/.livecore.*/manifest.precopy && break
+		sleep 0.005
+	done
+	run -0 bash -c "ls -l /proc/$LC_TARGET_PID/fd | grep -c 'anon_inode:\[userfaultfd\]'"
+	assert_output 1
+	kill -KILL "$driver"
+	wait "$driver" || true
+	# lc-precopy hears of it (SIGTERM), releases, exits
+	for ((i = 0; i < 1000; i++)); do
+		kill -0 "$tool" 2>/dev/null || break
+		sleep 0.01
+	done
+	run -1 kill -0 "$tool"
+	lc_assert_nothing_left "$LC_TARGET_PID"
+	[ ! -e "$D/k.core" ]
+	rm -rf "$D"/.livecore.*
+}
+
 @test "services: lc-precopy -R removes the userfaultfd a killed pipeline left in a nobody process; then there is nothing to release" {
 	uffd_here || skip "needs: uffd (Linux 6.7+)"
 	lc_start_target_as nobody --pattern-mib 16 --dirty-rate 1000

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_PASSES 8
@@ -40,7 +41,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: lc-precopy -s STAGE [-c] [-T auto|soft-dirty|uffd|none] [-p MAXPASSES]\n"
-		"                  [-t DIRTY_PCT] [-j WORKERS] [-q] PID < MANIFEST > MANIFEST\n"
+		"                  [-t DIRTY_PCT] [-j WORKERS] [-q] [-P] PID < MANIFEST > MANIFEST\n"
 		"  -s STAGE      create the staging file STAGE (0600; never an existing file)\n"
 		"  -c            continue: STAGE exists and MANIFEST is one lc-precopy wrote for it;\n"
 		"                run more passes with its tracker, append new extents\n"
@@ -52,6 +53,8 @@ static void usage(FILE *out)
 		"                are dirty (default: %d with soft-dirty, 0 with uffd)\n"
 		"  -j WORKERS    copy threads (default: online CPUs)\n"
 		"  -q            no progress line\n"
+		"  -P            with the parent: its death is an interrupt (SIGTERM: the\n"
+		"                userfaultfd is closed in PID, STAGE removed)\n"
 		"  -h            this help\n"
 		"       lc-precopy -R FD PID\n"
 		"  -R FD         release: close the userfaultfd FD that a pipeline killed\n"
@@ -63,7 +66,7 @@ struct options {
 	const char *stage;
 	enum track_request tracking;
 	unsigned max_passes, dirty_pct, workers;
-	bool quiet, resume, tracking_given;
+	bool quiet, resume, tracking_given, with_parent;
 	int release_fd;         /* -R: -1 when not given */
 	pid_t pid;
 };
@@ -90,8 +93,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->dirty_pct = DIRTY_PCT_BY_MODE;
 	o->workers = 0;
 	o->release_fd = -1;
-	while ((c = getopt(argc, argv, "s:cT:p:t:j:qR:h")) != -1) {
+	while ((c = getopt(argc, argv, "s:cT:p:t:j:qPR:h")) != -1) {
 		switch (c) {
+		case 'P':
+			o->with_parent = true;
+			break;
 		case 'R': {
 			unsigned fd;
 
@@ -302,6 +308,7 @@ int main(int argc, char **argv)
 	static const cap_value_t ptrace_admin[] = { CAP_SYS_PTRACE, CAP_SYS_ADMIN };
 	struct options o = { 0 };
 	struct sources src = { -1, -1, -1, -1, -1, -1 };
+	pid_t parent = getppid(); /* -P: who started us */
 	struct manifest in, out;
 	struct target t;
 	struct precopy p;
@@ -430,6 +437,12 @@ int main(int argc, char **argv)
 		handoff_release();
 		return EXIT_FAILURE_IO;
 	}
+	/* -P: a driver killed outright (SIGKILL) can clean nothing up; its
+	 * death reaches us as SIGTERM, handled as any interrupt: the
+	 * userfaultfd is closed in the process. One that died before this
+	 * line left us to init (or a subreaper): the same. */
+	if (o.with_parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent))
+		kill(getpid(), SIGTERM);
 	if (o.resume) {
 		/* not ours to remove: it holds the passes before this one */
 		stage_fd = stage_open(o.stage, O_RDWR, o.pid, in.starttime, page_size);

@@ -168,9 +168,10 @@ run /dev/null "$work/manifest.maps" "$LC_MAPS" "$pid" || tool_failed $?
 # The pre-copy runs beside the process, on the CPUs it needs: at the
 # lowest priority by default, so that the process's own threads come
 # first (make bench: the target's work rate during pre-copy). The stop is
-# not reniced: the process waits for it.
+# not reniced: the process waits for it. A system without nice(1) (a
+# minimal busybox) runs it as the caller.
 background=
-if [ "$niceness" -gt 0 ]; then
+if [ "$niceness" -gt 0 ] && command -v nice >/dev/null 2>&1; then
 	background="nice -n $niceness"
 	command -v ionice >/dev/null 2>&1 && background="$background ionice -c 2 -n 7"
 fi

@@ -319,7 +319,8 @@ EOF
 # 1000 pages/s, 1 thread; 3 rounds each), then every dirtying rate at 1 and
 # 4 GiB (how the pause grows with the size and with the dirty set), 16
 # threads at 1000 pages/s (what threads cost the stop), THP at 1000 pages/s
-# (a write dirties 2 MiB); 1 round each. Left out: THP and 16 threads at 0
+# (a write dirties 2 MiB), 1000 and 4000 threads on a 64 MiB heap; 1 round
+# each. Left out: THP and 16 threads at 0
 # and 10000 pages/s, and THP with 16 threads. BENCH_FULL=1 runs them all.
 if [ -n "${BENCH_CONFIGS:-}" ]; then
 	configs=$BENCH_CONFIGS
@@ -337,6 +338,8 @@ else
 		configs="$configs 1024:4k:$r:1:1 4096:4k:$r:1:1"
 	done
 	configs="$configs 1024:4k:1000:16:1 4096:4k:1000:16:1 1024:thp:1000:1:1 4096:thp:1000:1:1"
+	# thousands of threads (a small heap: what the threads cost the stop)
+	configs="$configs 64:4k:0:1000:1 64:4k:0:4000:1"
 	[ "${BENCH_LARGE:-0}" = 1 ] && configs="$configs 8192:4k:0:1:1 8192:4k:10000:1:1 8192:4k:1000:16:1 8192:thp:1000:1:1"
 fi
 

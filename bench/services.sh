@@ -72,8 +72,9 @@ rows=$work/rows
 : >"$rows"
 now_us() { date +%s%6N; }
 
-# dump MODE PID [COMMAND PREFIX...] -> "pause_ms delta_pages" (livecore.sh's
-# summary) or "failed"; the core's MiB on disk in $work/core.mib
+# dump MODE PID [COMMAND PREFIX...] -> "pause_ms delta_pages maps_ms"
+# (livecore.sh's summary; maps_ms: the stop's look at the memory map) or
+# "failed"; the core's MiB on disk in $work/core.mib
 dump() {
 	local err mode=$1 pid=$2
 	shift 2
@@ -85,7 +86,7 @@ dump() {
 		return
 	fi
 	err=$(tail -n 1 "$work/err")
-	sed -n 's/.*pause \([0-9.]*\) ms (.*delta [0-9.]* ms: \([0-9]*\) pages.*/\1 \2/p' <<<"$err"
+	sed -n 's/.*pause \([0-9.]*\) ms (.*maps \([0-9.]*\), delta [0-9.]* ms: \([0-9]*\) pages.*/\1 \3 \2/p' <<<"$err"
 	stat -c '%b %B' "$work/core" | awk '{ printf "%.1f\n", $1 * $2 / 1048576 }' >"$work/core.mib"
 	rm -f "$work/core"
 }
@@ -242,12 +243,12 @@ table=$work/table
 	printf '<!-- bench-services:begin (bench/services.sh writes between these markers) -->\n'
 	printf 'bench/services.sh, %s, %s, %s CPUs, Linux %s.\n\n' "$(date -u +%Y-%m-%d)" \
 		"$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nproc)" "$(uname -r)"
-	printf '| target | tool | pause ms | pages copied in the stop | pgbench p99 / max ms during | before | core MiB on disk |\n'
-	printf '|---|---|---:|---:|---:|---:|---:|\n'
+	printf '| target | tool | pause ms | maps part ms | pages copied in the stop | pgbench p99 / max ms during | before | core MiB on disk |\n'
+	printf '|---|---|---:|---:|---:|---:|---:|---:|\n'
 	while IFS="$(printf '\t')" read -r what mode r dur base disk; do
 		set -- $r
 		p99=${dur% *} mx=${dur#* } bp99=${base% *} bmx=${base#* }
-		printf '| %s | %s | %s | %s | %s / %s | %s / %s | %s |\n' "$what" "$mode" "$1" "${2:--}" \
+		printf '| %s | %s | %s | %s | %s | %s / %s | %s / %s | %s |\n' "$what" "$mode" "$1" "${3:--}" "${2:--}" \
 			"$p99" "$mx" "$bp99" "$bmx" "${disk:--}"
 	done <"$rows"
 	printf '<!-- bench-services:end -->\n'

@@ -56,6 +56,13 @@
  *                                          and leaves the second half
  *                                          unpopulated, then writes the count
  *                                          to remap.file
+ *   map-new.file                           --map-new: each SIGUSR2 maps 64 KiB
+ *                                          anew where the kernel chooses,
+ *                                          fills it with 0x5a and writes its
+ *                                          address (hex) to map-new.file (a
+ *                                          mapping made after a pre-copy,
+ *                                          without gdb, whose inferior calls
+ *                                          fail on AMX CPUs)
  *   progress.file                          --progress: lc_progress, every 10 ms
  *   sigusr1.file                           --sigusr1-count: lc_sigusr1_count,
  *                                          rewritten after each SIGUSR1
@@ -110,7 +117,7 @@ struct options {
 	unsigned long dirty_rate;
 	const char *progress_file;
 	unsigned long dirty_set, grow_heap;
-	bool thp, nohuge, remap, pattern_shared;
+	bool thp, nohuge, remap, map_new, pattern_shared;
 	unsigned long shared_writer, reserve_gib, read_mib;
 };
 
@@ -752,18 +759,35 @@ static void on_sigusr2(int sig)
 	lc_sigusr2_count++;
 }
 
-static char *remap_file;
+static char *remap_file, *map_new_file;
+
+static void map_new_now(void)
+{
+	char text[32];
+	void *p = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int n;
+
+	if (p == MAP_FAILED)
+		die("mmap map-new");
+	memset(p, 0x5a, 16 * PAGE);
+	n = snprintf(text, sizeof text, "%" PRIxPTR "\n", (uintptr_t)p);
+	write_file_atomically(map_new_file, text, (size_t)n);
+}
 
 /* The main thread's resting place: waits for signals forever. With
  * --sigusr1-count, after each SIGUSR1 it writes the count to its file. */
 __attribute__((noinline)) void lc_main_wait(const char *count_file)
 {
 	sigset_t none;
-	sig_atomic_t written = 0, remapped = 0;
+	sig_atomic_t written = 0, remapped = 0, mapped = 0;
 
 	sigemptyset(&none);
 	for (;;) {
 		sigsuspend(&none);
+		while (map_new_file && lc_sigusr2_count != mapped) {
+			mapped++;
+			map_new_now();
+		}
 		while (remap_file && lc_sigusr2_count != remapped) {
 			char text[32];
 			int n;
@@ -792,7 +816,7 @@ static void usage(FILE *out)
 		"                 [--shared] [--memfd] [--guard] [--sparse-gib N] [--tls]\n"
 		"                 [--dirty-rate PAGES_PER_SEC] [--progress] [--progress-file F]\n"
 		"                 [--sigusr1-count] [--churn] [--dirty-set N] [--thp | --nohuge]\n"
-		"                 [--grow-heap N] [--remap] [--pattern-shared]\n"
+		"                 [--grow-heap N] [--remap] [--map-new] [--pattern-shared]\n"
 		"                 [--shared-writer PAGES_PER_SEC] [--reserve-gib N] [--read-mib N]\n");
 }
 
@@ -815,7 +839,7 @@ static void parse_options(int argc, char **argv)
 	enum {
 		O_THREADS = 256, O_PATTERN, O_DONTDUMP, O_FILE_PRIVATE, O_FILE_SHARED, O_FILE_CLEAN,
 		O_SHARED, O_MEMFD, O_GUARD, O_SPARSE, O_TLS, O_DIRTY, O_PROGRESS, O_PROGRESS_FILE,
-		O_SIGUSR1, O_CHURN, O_DIRTY_SET, O_THP, O_NOHUGE, O_GROW_HEAP, O_REMAP,
+		O_SIGUSR1, O_CHURN, O_DIRTY_SET, O_THP, O_NOHUGE, O_GROW_HEAP, O_REMAP, O_MAP_NEW,
 		O_PATTERN_SHARED, O_SHARED_WRITER, O_RESERVE, O_READ,
 	};
 	static const struct option longs[] = {
@@ -840,6 +864,7 @@ static void parse_options(int argc, char **argv)
 		{ "nohuge", no_argument, NULL, O_NOHUGE },
 		{ "grow-heap", required_argument, NULL, O_GROW_HEAP },
 		{ "remap", no_argument, NULL, O_REMAP },
+		{ "map-new", no_argument, NULL, O_MAP_NEW },
 		{ "pattern-shared", no_argument, NULL, O_PATTERN_SHARED },
 		{ "shared-writer", required_argument, NULL, O_SHARED_WRITER },
 		{ "reserve-gib", required_argument, NULL, O_RESERVE },
@@ -873,6 +898,7 @@ static void parse_options(int argc, char **argv)
 		case O_NOHUGE: opt.nohuge = true; break;
 		case O_GROW_HEAP: opt.grow_heap = number_arg("--grow-heap", optarg, 1 << 20); break;
 		case O_REMAP: opt.remap = true; break;
+		case O_MAP_NEW: opt.map_new = true; break;
 		case O_PATTERN_SHARED: opt.pattern_shared = true; break;
 		case O_RESERVE: opt.reserve_gib = number_arg("--reserve-gib", optarg, 1 << 16); break;
 		case O_READ: opt.read_mib = number_arg("--read-mib", optarg, 1 << 20); break;
@@ -980,14 +1006,21 @@ int main(int argc, char **argv)
 		lc_tls_value = TLS_VALUE(0);
 		info("main.tls=0x%" PRIx64, lc_tls_value);
 	}
-	if (opt.remap) {
+	if (opt.remap || opt.map_new) {
 		struct sigaction sa = { .sa_handler = on_sigusr2 };
 
-		remap_region = make_anon("remap", REMAP_PAGES * PAGE, MAP_PRIVATE);
-		info_region("remap", remap_region);
 		sigemptyset(&sa.sa_mask);
 		if (sigaction(SIGUSR2, &sa, NULL) < 0)
 			die("sigaction");
+	}
+	if (opt.map_new) {
+		map_new_file = derived_path(".map-new");
+		write_file_atomically(map_new_file, "", 0);
+		info("map-new.file=%s", map_new_file);
+	}
+	if (opt.remap) {
+		remap_region = make_anon("remap", REMAP_PAGES * PAGE, MAP_PRIVATE);
+		info_region("remap", remap_region);
 		remap_file = derived_path(".remap");
 		write_file_atomically(remap_file, "0\n", 2);
 		info("remap.file=%s", remap_file);

@@ -49,13 +49,14 @@ int delta_populated(const struct stagemap *s, const struct delta_ranges *r, cons
 		    const struct delta_look *look, struct pagemap_runs *out)
 {
 	const struct track_report *rep = look->report;
-	struct pagemap_runs known_holes, tracked, tmp, elsewhere;
+	struct pagemap_runs known_holes, tracked, tmp, elsewhere, busy;
 	int rc = -1;
 
 	pagemap_runs_init(&known_holes);
 	pagemap_runs_init(&tracked);
 	pagemap_runs_init(&tmp);
 	pagemap_runs_init(&elsewhere);
+	pagemap_runs_init(&busy);
 	if (runs_intersect(&rep->populated, look->scanned, &tracked) < 0)
 		goto out;
 	/* the holes of a VMA registered just now were holes before its
@@ -74,10 +75,9 @@ int delta_populated(const struct stagemap *s, const struct delta_ranges *r, cons
 	    runs_intersect(&known_holes, &s->dirty, &elsewhere) < 0)
 		goto out;
 	pagemap_runs_clear(&tmp);
-	for (size_t i = 0; i < elsewhere.n; i++)
-		if (pagemap_find(pm, elsewhere.run[i].start, elsewhere.run[i].end, PAGEMAP_POPULATED,
-				 &tmp) < 0)
-			goto out;
+	if (stagemap_busy(s, &busy) < 0 ||
+	    pagemap_find_in(pm, &elsewhere, PAGEMAP_POPULATED, &busy, &tmp) < 0)
+		goto out;
 	if (runs_union_into(&tracked, &tmp) < 0 || runs_union(&tracked, &r->every, out) < 0)
 		goto out;
 	rc = 0;
@@ -86,5 +86,6 @@ out:
 	pagemap_runs_free(&tracked);
 	pagemap_runs_free(&tmp);
 	pagemap_runs_free(&elsewhere);
+	pagemap_runs_free(&busy);
 	return rc;
 }

@@ -232,3 +232,67 @@ int pagemap_find(const struct pagemap *pm, uint64_t start, uint64_t end, unsigne
 	}
 	return find_by_entries(pm, start, end, &what, &out, 1);
 }
+
+/* Appends to out what of found lies inside runs [from, to). */
+static int keep_inside(const struct pagemap_runs *found, const struct pagemap_runs *runs, size_t from,
+		       size_t to, struct pagemap_runs *out)
+{
+	size_t a = 0, b = from;
+
+	while (a < found->n && b < to) {
+		const struct pagemap_run *f = &found->run[a], *r = &runs->run[b];
+		uint64_t s = f->start > r->start ? f->start : r->start;
+		uint64_t e = f->end < r->end ? f->end : r->end;
+
+		if (s < e && pagemap_runs_append(out, s, e) < 0)
+			return -1;
+		if (f->end < r->end)
+			a++;
+		else
+			b++;
+	}
+	return 0;
+}
+
+/* Bytes of r (ascending) in [start, end), counted up to just past limit;
+ * *j is a cursor the caller keeps across ascending ranges. */
+static uint64_t bytes_within(const struct pagemap_runs *r, size_t *j, uint64_t start, uint64_t end,
+			     uint64_t limit)
+{
+	uint64_t n = 0;
+
+	while (*j < r->n && r->run[*j].end <= start)
+		(*j)++;
+	for (size_t k = *j; k < r->n && r->run[k].start < end && n <= limit; k++) {
+		uint64_t s = r->run[k].start > start ? r->run[k].start : start;
+		uint64_t e = r->run[k].end < end ? r->run[k].end : end;
+
+		n += e - s;
+	}
+	return n;
+}
+
+int pagemap_find_in(const struct pagemap *pm, const struct pagemap_runs *runs, unsigned what,
+		    const struct pagemap_runs *busy, struct pagemap_runs *out)
+{
+	struct pagemap_runs found;
+	size_t from = 0, j = 0;
+	int rc = 0;
+
+	pagemap_runs_init(&found);
+	for (size_t i = 1; i <= runs->n && rc == 0; i++) {
+		if (i < runs->n && pm->have_scan) {
+			uint64_t a = runs->run[i - 1].end, b = runs->run[i].start;
+			uint64_t cost = busy ? bytes_within(busy, &j, a, b, PAGEMAP_SPAN_BUSY) : b - a;
+
+			if (cost < PAGEMAP_SPAN_BUSY)
+				continue;
+		}
+		pagemap_runs_clear(&found);
+		rc = pagemap_find(pm, runs->run[from].start, runs->run[i - 1].end, what, &found) < 0 ||
+		     keep_inside(&found, runs, from, i, out) < 0 ? -1 : 0;
+		from = i;
+	}
+	pagemap_runs_free(&found);
+	return rc;
+}

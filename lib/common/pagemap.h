@@ -82,6 +82,20 @@ int pagemap_read_entries(const struct pagemap *pm, uint64_t start, uint64_t end,
 int pagemap_find(const struct pagemap *pm, uint64_t start, uint64_t end, unsigned what,
 		 struct pagemap_runs *out);
 
+/* pagemap_find over each of runs (ascending, disjoint), appending what it
+ * finds inside them. With PAGEMAP_SCAN, neighbouring runs are asked in
+ * one look when what lies between them costs little to walk: less than
+ * PAGEMAP_SPAN_BUSY bytes of `busy` (the pages the caller knows may be
+ * populated: a walk skips holes at no cost, and pays for each populated
+ * page it passes), or, with busy NULL, less than that distance. What the
+ * look finds between them is dropped. So the unpopulated part or the
+ * guard page of each of thousands of thread stacks costs a few system
+ * calls, not one each. Without PAGEMAP_SCAN, each run alone (entries are
+ * read for every page looked at). */
+#define PAGEMAP_SPAN_BUSY (1ull << 20)
+int pagemap_find_in(const struct pagemap *pm, const struct pagemap_runs *runs, unsigned what,
+		    const struct pagemap_runs *busy, struct pagemap_runs *out);
+
 /* One look at [start, end) for the soft-dirty tracker: appends the
  * populated pages and the soft-dirty ones (holes of a new mapping read
  * soft-dirty too). Each entry is read once where there is no PAGEMAP_SCAN. */

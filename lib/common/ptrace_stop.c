@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -34,12 +35,17 @@ void ptrace_stop_init(struct ptrace_stop *s, pid_t pid, int task_dirfd)
 void ptrace_stop_free(struct ptrace_stop *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		free(s->threads[i].xstate);
+		if (!s->threads[i].xstate_pooled)
+			free(s->threads[i].xstate);
 	free(s->threads);
 	free(s->index);
+	if (s->pool)
+		munmap(s->pool, s->pool_bytes);
 	s->threads = NULL;
 	s->index = NULL;
+	s->pool = NULL;
 	s->n = s->cap = s->index_cap = s->n_waiting = 0;
+	s->pool_slot = s->pool_slots = s->pool_used = s->pool_bytes = 0;
 }
 
 /* ---- the thread table: O(1) by tid ----------------------------------------- */
@@ -70,6 +76,58 @@ static int index_rebuild(struct ptrace_stop *s, size_t cap)
 	s->index_cap = cap;
 	for (size_t i = 0; i < s->n; i++)
 		index_put(s, i);
+	return 0;
+}
+
+/* Writes one byte of each page: a page touched now costs nothing in the
+ * stop (memory calloc or realloc got from mmap is not touched yet). */
+static void touch(void *p, size_t len)
+{
+	for (size_t off = 0; off < len; off += 4096)
+		((volatile unsigned char *)p)[off] = 0;
+}
+
+int ptrace_stop_reserve(struct ptrace_stop *s, size_t threads)
+{
+	size_t want = threads + threads / 8 + 64, cap = 64, icap = 256;
+	unsigned eax, ebx, ecx = 0, edx;
+
+	while (cap < want)
+		cap *= 2;
+	if (cap > s->cap) {
+		struct ptrace_thread *grown = realloc(s->threads, cap * sizeof *grown);
+
+		if (!grown)
+			return -1;
+		s->threads = grown;
+		s->cap = cap;
+	}
+	touch(s->threads + s->n, (s->cap - s->n) * sizeof *s->threads);
+	while (icap < 2 * cap)
+		icap *= 2;
+	if (icap > s->index_cap && index_rebuild(s, icap) < 0)
+		return -1;
+	touch(s->index, s->index_cap * sizeof *s->index);
+	if (s->pool || __get_cpuid_max(0, NULL) < 0xd)
+		return 0;
+	/* ECX: the XSAVE area of every feature the CPU supports */
+	__cpuid_count(0xd, 0, eax, ebx, ecx, edx);
+	(void)eax;
+	(void)ebx;
+	(void)edx;
+	if (ecx < PTRACE_STOP_FPREGS_SIZE || ecx > XSTATE_MAX)
+		return 0;
+	s->pool_slot = (ecx + 63u) & ~(size_t)63u;
+	s->pool_bytes = want * s->pool_slot;
+	s->pool = mmap(NULL, s->pool_bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (s->pool == MAP_FAILED) {
+		s->pool = NULL;
+		s->pool_slot = s->pool_bytes = 0;
+		return -1;
+	}
+	s->pool_slots = want;
+	s->pool_used = 0;
 	return 0;
 }
 
@@ -501,11 +559,60 @@ static void read_xsave_layout(struct ptrace_stop *s, const unsigned char *xstate
 	s->has_xsave_layout = true;
 }
 
+/* NT_PRFPREG's bytes that are the XSAVE area's legacy region as it is
+ * (x87, MXCSR, XMM, the padding); the 48 after differ (NT_X86_XSTATE
+ * holds its software bytes there) */
+#define FPREGS_FROM_XSTATE 464u
+
+/* Thread t's NT_X86_XSTATE: into a slot of the pool where its size is
+ * known (*known, from the first thread read) and fits, else through
+ * scratch (XSTATE_MAX bytes: the size the kernel reports is exact there)
+ * into memory of its own. */
+static int read_xstate(struct ptrace_stop *s, struct ptrace_thread *t, unsigned char *scratch,
+		       size_t *known)
+{
+	size_t len;
+
+	if (*known && *known <= s->pool_slot && s->pool_used < s->pool_slots) {
+		unsigned char *slot = s->pool + s->pool_used * s->pool_slot;
+
+		len = s->pool_slot;
+		if (read_regset(t->tid, NT_X86_XSTATE, slot, &len) < 0)
+			return -1;
+		if (len == *known) {
+			if (!t->xstate_pooled)
+				free(t->xstate);
+			t->xstate = slot;
+			t->xstate_size = len;
+			t->xstate_pooled = true;
+			s->pool_used++;
+			return 0;
+		}
+	}
+	len = XSTATE_MAX;
+	if (read_regset(t->tid, NT_X86_XSTATE, scratch, &len) < 0)
+		return -1;
+	if (!t->xstate_pooled)
+		free(t->xstate);
+	t->xstate_pooled = false;
+	t->xstate_size = 0;
+	if (!(t->xstate = malloc(len ? len : 1)))
+		return -1;
+	memcpy(t->xstate, scratch, len);
+	t->xstate_size = len;
+	if (!*known)
+		*known = len;
+	return 0;
+}
+
 int ptrace_stop_read_registers(struct ptrace_stop *s)
 {
-	unsigned char *xstate = malloc(XSTATE_MAX);
+	unsigned char *scratch = malloc(XSTATE_MAX);
+	unsigned char fp_tail[PTRACE_STOP_FPREGS_SIZE - FPREGS_FROM_XSTATE];
+	bool fp_checked = false, fp_from_xstate = false;
+	size_t known = 0;
 
-	if (!xstate)
+	if (!scratch)
 		return -1;
 	for (size_t i = 0; i < s->n; i++) {
 		struct ptrace_thread *t = &s->threads[i];
@@ -518,19 +625,26 @@ int ptrace_stop_read_registers(struct ptrace_stop *s)
 			goto failed;
 		if (len != sizeof t->regs)
 			goto short_read;
+		if (read_xstate(s, t, scratch, &known) < 0)
+			goto failed;
+		if (fp_from_xstate && t->xstate_size >= PTRACE_STOP_FPREGS_SIZE) {
+			memcpy(t->fpregs, t->xstate, FPREGS_FROM_XSTATE);
+			memcpy(t->fpregs + FPREGS_FROM_XSTATE, fp_tail, sizeof fp_tail);
+			continue;
+		}
 		len = sizeof t->fpregs;
 		if (read_regset(t->tid, NT_PRFPREG, t->fpregs, &len) < 0)
 			goto failed;
 		if (len != sizeof t->fpregs)
 			goto short_read;
-		len = XSTATE_MAX;
-		if (read_regset(t->tid, NT_X86_XSTATE, xstate, &len) < 0)
-			goto failed;
-		free(t->xstate);
-		if (!(t->xstate = malloc(len ? len : 1)))
-			goto fail;
-		memcpy(t->xstate, xstate, len);
-		t->xstate_size = len;
+		/* the first thread shows whether this kernel's NT_PRFPREG is the
+		 * XSAVE area's start: then the others' is taken from theirs */
+		if (!fp_checked && t->xstate_size >= PTRACE_STOP_FPREGS_SIZE) {
+			fp_checked = true;
+			fp_from_xstate = !s->test_fpregs_each &&
+					 !memcmp(t->fpregs, t->xstate, FPREGS_FROM_XSTATE);
+			memcpy(fp_tail, t->fpregs + FPREGS_FROM_XSTATE, sizeof fp_tail);
+		}
 		continue;
 failed:
 		if (errno == ESRCH) {
@@ -544,7 +658,7 @@ short_read:
 		errno = EIO;
 		goto fail;
 	}
-	free(xstate);
+	free(scratch);
 	/* one layout for the process, as the kernel's one note */
 	for (size_t i = 0; i < s->n; i++)
 		if (!s->threads[i].gone && s->threads[i].xstate) {
@@ -557,7 +671,7 @@ short_read:
 	errno = ESRCH;
 	return -1;
 fail:
-	free(xstate);
+	free(scratch);
 	return -1;
 }
 

@@ -57,8 +57,10 @@ struct ptrace_thread {
 	/* filled by ptrace_stop_read_registers */
 	struct user_regs_struct regs;
 	unsigned char fpregs[PTRACE_STOP_FPREGS_SIZE];
-	unsigned char *xstate;  /* malloc'd, xstate_size bytes as the kernel reports */
+	unsigned char *xstate;  /* xstate_size bytes as the kernel reports: malloc'd, or a
+				 * slot of the reserved pool (xstate_pooled) */
 	size_t xstate_size;
+	bool xstate_pooled;
 };
 
 struct ptrace_stop {
@@ -79,6 +81,9 @@ struct ptrace_stop {
 	 * PTRACE_INTERRUPT, so that a test can make a signal arrive while
 	 * the thread is traced but not stopped (a signal-delivery-stop). */
 	unsigned test_seize_gap_ms;
+	/* Tests only: every thread's NT_PRFPREG read, never taken from its
+	 * XSAVE area (two dumps of a stopped process must agree) */
+	bool test_fpregs_each;
 	/* filled by ptrace_stop_read_registers: the layout of the XSAVE area
 	 * the kernel's own core of this process would describe in its
 	 * NT_X86_XSAVE_LAYOUT note, when it would write one
@@ -86,11 +91,23 @@ struct ptrace_stop {
 	bool has_xsave_layout;
 	size_t n_xsave_layout;
 	struct ptrace_stop_xfeature xsave_layout[PTRACE_STOP_XFEATURES_MAX];
+	/* ptrace_stop_reserve: memory touched before the stop, so that
+	 * inside it thousands of threads' XSAVE areas (11 KiB each with AMX)
+	 * cost no page fault (a first touch is slow: notes/vm-memory.md) */
+	unsigned char *pool;
+	size_t pool_slot, pool_slots, pool_used, pool_bytes;
 };
 
 void ptrace_stop_init(struct ptrace_stop *s, pid_t pid, int task_dirfd);
 void ptrace_stop_free(struct ptrace_stop *s);
 
+/* Before the stop: sizes the thread table for about `threads` threads
+ * (the count listed just before; more are still taken, at the old cost)
+ * and maps, touched, an XSAVE area for each, at the size CPUID leaf 0xD
+ * gives for every feature the CPU has (the kernel's regset is never
+ * larger). Nothing is lost when it fails: the stop allocates as it goes.
+ * Returns 0 or -1 (ENOMEM). */
+int ptrace_stop_reserve(struct ptrace_stop *s, size_t threads);
 /* Stops every thread (see above). timeout_ms bounds the wait for the
  * threads to report their stops. cancel: signals (blocked by the caller)
  * that abort the stop with EINTR. Returns 0 or -1 with errno; on -1 every
@@ -99,7 +116,11 @@ int ptrace_stop_all(struct ptrace_stop *s, unsigned timeout_ms, const sigset_t *
 
 /* Reads every live stopped thread's registers with PTRACE_GETREGSET:
  * NT_PRSTATUS (struct user_regs_struct), NT_PRFPREG (512 bytes) and
- * NT_X86_XSTATE at the size the kernel reports. A read that fails with
+ * NT_X86_XSTATE at the size the kernel reports. NT_PRFPREG is the XSAVE
+ * area's first 464 bytes and a tail the kernel writes the same for every
+ * thread (zeros on 6.18, where NT_X86_XSTATE has its software bytes):
+ * where the first thread's two regsets show that, the others' NT_PRFPREG
+ * is taken from their XSAVE area, one system call fewer a thread. A read that fails with
  * ESRCH drops that thread (it was killed while stopped: SIGKILL ends a
  * ptrace stop); any other failure, or a short NT_PRSTATUS/NT_PRFPREG, fails
  * the call (-1, errno): nothing is ever filled with zeros.

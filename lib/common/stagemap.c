@@ -215,6 +215,11 @@ out:
 	return rc < 0 ? nomem() : 0;
 }
 
+int stagemap_busy(const struct stagemap *s, struct pagemap_runs *out)
+{
+	return runs_union(&s->data, &s->dirty, out);
+}
+
 int stagemap_mark_dirty(struct stagemap *s, const struct pagemap_runs *r)
 {
 	struct pagemap_runs trusted, doubt;

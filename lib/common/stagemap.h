@@ -133,6 +133,10 @@ int stagemap_check(const struct stagemap *s, char *why, size_t whylen);
 int stagemap_retarget(struct stagemap *s, const struct pagemap_runs *wanted,
 		      struct pagemap_runs *dropped);
 int stagemap_mark_dirty(struct stagemap *s, const struct pagemap_runs *r);
+/* The addresses whose pages may be populated as far as the stage knows
+ * (DATA and DIRTY): what a walk of the page tables pays for
+ * (pagemap_find_in). -1 on ENOMEM. */
+int stagemap_busy(const struct stagemap *s, struct pagemap_runs *out);
 int stagemap_vanished(struct stagemap *s, const struct pagemap_runs *scanned,
 		      const struct pagemap_runs *populated);
 

@@ -510,9 +510,8 @@ static int look_span(struct tracker *t, const struct pagemap_runs *ranges, size_
 		goto out;
 	/* unregistered: nothing there is protected, so no marker either,
 	 * and pagemap tells the populated pages */
-	for (size_t k = 0; k < u.n; k++)
-		if (pagemap_find(t->pm, u.run[k].start, u.run[k].end, PAGEMAP_POPULATED, &part) < 0)
-			goto out;
+	if (pagemap_find_in(t->pm, &u, PAGEMAP_POPULATED, NULL, &part) < 0)
+		goto out;
 	/* populated, as far as the stop needs it: present data */
 	if (runs_union_into(&w, &u) < 0 || runs_subtract_into(&want, &g) < 0 ||
 	    runs_subtract_into(&want, &u) < 0 || append_all(&r->present, &want) < 0 ||

@@ -186,6 +186,20 @@ freeze_wait() {
 	[ "$(awk '{ print $4 }' "$T/notes.regs" | sort -u | grep -vc '^0$')" = 5 ]
 }
 
+@test "every thread's NT_PRFPREG taken from its XSAVE area is the one PTRACE_GETREGSET reads: two dumps of one stopped target, byte for byte" {
+	lc_start_target --threads 8 --tls
+	lc_stop_target "$LC_TARGET_PID"
+	precopy "$LC_TARGET_PID"
+	run -0 lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	lc_wait_state "$LC_TARGET_PID" T
+	mv "$T/notes" "$T/notes.taken"
+	rm -f "$T/stage"
+	precopy "$LC_TARGET_PID"
+	LIVECORE_TEST_FPREGS_EACH=1 run -0 lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
+	[ "$(eu-readelf -n "$T/notes" | grep -c FPREGSET)" = 9 ]
+	cmp "$T/notes.taken" "$T/notes"
+}
+
 @test "a target with 50 threads: every thread, the process name and arguments" {
 	lc_start_target --threads 50
 	precopy "$LC_TARGET_PID"

@@ -131,6 +131,7 @@ void capture_prepare(struct capture *c, int task_dirfd)
 	}
 	while ((d = readdir(dir)))
 		n += d->d_name[0] != '.';
+	c->n_listed = n;
 	rewinddir(dir);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;

@@ -37,6 +37,7 @@ struct capture {
 		int fd;
 	} *stat_fds;
 	size_t stat_fds_cap;
+	size_t n_listed;        /* threads capture_prepare found */
 };
 
 void capture_init(struct capture *c);

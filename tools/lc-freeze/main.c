@@ -513,8 +513,12 @@ static int stop(struct freeze *f)
 	sigprocmask(SIG_BLOCK, &blocked, &f->old_mask);
 
 	ptrace_stop_init(&f->ps, f->o.pid, f->h.task);
+	/* memory for every thread's registers, touched now rather than in
+	 * the stop; without it the stop allocates as it goes */
+	(void)ptrace_stop_reserve(&f->ps, f->cap.n_listed);
 	if ((v = getenv("LIVECORE_TEST_SEIZE_GAP_MS")))
 		f->ps.test_seize_gap_ms = (unsigned)strtoul(v, NULL, 10);
+	f->ps.test_fpregs_each = getenv("LIVECORE_TEST_FPREGS_EACH") != NULL;
 	if (ptrace_stop_all(&f->ps, STOP_TIMEOUT_MS, &f->cancel) < 0)
 		return report_stop_failure(f, errno);
 	f->stopped = true;

@@ -184,7 +184,8 @@ static char *read_stat_text(const struct capture *c, int task_dirfd, pid_t tid)
 	return xio_read_at_all(task_dirfd, path, NULL);
 }
 
-/* A thread other than the leader, in the stop. Its status file (the pids
+/* A thread other than the leader, in the stop (text: its stat as read
+ * already, or NULL; freed here). Its status file (the pids
  * of its namespaces, its signal masks) costs as much again as its stat: 4
  * ms a thousand threads of the pause here. With the process in our pid
  * namespace (the leader's NSpid has one level) the ids are the leader's
@@ -195,16 +196,17 @@ static char *read_stat_text(const struct capture *c, int task_dirfd, pid_t tid)
  * from PTRACE_PEEKSIGINFO). Otherwise, or when any of that fails, the
  * status file as for the leader. */
 static int read_thread(const struct capture *c, int task_dirfd, pid_t tid, const struct task_ids *leader,
-		       struct task_ids *ids, struct procfs_stat *st)
+		       char *text, struct task_ids *ids, struct procfs_stat *st)
 {
-	char *text;
 	uint64_t blocked;
 	siginfo_t si[32];
 	int rc;
 
-	if (!leader || leader->nspid_levels != 1)
+	if (!leader || leader->nspid_levels != 1) {
+		free(text);
 		return read_task(task_dirfd, tid, ids, st);
-	if (!(text = read_stat_text(c, task_dirfd, tid)))
+	}
+	if (!text && !(text = read_stat_text(c, task_dirfd, tid)))
 		return -1;
 	rc = procfs_parse_stat(text, st);
 	free(text);
@@ -285,15 +287,64 @@ static void fill_regs(struct notes_prstatus *pr, const struct ptrace_thread *t)
 	pr->si_signo = t->pending_signal;
 }
 
+static void *read_stats(void *arg)
+{
+	struct capture *c = arg;
+
+	for (size_t i = 0; i < c->stats.n; i++)
+		c->stats.texts[i] = read_stat_text(c, c->stats.task_dirfd, c->stats.tids[i]);
+	return NULL;
+}
+
+void capture_read_stats(struct capture *c, const struct ptrace_stop *s, int task_dirfd)
+{
+	struct capture_stats *st = &c->stats;
+
+	st->tids = calloc(s->n ? s->n : 1, sizeof *st->tids);
+	st->texts = calloc(s->n ? s->n : 1, sizeof *st->texts);
+	if (!st->tids || !st->texts)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->threads[i].gone && s->threads[i].stopped)
+			st->tids[st->n++] = s->threads[i].tid;
+	st->task_dirfd = task_dirfd;
+	st->reading = pthread_create(&st->reader, NULL, read_stats, c) == 0;
+	if (!st->reading)
+		st->n = 0;
+}
+
+static void stats_join(struct capture *c)
+{
+	if (c->stats.reading)
+		pthread_join(c->stats.reader, NULL);
+	c->stats.reading = false;
+}
+
+/* thread tid's stat text as the reader left it (NULL: none), handed over;
+ * *k is a cursor: the threads come in the reader's order */
+static char *stats_take(struct capture *c, size_t *k, pid_t tid)
+{
+	char *text;
+
+	while (*k < c->stats.n && c->stats.tids[*k] != tid)
+		(*k)++;
+	if (*k == c->stats.n)
+		return NULL;
+	text = c->stats.texts[*k];
+	c->stats.texts[*k] = NULL;
+	return text;
+}
+
 static int fill_threads(struct capture *c, const struct capture_fds *fds,
 			const struct ptrace_stop *s, struct task_ids *leader_ids,
 			struct procfs_stat *leader_stat)
 {
 	const struct ptrace_thread **live = calloc(s->n ? s->n : 1, sizeof *live);
-	size_t n;
+	size_t n, k = 0;
 	pid_t ppid = 0;
 	bool have_ppid = false, leader_read = false;
 
+	stats_join(c);
 	if (!live)
 		return -1;
 	n = ptrace_stop_live(s, live, s->n);
@@ -316,7 +367,8 @@ static int fill_threads(struct capture *c, const struct capture_fds *fds,
 		/* the leader first (ptrace_stop sorts it so): the others
 		 * take its ids */
 		if (read_thread(c, fds->task_dirfd, live[i]->tid,
-				live[i]->tid != s->pid && leader_read ? leader_ids : NULL, &ids, &st) < 0) {
+				live[i]->tid != s->pid && leader_read ? leader_ids : NULL,
+				stats_take(c, &k, live[i]->tid), &ids, &st) < 0) {
 			if (live[i]->tid == s->pid) {
 				free(live);
 				return -1;
@@ -504,6 +556,12 @@ void capture_init(struct capture *c)
 
 void capture_free(struct capture *c)
 {
+	stats_join(c);
+	if (c->stats.texts)
+		for (size_t k = 0; k < c->stats.n; k++)
+			free(c->stats.texts[k]);
+	free(c->stats.texts);
+	free(c->stats.tids);
 	for (size_t k = 0; k < c->stat_fds_cap; k++)
 		if (c->stat_fds[k].tid)
 			close(c->stat_fds[k].fd);

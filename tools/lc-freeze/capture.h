@@ -9,6 +9,8 @@
 #include "notes.h"
 #include "ptrace_stop.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -38,6 +40,16 @@ struct capture {
 	} *stat_fds;
 	size_t stat_fds_cap;
 	size_t n_listed;        /* threads capture_prepare found */
+	/* each stopped thread's stat text, read by a thread of ours while
+	 * the stop goes on (capture_read_stats); NULL where it failed */
+	struct capture_stats {
+		pid_t *tids;    /* ascending as ptrace_stop_live lists them */
+		char **texts;
+		size_t n;
+		int task_dirfd;
+		pthread_t reader;
+		bool reading;   /* reader started and not joined */
+	} stats;
 };
 
 void capture_init(struct capture *c);
@@ -52,6 +64,14 @@ void capture_free(struct capture *c);
  * limit is raised to its hard limit, and past it threads are opened in
  * the stop as before). */
 void capture_prepare(struct capture *c, int task_dirfd);
+
+/* In the stop, once every thread is stopped: starts a thread of ours
+ * that reads every stopped thread's task/TID/stat (4000 threads: 18 ms
+ * here) while this one reads the registers and the maps; capture_fill
+ * waits for it. Where the thread cannot start, capture_fill reads them
+ * itself. Only procfs is read there: every ptrace request stays on the
+ * tracer thread. */
+void capture_read_stats(struct capture *c, const struct ptrace_stop *s, int task_dirfd);
 
 /* Fills c from the stopped threads (registers already read) and /proc.
  * state: the main thread's state letter taken before the stop (inside

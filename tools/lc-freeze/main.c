@@ -523,6 +523,8 @@ static int stop(struct freeze *f)
 		return report_stop_failure(f, errno);
 	f->stopped = true;
 	clock_gettime(CLOCK_MONOTONIC, &f->tm.seized);
+	/* the threads' stat files, read beside the registers and the maps */
+	capture_read_stats(&f->cap, &f->ps, f->h.task);
 	if (test_delay(&f->cancel) < 0 || ptrace_stop_signal_pending(&f->cancel)) {
 		status = EXIT_INTERRUPTED;
 		goto resume;

@@ -9,10 +9,11 @@
 #   postgres  a private PostgreSQL cluster from Debian (shared_buffers
 #             128 MB and 1 GB; 4 GB with BENCH_LARGE=1), pgbench's tables
 #             (scale 50) read into shared_buffers, pgbench -c 2 running; one
-#             of pgbench's backends is dumped per mode and by gcore: the
+#             of pgbench's backends is dumped per mode (BENCH_ROUNDS
+#             times, default 3: min/median/max) and once by gcore: the
 #             pause, the pages copied in the stop, and pgbench's latency
-#             (99th percentile and max, ms) over the dump against the 5 s
-#             before it.
+#             (99th percentile and max, ms; the worst of the dumps) over
+#             the dump against the 5 s before it.
 #
 #   gcore-read  lc-target with 64 MiB written and a 1 GiB PROT_NONE
 #             reservation (as the Go runtime and the JVM reserve address
@@ -33,6 +34,7 @@
 # Environment: BENCH_ROWS (default "shared gcore-read seccomp postgres": which kinds
 # of rows), BENCH_LARGE=1 (4 GB of shared_buffers too), BENCH_MODES
 # (default "uffd none"), BENCH_OUT (default docs/BENCHMARKS.md),
+# BENCH_ROUNDS (default 3: dumps per mode of a PostgreSQL row),
 # BENCH_DIR (work files, default /var/tmp), LIVECORE_BUILD.
 set -u
 
@@ -178,8 +180,24 @@ latency() {
 			printf "%.1f %.1f\n", l[int(0.99 * (NR - 1)) + 1] / 1000, l[NR] / 1000 }'
 }
 
+# summarize_rounds FILE -> a row's fields from FILE's lines "pause pages
+# maps p99 max p99_before max_before", one a dump: the pause as
+# min/median/max (one value for one dump), the median dump's pages and
+# maps part, pgbench's worst p99 and max over the dumps, during and before
+summarize_rounds() {
+	sort -g -k1,1 "$1" | awk '
+		function worst(a, b) { return a == "-" ? b : (b == "-" ? a : (b + 0 > a + 0 ? b : a)) }
+		{ p[NR] = $1; pages[NR] = $2; maps[NR] = $3
+		  d99 = NR == 1 ? $4 : worst(d99, $4); dmx = NR == 1 ? $5 : worst(dmx, $5)
+		  b99 = NR == 1 ? $6 : worst(b99, $6); bmx = NR == 1 ? $7 : worst(bmx, $7) }
+		END {
+			m = int((NR + 1) / 2)
+			pause = NR == 1 ? p[1] : p[1] "/" p[m] "/" p[NR]
+			printf "%s %s %s\t%s %s\t%s %s\n", pause, pages[m], maps[m], d99, dmx, b99, bmx }'
+}
+
 postgres_row() { # SHARED_BUFFERS(MB)
-	local sb=$1 backend mode r t0 t1 base dur bench
+	local sb=$1 backend mode r t0 t1 base dur bench rounds k
 	pg_data=$work/pg/data
 	rm -rf "$work/pg" "$work/sock"
 	mkdir -p "$work/pg" "$work/sock"
@@ -201,18 +219,24 @@ postgres_row() { # SHARED_BUFFERS(MB)
 	backend=$(pg psql -X -At -c "select pid from pg_stat_activity where application_name = 'pgbench' limit 1" postgres)
 	[ -n "$backend" ] || die "no pgbench backend"
 	for mode in $modes gcore; do
-		sleep 5
-		t0=$(now_us)
-		if [ "$mode" = gcore ]; then
-			r="$(gcore_pause "$backend") -"
-		else
-			r=$(dump "$mode" "$backend")
-		fi
-		t1=$(now_us)
-		sleep 1
-		dur=$(latency "$work/pg/pglog" "$t0" $((t1 + 1000000)))
-		base=$(latency "$work/pg/pglog" $((t0 - 5000000)) "$t0")
-		printf 'postgres %s MB\t%s\t%s\t%s\t%s\n' "$sb" "$mode" "$r" "$dur" "$base" >>"$rows"
+		rounds=${BENCH_ROUNDS:-3}
+		[ "$mode" = gcore ] && rounds=1
+		: >"$work/rounds"
+		for ((k = 0; k < rounds; k++)); do
+			sleep 5
+			t0=$(now_us)
+			if [ "$mode" = gcore ]; then
+				r="$(gcore_pause "$backend") - -"
+			else
+				r=$(dump "$mode" "$backend")
+			fi
+			t1=$(now_us)
+			sleep 1
+			dur=$(latency "$work/pg/pglog" "$t0" $((t1 + 1000000)))
+			base=$(latency "$work/pg/pglog" $((t0 - 5000000)) "$t0")
+			printf '%s %s %s\n' "$r" "$dur" "$base" >>"$work/rounds"
+		done
+		printf 'postgres %s MB\t%s\t%s\n' "$sb" "$mode" "$(summarize_rounds "$work/rounds")" >>"$rows"
 	done
 	kill -TERM "$bench" 2>/dev/null
 	wait "$bench" 2>/dev/null
@@ -243,7 +267,7 @@ table=$work/table
 	printf '<!-- bench-services:begin (bench/services.sh writes between these markers) -->\n'
 	printf 'bench/services.sh, %s, %s, %s CPUs, Linux %s.\n\n' "$(date -u +%Y-%m-%d)" \
 		"$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nproc)" "$(uname -r)"
-	printf '| target | tool | pause ms | maps part ms | pages copied in the stop | pgbench p99 / max ms during | before | core MiB on disk |\n'
+	printf '| target | tool | pause ms (min/median/max) | maps part ms | pages copied in the stop | pgbench p99 / max ms during | before | core MiB on disk |\n'
 	printf '|---|---|---:|---:|---:|---:|---:|---:|\n'
 	while IFS="$(printf '\t')" read -r what mode r dur base disk; do
 		set -- $r

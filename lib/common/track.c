@@ -426,19 +426,27 @@ struct chunk {
 	bool threaded;
 	int fd, rc;
 	uint64_t start, end;
-	struct pagemap_runs w, g, u;
+	struct uffd_exceptions x;
 };
 
 static void *chunk_scan(void *arg)
 {
 	struct chunk *c = arg;
 
-	c->rc = uffd_scan_exceptions(c->fd, c->start, c->end, &c->w, &c->g, &c->u);
+	c->rc = uffd_scan_exceptions(c->fd, c->start, c->end, &c->x);
 	return NULL;
 }
 
-static int scan_exceptions(int fd, uint64_t start, uint64_t end, struct pagemap_runs *w,
-			   struct pagemap_runs *g, struct pagemap_runs *u)
+static int exceptions_append(struct uffd_exceptions *to, const struct uffd_exceptions *from)
+{
+	return append_all(&to->written, &from->written) < 0 || append_all(&to->gone, &from->gone) < 0 ||
+			       append_all(&to->swapped, &from->swapped) < 0 ||
+			       append_all(&to->unregistered, &from->unregistered) < 0
+		       ? -1
+		       : 0;
+}
+
+static int scan_exceptions(int fd, uint64_t start, uint64_t end, struct uffd_exceptions *x)
 {
 	struct chunk chunks[CHUNKS_MAX];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -452,7 +460,7 @@ static int scan_exceptions(int fd, uint64_t start, uint64_t end, struct pagemap_
 	if (n > CHUNKS_MAX)
 		n = CHUNKS_MAX;
 	if (n < 2)
-		return uffd_scan_exceptions(fd, start, end, w, g, u);
+		return uffd_scan_exceptions(fd, start, end, x);
 	step = ((end - start) / n + CHUNK_ALIGN - 1) & ~(CHUNK_ALIGN - 1);
 	for (uint64_t i = 0; i < n; i++) {
 		struct chunk *c = &chunks[i];
@@ -460,9 +468,7 @@ static int scan_exceptions(int fd, uint64_t start, uint64_t end, struct pagemap_
 		uint64_t e = i + 1 < n ? (start + (i + 1) * step) & ~(CHUNK_ALIGN - 1) : end;
 
 		*c = (struct chunk){ .fd = fd, .start = s, .end = e < end ? e : end };
-		pagemap_runs_init(&c->w);
-		pagemap_runs_init(&c->g);
-		pagemap_runs_init(&c->u);
+		uffd_exceptions_init(&c->x);
 	}
 	/* the first chunk on this thread, the others on threads of their own */
 	for (uint64_t i = 1; i < n; i++)
@@ -475,64 +481,59 @@ static int scan_exceptions(int fd, uint64_t start, uint64_t end, struct pagemap_
 			pthread_join(c->thread, NULL);
 		else if (i)
 			chunk_scan(c);
-		if (c->rc < 0 || (rc == 0 && (append_all(w, &c->w) < 0 || append_all(g, &c->g) < 0 ||
-					       append_all(u, &c->u) < 0)))
+		if (c->rc < 0 || (rc == 0 && exceptions_append(x, &c->x) < 0))
 			rc = -1;
-		pagemap_runs_free(&c->w);
-		pagemap_runs_free(&c->g);
-		pagemap_runs_free(&c->u);
+		uffd_exceptions_free(&c->x);
 	}
 	return rc;
 }
 
 /* One span's answer, cut to the ranges looked at (in [from, to) of
  * ranges): unregistered parts are lost (written whole, populated as
- * pagemap says), the rest populated but for what is gone. */
+ * pagemap says), the rest populated but for what is not present (or the
+ * zero page); of that, what still holds data goes to swapped. */
 static int look_span(struct tracker *t, const struct pagemap_runs *ranges, size_t from, size_t to,
-		     struct track_report *r, struct pagemap_runs *gone)
+		     struct track_report *r, struct pagemap_runs *swapped)
 {
-	struct pagemap_runs want, w, g, u, part;
+	struct pagemap_runs want, part;
+	struct uffd_exceptions x;
 	int rc = -1;
 
 	pagemap_runs_init(&want);
-	pagemap_runs_init(&w);
-	pagemap_runs_init(&g);
-	pagemap_runs_init(&u);
 	pagemap_runs_init(&part);
+	uffd_exceptions_init(&x);
 	for (size_t i = from; i < to; i++)
 		if (pagemap_runs_append(&want, ranges->run[i].start, ranges->run[i].end) < 0)
 			goto out;
-	if (scan_exceptions(t->pm->fd, want.run[0].start, want.run[want.n - 1].end, &w, &g, &u) < 0)
+	if (scan_exceptions(t->pm->fd, want.run[0].start, want.run[want.n - 1].end, &x) < 0)
 		goto out;
 	/* the span's answer, within the ranges only */
-	if (runs_intersect_into(&w, &want) < 0 || runs_intersect_into(&g, &want) < 0 ||
-	    runs_intersect_into(&u, &want) < 0)
+	if (runs_intersect_into(&x.written, &want) < 0 || runs_intersect_into(&x.gone, &want) < 0 ||
+	    runs_intersect_into(&x.swapped, &want) < 0 || runs_intersect_into(&x.unregistered, &want) < 0)
 		goto out;
 	/* unregistered: nothing there is protected, so no marker either,
 	 * and pagemap tells the populated pages */
-	if (pagemap_find_in(t->pm, &u, PAGEMAP_POPULATED, NULL, &part) < 0)
+	if (pagemap_find_in(t->pm, &x.unregistered, PAGEMAP_POPULATED, NULL, &part) < 0)
 		goto out;
 	/* populated, as far as the stop needs it: present data */
-	if (runs_union_into(&w, &u) < 0 || runs_subtract_into(&want, &g) < 0 ||
-	    runs_subtract_into(&want, &u) < 0 || append_all(&r->present, &want) < 0 ||
+	if (runs_union_into(&x.written, &x.unregistered) < 0 || runs_subtract_into(&want, &x.gone) < 0 ||
+	    runs_subtract_into(&want, &x.unregistered) < 0 || append_all(&r->present, &want) < 0 ||
 	    runs_union_into(&want, &part) < 0)
 		goto out;
 	/* spans ascend: appending keeps every list in order, in linear time */
-	if (append_all(&r->lost, &u) < 0 || append_all(&r->written, &w) < 0 ||
-	    append_all(&r->populated, &want) < 0 || append_all(gone, &g) < 0)
+	if (append_all(&r->lost, &x.unregistered) < 0 || append_all(&r->written, &x.written) < 0 ||
+	    append_all(&r->populated, &want) < 0 || append_all(swapped, &x.swapped) < 0)
 		goto out;
 	rc = 0;
 out:
 	pagemap_runs_free(&want);
-	pagemap_runs_free(&w);
-	pagemap_runs_free(&g);
-	pagemap_runs_free(&u);
 	pagemap_runs_free(&part);
+	uffd_exceptions_free(&x);
 	return rc;
 }
 
 int track_look_exceptions(struct tracker *t, const struct pagemap_runs *ranges, struct track_report *r,
-			  struct pagemap_runs *gone)
+			  struct pagemap_runs *swapped)
 {
 	size_t from = 0;
 
@@ -540,7 +541,7 @@ int track_look_exceptions(struct tracker *t, const struct pagemap_runs *ranges, 
 		return track_scan(t, ranges, false, r, NULL);
 	for (size_t i = 1; i <= ranges->n; i++)
 		if (i == ranges->n || ranges->run[i].start - ranges->run[i - 1].end > SPAN_GAP) {
-			if (look_span(t, ranges, from, i, r, gone) < 0)
+			if (look_span(t, ranges, from, i, r, swapped) < 0)
 				return -1;
 			from = i;
 		}

@@ -146,12 +146,12 @@ int track_scan(struct tracker *t, const struct pagemap_runs *ranges, bool reset,
 /* The stop's look, without a reset: what track_scan reports, with a
  * question to the kernel that costs a quarter as much for uffd
  * (uffd_scan_exceptions): the populated pages are the ranges less those
- * no longer holding data, and those are appended to gone as well. A page
- * in gone may still be populated (swapped out: it is data), so the caller
- * looks up the pages of gone it needs (pagemap_find) before it punches
- * one. Other trackers: track_scan, and gone stays empty. */
+ * not present (and the zero page); of those, the ones that still hold
+ * data (swapped out, or a marker, which reads the same) are appended to
+ * swapped, for the caller to count populated where it needs them.
+ * Other trackers: track_scan, and swapped stays empty. */
 int track_look_exceptions(struct tracker *t, const struct pagemap_runs *ranges, struct track_report *r,
-			  struct pagemap_runs *gone);
+			  struct pagemap_runs *swapped);
 
 /* The number of pages of ranges written since the last reset, without
  * resetting anything (is another pass worth it?). */

@@ -192,10 +192,10 @@ int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct p
 }
 
 /* One PAGEMAP_SCAN question over [start, end), every answer to out (by
- * category: written, gone, or all of them). */
+ * category: written, gone, gone and swapped, or all of them). */
 static int scan_question(int pagemap_fd, uint64_t start, uint64_t end, uint64_t inverted, uint64_t mask,
 			 uint64_t anyof, uint64_t ret, struct pagemap_runs *written, struct pagemap_runs *gone,
-			 struct pagemap_runs *all)
+			 struct pagemap_runs *swapped, struct pagemap_runs *all)
 {
 	struct page_region vec[SCAN_REGIONS];
 
@@ -222,12 +222,14 @@ static int scan_question(int pagemap_fd, uint64_t start, uint64_t end, uint64_t 
 		/* the categories come back as they are, not inverted */
 		for (long i = 0; i < n; i++) {
 			uint64_t c = vec[i].categories;
+			bool is_gone = !(c & PAGE_IS_PRESENT) || (c & PAGE_IS_PFNZERO);
 
 			if ((all && pagemap_runs_append(all, vec[i].start, vec[i].end) < 0) ||
 			    (written && (c & PAGE_IS_WRITTEN) &&
 			     pagemap_runs_append(written, vec[i].start, vec[i].end) < 0) ||
-			    (gone && (!(c & PAGE_IS_PRESENT) || (c & PAGE_IS_PFNZERO)) &&
-			     pagemap_runs_append(gone, vec[i].start, vec[i].end) < 0))
+			    (gone && is_gone && pagemap_runs_append(gone, vec[i].start, vec[i].end) < 0) ||
+			    (swapped && is_gone && (c & PAGE_IS_SWAPPED) &&
+			     pagemap_runs_append(swapped, vec[i].start, vec[i].end) < 0))
 				return -1;
 		}
 		if (arg.walk_end <= start || arg.walk_end >= end)
@@ -237,8 +239,23 @@ static int scan_question(int pagemap_fd, uint64_t start, uint64_t end, uint64_t 
 	return 0;
 }
 
-int uffd_scan_exceptions(int pagemap_fd, uint64_t start, uint64_t end, struct pagemap_runs *written,
-			 struct pagemap_runs *gone, struct pagemap_runs *unregistered)
+void uffd_exceptions_init(struct uffd_exceptions *x)
+{
+	pagemap_runs_init(&x->written);
+	pagemap_runs_init(&x->gone);
+	pagemap_runs_init(&x->swapped);
+	pagemap_runs_init(&x->unregistered);
+}
+
+void uffd_exceptions_free(struct uffd_exceptions *x)
+{
+	pagemap_runs_free(&x->written);
+	pagemap_runs_free(&x->gone);
+	pagemap_runs_free(&x->swapped);
+	pagemap_runs_free(&x->unregistered);
+}
+
+int uffd_scan_exceptions(int pagemap_fd, uint64_t start, uint64_t end, struct uffd_exceptions *x)
 {
 	/* Where no VMA is registered in asynchronous mode (PAGE_IS_WPALLOWED
 	 * inverted and required): the kernel skips every registered VMA
@@ -248,14 +265,18 @@ int uffd_scan_exceptions(int pagemap_fd, uint64_t start, uint64_t end, struct pa
 	 * say "not written" of pages the process writes (seen here under the
 	 * torture target's mremap and mprotect: a stale page in the core). */
 	if (scan_question(pagemap_fd, start, end, PAGE_IS_WPALLOWED, PAGE_IS_WPALLOWED, 0,
-			  PAGE_IS_WPALLOWED, NULL, NULL, unregistered) < 0)
+			  PAGE_IS_WPALLOWED, NULL, NULL, NULL, &x->unregistered) < 0)
 		return -1;
 	/* In the registered VMAs (WPALLOWED required): written, or not
 	 * present (PRESENT inverted), or the zero page. The walk skips every
-	 * clean present page. */
+	 * clean present page. SWAPPED only in the answer: of the pages not
+	 * present, which still hold data (swapped out; a marker reads the
+	 * same), so that no second look is needed (the walk is off the
+	 * WRITTEN-only fast path already, for PFNZERO). */
 	return scan_question(pagemap_fd, start, end, PAGE_IS_PRESENT, PAGE_IS_WPALLOWED,
 			     PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
-			     PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_PFNZERO, written, gone, NULL);
+			     PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_PFNZERO | PAGE_IS_SWAPPED, &x->written,
+			     &x->gone, &x->swapped, NULL);
 }
 
 int uffd_probe(char *why, size_t whylen)

@@ -158,7 +158,8 @@ int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct p
 /* The stop's look at [start, end), without a reset: only the exceptions,
  * the pages written since they were protected (appended to written) and
  * the pages that no longer hold data (not present: zapped, swapped out, a
- * write-protect marker, a hole; or the zero page: appended to gone).
+ * write-protect marker, a hole; or the zero page: appended to gone; those
+ * of them swapped out or a marker to swapped too, the rest are holes).
  * Listing every populated page instead costs about four times as much,
  * since the kernel's walk pays for every page that matches
  * (../shared/notes/stop-scan.md: 3.8 ms per GiB against 1.0). The range
@@ -168,7 +169,11 @@ int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct p
  * nothing is asked of its pages, whose write-protect bits may be stale:
  * those ranges go to unregistered, for the caller to take as written
  * whole. 0 or -1. */
-int uffd_scan_exceptions(int pagemap_fd, uint64_t start, uint64_t end, struct pagemap_runs *written,
-			 struct pagemap_runs *gone, struct pagemap_runs *unregistered);
+struct uffd_exceptions {
+	struct pagemap_runs written, gone, swapped, unregistered;
+};
+void uffd_exceptions_init(struct uffd_exceptions *x);
+void uffd_exceptions_free(struct uffd_exceptions *x);
+int uffd_scan_exceptions(int pagemap_fd, uint64_t start, uint64_t end, struct uffd_exceptions *x);
 
 #endif

@@ -21,6 +21,10 @@ teardown() {
 	for pid in "${UT_PIDS[@]}"; do
 		lc_kill_target "$pid"
 	done
+	if [ -n "${SWAPFILE:-}" ]; then
+		swapoff "$SWAPFILE" 2>/dev/null
+		rm -f "$SWAPFILE"
+	fi
 }
 
 # probe by doing: -T uffd on lc-precopy itself would need a target; the
@@ -348,6 +352,42 @@ stage_offset() {
 	u=$(pause_of "$BATS_TEST_TMPDIR/uffd.m") n=$(pause_of "$BATS_TEST_TMPDIR/none.m")
 	echo "pause: uffd $u us, none $n us"
 	[ $((u * 5)) -lt "$n" ]
+	no_uffd_left "$LC_TARGET_PID"
+}
+
+@test "uffd: pages swapped out after the pre-copy, clean or written since, are data: the stop reads them back, none is punched" {
+	lc_require_root
+	# a swap file of our own: the stop's look finds these pages not
+	# present, and must tell them from holes
+	SWAPFILE=$(mktemp /var/tmp/lc-swap.XXXXXX)
+	fallocate -l 64M "$SWAPFILE" && chmod 0600 "$SWAPFILE" && mkswap "$SWAPFILE" >/dev/null &&
+		swapon "$SWAPFILE" 2>/dev/null || skip "needs: swapon of a file in /var/tmp"
+	lc_start_target --pattern-mib 8 --dirty-rate 2000
+	addr=$(lc_info pattern.addr)
+	lc-maps "$LC_TARGET_PID" >"$M"
+	run -0 --separate-stderr lc-precopy -q -T uffd -s "$STAGE" "$LC_TARGET_PID" <"$M"
+	printf '%s\n' "$output" >"$OUT.1"
+	# the dirtier rewrites pages meanwhile: some written, then swapped
+	sleep 0.3
+	run -0 "$LIVECORE_BUILD/targets/lc-pageout" "$LC_TARGET_PID" "$addr" $((8 << 20))
+	swapped=$(awk -v a="$(printf '%x' "$addr")" 'index($1, a "-") == 1 { s = 1 } s && $1 == "Swap:" { print $2; exit }' \
+		"/proc/$LC_TARGET_PID/smaps")
+	echo "swapped: $swapped kB"
+	[ "${swapped:-0}" -gt 4096 ] || skip "the kernel swapped out only ${swapped:-0} kB of 8 MiB"
+	LIVECORE_TRACE="$BATS_TEST_TMPDIR/trace" run -0 --separate-stderr \
+		lc-freeze -s "$STAGE" -n "$BATS_TEST_TMPDIR/notes" "$LC_TARGET_PID" <"$OUT.1"
+	printf '%s\n' "$output" >"$OUT.2"
+	# every pattern page is in the stage, none a hole
+	ext=$(awk -v a="$(printf '%x' "$addr")" 'index($1, a "-") == 1 { print $9 }' "$OUT.2")
+	[[ $ext == *@* && $ext != *,* ]]
+	run -0 "$LC_PAGECHECK" "$STAGE" "0x${ext#*@}" "$addr" 2048
+	# and no punch of the stop touched it (punches elsewhere are fine)
+	while read -r _ _ what range; do
+		[ "$what" = punch ] || continue
+		if ((0x${range%-*} < addr + (8 << 20) && 0x${range#*-} > addr)); then
+			fail "the stop punched $range, inside the pattern"
+		fi
+	done <"$BATS_TEST_TMPDIR/trace"
 	no_uffd_left "$LC_TARGET_PID"
 }
 

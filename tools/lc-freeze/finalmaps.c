@@ -214,7 +214,7 @@ static int decide_again(const struct manifest *in, const struct procfs_map *m,
  * scans nearby records in one call: thousands of thread stacks); a part
  * the scan finds unregistered is lost alone, not with its neighbours. */
 static int look(const struct manifest *out, const struct stagemap *sm, const struct finalmaps_ctx *ctx,
-		struct finalmaps_result *r, struct track_report *rep, struct pagemap_runs *gone)
+		struct finalmaps_result *r, struct track_report *rep, struct pagemap_runs *swapped)
 {
 	struct pagemap_runs clean, one, shmem;
 	size_t c = 0, s = 0;
@@ -244,7 +244,7 @@ static int look(const struct manifest *out, const struct stagemap *sm, const str
 		    pagemap_runs_append(&r->scanned, v->start, end) < 0)
 			goto out;
 	}
-	if (track_look_exceptions(ctx->tracker, &one, rep, gone) < 0)
+	if (track_look_exceptions(ctx->tracker, &one, rep, swapped) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -264,7 +264,7 @@ static int decide_delta(const struct manifest *in, const struct manifest *out, s
 {
 	struct delta_ranges ranges;
 	struct track_report rep;
-	struct pagemap_runs dropped, changed, watched, holes_before, no_holes, populated, gone, busy;
+	struct pagemap_runs dropped, changed, watched, holes_before, no_holes, populated, swapped;
 	struct delta_look lk;
 	int rc = -1;
 
@@ -276,15 +276,14 @@ static int decide_delta(const struct manifest *in, const struct manifest *out, s
 	pagemap_runs_init(&holes_before);
 	pagemap_runs_init(&no_holes);
 	pagemap_runs_init(&populated);
-	pagemap_runs_init(&gone);
-	pagemap_runs_init(&busy);
+	pagemap_runs_init(&swapped);
 	if (delta_ranges_of(out, &ranges) < 0 || stagemap_retarget(sm, &ranges.wanted, &dropped) < 0 ||
 	    stagemap_mapping_changes(in, out, &changed) < 0 || stagemap_mark_dirty(sm, &changed) < 0)
 		goto out;
 	/* dropped: staging space no address of the final maps uses; it is
 	 * never read again, so it stays as it is */
 	if (!ctx->copy_all) {
-		if (look(out, sm, ctx, r, &rep, &gone) < 0 || runs_copy(&sm->hole, &holes_before) < 0 ||
+		if (look(out, sm, ctx, r, &rep, &swapped) < 0 || runs_copy(&sm->hole, &holes_before) < 0 ||
 		    runs_subtract(&r->scanned, &rep.lost, &watched) < 0 ||
 		    stagemap_vanished(sm, &watched, &rep.populated) < 0 ||
 		    stagemap_mark_dirty(sm, &rep.written) < 0)
@@ -297,20 +296,12 @@ static int decide_delta(const struct manifest *in, const struct manifest *out, s
 	pagemap_runs_clear(&changed);
 	if (runs_subtract(&ranges.wanted, &watched, &changed) < 0 || stagemap_mark_dirty(sm, &changed) < 0)
 		goto out;
-	/* the look asked only for the exceptions: a dirty page it found no
-	 * longer present may still be data (swapped out), so those are
-	 * looked up before any is punched: in one look where they lie close
-	 * together (the unpopulated part of each of thousands of thread
-	 * stacks: one look each made 4000 threads cost 12-20 ms more) */
-	if (gone.n) {
-		pagemap_runs_clear(&changed);
-		pagemap_runs_clear(&populated);
-		if (runs_intersect(&gone, &sm->dirty, &changed) < 0 || stagemap_busy(sm, &busy) < 0 ||
-		    pagemap_find_in(ctx->pm, &changed, PAGEMAP_POPULATED, &busy, &populated) < 0 ||
-		    runs_union_into(&rep.populated, &populated) < 0)
-			goto out;
-		pagemap_runs_clear(&populated);
-	}
+	/* the look asked only for the exceptions: of the dirty pages it
+	 * found no longer present, those that still hold data (swapped out)
+	 * are populated; the others are punched */
+	pagemap_runs_clear(&changed);
+	if (runs_intersect(&swapped, &sm->dirty, &changed) < 0 || runs_union_into(&rep.populated, &changed) < 0)
+		goto out;
 	lk = (struct delta_look){ ctx->tracker->mode, &r->scanned, &rep, &holes_before, &no_holes };
 	if (delta_populated(sm, &ranges, ctx->pm, &lk, &populated) < 0 ||
 	    stagemap_plan(sm, &populated, &r->plan) < 0)
@@ -325,8 +316,7 @@ out:
 	pagemap_runs_free(&holes_before);
 	pagemap_runs_free(&no_holes);
 	pagemap_runs_free(&populated);
-	pagemap_runs_free(&gone);
-	pagemap_runs_free(&busy);
+	pagemap_runs_free(&swapped);
 	return rc;
 }
 

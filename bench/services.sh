@@ -10,7 +10,7 @@
 #             128 MB and 1 GB; 4 GB with BENCH_LARGE=1), pgbench's tables
 #             (scale 50) read into shared_buffers, pgbench -c 2 running; one
 #             of pgbench's backends is dumped per mode (BENCH_ROUNDS
-#             times, default 3: min/median/max) and once by gcore: the
+#             times, default 5: min/median/max) and once by gcore: the
 #             pause, the pages copied in the stop, and pgbench's latency
 #             (99th percentile and max, ms; the worst of the dumps) over
 #             the dump against the 5 s before it.
@@ -34,7 +34,7 @@
 # Environment: BENCH_ROWS (default "shared gcore-read seccomp postgres": which kinds
 # of rows), BENCH_LARGE=1 (4 GB of shared_buffers too), BENCH_MODES
 # (default "uffd none"), BENCH_OUT (default docs/BENCHMARKS.md),
-# BENCH_ROUNDS (default 3: dumps per mode of a PostgreSQL row),
+# BENCH_ROUNDS (default 5: dumps per mode of a PostgreSQL row),
 # BENCH_DIR (work files, default /var/tmp), LIVECORE_BUILD.
 set -u
 
@@ -88,6 +88,7 @@ dump() {
 		return
 	fi
 	err=$(tail -n 1 "$work/err")
+	say "-T $mode $pid: ${err#livecore: }"
 	sed -n 's/.*pause \([0-9.]*\) ms (.*maps \([0-9.]*\), delta [0-9.]* ms: \([0-9]*\) pages.*/\1 \3 \2/p' <<<"$err"
 	stat -c '%b %B' "$work/core" | awk '{ printf "%.1f\n", $1 * $2 / 1048576 }' >"$work/core.mib"
 	rm -f "$work/core"
@@ -219,7 +220,7 @@ postgres_row() { # SHARED_BUFFERS(MB)
 	backend=$(pg psql -X -At -c "select pid from pg_stat_activity where application_name = 'pgbench' limit 1" postgres)
 	[ -n "$backend" ] || die "no pgbench backend"
 	for mode in $modes gcore; do
-		rounds=${BENCH_ROUNDS:-3}
+		rounds=${BENCH_ROUNDS:-5}
 		[ "$mode" = gcore ] && rounds=1
 		: >"$work/rounds"
 		for ((k = 0; k < rounds; k++)); do

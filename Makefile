@@ -100,6 +100,18 @@ $(BUILD)/targets/lcgo: tests/targets/go/lcgo/main.go tests/targets/go/lcgo/go.mo
 	cd tests/targets/go/lcgo && $(GO_ENV) $(GO) build -gcflags='all=-N -l' -o "$(abspath $@)" .
 .PHONY: go-target
 
+# The JVM test target (tests/bats/jvm.bats), built where a JDK is
+# installed; jvm.bats skips ("needs: javac") where it is not.
+JAVAC ?= javac
+ifneq ($(shell command -v $(JAVAC) 2>/dev/null),)
+all: java-target
+endif
+java-target: $(BUILD)/targets/java/LcAlloc.class
+$(BUILD)/targets/java/LcAlloc.class: tests/targets/java/LcAlloc.java
+	@mkdir -p $(dir $@)
+	$(JAVAC) -d $(dir $@) $<
+.PHONY: java-target
+
 # lc-layout-test unit-tests lc-elfwrite's layout and notes file check
 # without I/O: unlike the other test programs it links those two files of
 # the tool and the common library.

@@ -20,6 +20,12 @@
 #             space), dumped per mode, then read once by gcore (its pause
 #             beside), then dumped again: a debugger's reads map the zero
 #             page into the reservation, which must change nothing.
+#   redis     redis-server holding about 1 GB (a million keys of 1000
+#             bytes), redis-benchmark rewriting 100 000 of them with SET on
+#             two connections: per mode (BENCH_ROUNDS dumps) and gcore, the
+#             pause and redis-cli --latency's worst round trip over the
+#             dump against the 3 s before it (issue 13: the client's worst
+#             latency within 2x of lc-freeze's pause).
 #   seccomp   lc-target with MIB written and 1000 pages a second rewritten,
 #             with no filter and under filters that allow everything,
 #             answer userfaultfd with EPERM, or kill on it
@@ -31,10 +37,10 @@
 # and to standard output. Root only (the cluster runs as the postgres
 # user). bash: it reads the pgbench logs with arrays.
 #
-# Environment: BENCH_ROWS (default "shared gcore-read seccomp postgres": which kinds
+# Environment: BENCH_ROWS (default "shared gcore-read seccomp postgres redis": which kinds
 # of rows), BENCH_LARGE=1 (4 GB of shared_buffers too), BENCH_MODES
 # (default "uffd none"), BENCH_OUT (default docs/BENCHMARKS.md),
-# BENCH_ROUNDS (default 5: dumps per mode of a PostgreSQL row),
+# BENCH_ROUNDS (default 5: dumps per mode of a PostgreSQL or redis row),
 # BENCH_DIR (work files, default /var/tmp), LIVECORE_BUILD.
 set -u
 
@@ -246,13 +252,61 @@ postgres_row() { # SHARED_BUFFERS(MB)
 	pg_data=
 }
 
-wants() { case " ${BENCH_ROWS:-shared gcore-read seccomp postgres} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+# --- redis under a SET load ---------------------------------------------------
+# redis_row MB: redis-server with MB thousand keys of 1000 bytes (DEBUG
+# POPULATE), redis-benchmark rewriting 100 000 of them (SET, 2 clients) all
+# along; per dump, redis-cli --latency's worst round trip over a window that
+# holds the whole dump, against a window of 3 s just before it (integer ms:
+# redis-cli's resolution)
+redis_row() {
+	local port=7390 mode r k rounds sampler window base lat redis load
+	if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+		say "redis-server or redis-benchmark is not installed: no redis row"
+		return
+	fi
+	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+		--enable-debug-command local </dev/null >"$work/redis.log" 2>&1 &
+	redis=$!
+	pids+=("$redis")
+	until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.1; done
+	say "redis: DEBUG POPULATE $(($1 * 1000)) keys of 1000 bytes"
+	redis-cli -p "$port" debug populate $(($1 * 1000)) key 1000 >/dev/null
+	redis-benchmark -p "$port" -t set -r 100000 -d 1000 -c 2 -n 1000000000 -q </dev/null >/dev/null 2>&1 &
+	load=$!
+	pids+=("$load")
+	sleep 2
+	for mode in $modes gcore; do
+		rounds=${BENCH_ROUNDS:-5} window=8
+		[ "$mode" = gcore ] && rounds=1 window=20
+		: >"$work/rounds"
+		for ((k = 0; k < rounds; k++)); do
+			base=$(redis-cli -p "$port" --latency --raw -i 3 | awk '{ print $2 }')
+			redis-cli -p "$port" --latency --raw -i "$window" >"$work/lat" &
+			sampler=$!
+			sleep 0.5
+			if [ "$mode" = gcore ]; then
+				r="$(gcore_pause "$redis") - -"
+			else
+				r=$(dump "$mode" "$redis")
+			fi
+			wait "$sampler"
+			lat=$(awk '{ print $2 }' "$work/lat")
+			printf '%s - %s - %s\n' "$r" "${lat:--}" "${base:--}" >>"$work/rounds"
+		done
+		printf 'redis %s MB, SET load\t%s\t%s\n' "$1" "$mode" "$(summarize_rounds "$work/rounds")" >>"$rows"
+	done
+	kill -KILL "$load" "$redis" 2>/dev/null
+	wait "$load" "$redis" 2>/dev/null
+}
+
+wants() { case " ${BENCH_ROWS:-shared gcore-read seccomp postgres redis} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 if wants shared; then
 	shared_row 256
 	shared_row 1024
 fi
 wants gcore-read && gcore_read_row
 wants seccomp && seccomp_row 1024
+wants redis && redis_row 1024
 if ! wants postgres; then
 	:
 elif [ -n "$PG_BIN" ] && id postgres >/dev/null 2>&1; then
@@ -268,7 +322,7 @@ table=$work/table
 	printf '<!-- bench-services:begin (bench/services.sh writes between these markers) -->\n'
 	printf 'bench/services.sh, %s, %s, %s CPUs, Linux %s.\n\n' "$(date -u +%Y-%m-%d)" \
 		"$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nproc)" "$(uname -r)"
-	printf '| target | tool | pause ms (min/median/max) | maps part ms | pages copied in the stop | pgbench p99 / max ms during | before | core MiB on disk |\n'
+	printf '| target | tool | pause ms (min/median/max) | maps part ms | pages copied in the stop | client p99 / max ms during (pgbench; redis-cli: max) | before | core MiB on disk |\n'
 	printf '|---|---|---:|---:|---:|---:|---:|---:|\n'
 	while IFS="$(printf '\t')" read -r what mode r dur base disk; do
 		set -- $r

@@ -3,7 +3,12 @@
  * application threads that sleep, and three threads that do the target's
  * work and measure every stall it feels:
  *
- *   bench-target -m MIB [-H] [-r RATE] [-t THREADS] -o INFO -g GAPS
+ *   bench-target -m MIB [-H] [-r RATE] [-t THREADS] [-v VMAS] -o INFO -g GAPS
+ *
+ * With -v, VMAS more mappings beside the heap, as a process that mmaps
+ * many small regions has (a JVM's or a Go runtime's, an allocator's
+ * arenas): one page each, populated, every other one read-only so that
+ * neighbours never merge.
  *
  *   - the worker does fixed units of work in a loop (64 reads of random
  *     cache lines of the heap, and arithmetic) and counts them in 10 ms
@@ -401,7 +406,7 @@ static long heap_huge_kib(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench-target -m MIB [-H] [-r RATE] [-t THREADS] -o INFO -g GAPS\n");
+	fprintf(stderr, "usage: bench-target -m MIB [-H] [-r RATE] [-t THREADS] [-v VMAS] -o INFO -g GAPS\n");
 	exit(2);
 }
 
@@ -419,14 +424,15 @@ static void start(void *(*fn)(void *))
 int main(int argc, char **argv)
 {
 	const char *info = NULL, *gaps = NULL;
-	long mib = 0, threads = 1;
+	long mib = 0, threads = 1, vmas = 0;
 	int huge = 0, opt;
 	unsigned char *raw;
 	sigset_t usr2;
 	char text[512];
 
-	while ((opt = getopt(argc, argv, "m:Hr:t:o:g:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:Hr:t:v:o:g:")) != -1) {
 		switch (opt) {
+		case 'v': vmas = atol(optarg); break;
 		case 'm': mib = atol(optarg); break;
 		case 'H': huge = 1; break;
 		case 'r': dirty_rate = atol(optarg); break;
@@ -436,7 +442,7 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (mib <= 0 || threads < 1 || dirty_rate < 0 || !info || !gaps || optind != argc)
+	if (mib <= 0 || threads < 1 || dirty_rate < 0 || vmas < 0 || !info || !gaps || optind != argc)
 		usage();
 
 	/* SIGUSR2 is taken by the main thread only, with sigwait */
@@ -466,6 +472,22 @@ int main(int argc, char **argv)
 		heap[off + PAGE - 1] = (unsigned char)tag;
 	}
 
+	if (vmas > 0) {
+		unsigned char *many = mmap(NULL, (size_t)vmas * PAGE, PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (many == MAP_FAILED) {
+			perror("bench-target: mmap");
+			return 1;
+		}
+		for (long i = 0; i < vmas; i++) {
+			many[(size_t)i * PAGE] = (unsigned char)(i | 1);
+			if ((i & 1) && mprotect(many + (size_t)i * PAGE, PAGE, PROT_READ) != 0) {
+				perror("bench-target: mprotect (vm.max_map_count?)");
+				return 1;
+			}
+		}
+	}
 	/* the main thread is the first of THREADS */
 	for (long i = 1; i < threads; i++)
 		start(sleeper);
@@ -477,8 +499,9 @@ int main(int argc, char **argv)
 	start(probe);
 
 	snprintf(text, sizeof text,
-		 "pid=%d\nheap.addr=%#" PRIxPTR "\nheap.size=%zu\nheap.huge-kib=%ld\nthreads=%ld\nrate=%ld\n",
-		 (int)getpid(), (uintptr_t)heap, heap_size, heap_huge_kib(), threads, dirty_rate);
+		 "pid=%d\nheap.addr=%#" PRIxPTR "\nheap.size=%zu\nheap.huge-kib=%ld\nthreads=%ld\nrate=%ld\n"
+		 "vmas=%ld\n",
+		 (int)getpid(), (uintptr_t)heap, heap_size, heap_huge_kib(), threads, dirty_rate, vmas);
 	if (write_atomically(info, text) != 0) {
 		perror(info);
 		return 1;

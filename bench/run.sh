@@ -24,8 +24,9 @@
 #                         0, 1000, 10000 pages/s x 1 and 16 threads)
 #                         instead of the pruned default (see below)
 #   BENCH_LARGE=1         also 8 GiB targets
-#   BENCH_CONFIGS="..."   exactly these: MIB:4k|thp:RATE:THREADS[:ROUNDS],
-#                         separated by spaces
+#   BENCH_CONFIGS="..."   exactly these: MIB:4k|thp|4k+VMAS:RATE:THREADS[:ROUNDS],
+#                         separated by spaces (4k+VMAS: that many more
+#                         one-page mappings beside the heap)
 #   BENCH_MODES="..."     tracking modes to try (default: every mode
 #                         lc-precopy -T lists, except auto)
 #   BENCH_DIR=DIR         where targets' cores go (default $TMPDIR or
@@ -109,9 +110,10 @@ target_start() { # MIB PAGES RATE THREADS
 	tdir=$work/target
 	rm -rf "$tdir"
 	mkdir -p "$tdir"
-	huge=
+	huge= vmas=0
 	[ "$2" = thp ] && huge=-H
-	"$bb/bench-target" -m "$1" $huge -r "$3" -t "$4" -o "$tdir/info" -g "$tdir/gaps" \
+	case $2 in 4k+*) vmas=${2#4k+} ;; esac
+	"$bb/bench-target" -m "$1" $huge -r "$3" -t "$4" -v "$vmas" -o "$tdir/info" -g "$tdir/gaps" \
 		</dev/null >/dev/null 2>"$tdir/err" &
 	target_pid=$!
 	i=0
@@ -340,6 +342,8 @@ else
 	configs="$configs 1024:4k:1000:16:1 4096:4k:1000:16:1 1024:thp:1000:1:1 4096:thp:1000:1:1"
 	# thousands of threads (a small heap: what the threads cost the stop)
 	configs="$configs 64:4k:0:1000:1 64:4k:0:4000:1"
+	# tens of thousands of mappings (what the maps part of the stop costs)
+	configs="$configs 64:4k+50000:0:1:1"
 	[ "${BENCH_LARGE:-0}" = 1 ] && configs="$configs 8192:4k:0:1:1 8192:4k:10000:1:1 8192:4k:1000:16:1 8192:thp:1000:1:1"
 fi
 
@@ -476,6 +480,8 @@ table=$work/table.md
 			split(k, kc, FS)
 			g = kc[1] FS kc[2] FS kc[3] FS kc[4] FS "gcore"
 			target = sprintf("%g GiB %s, %s/s, %s thr", kc[1] / 1024, kc[2] == "thp" ? "THP" : "4K", kc[3], kc[4])
+			if (kc[2] ~ /^4k\+/)
+				target = target ", " substr(kc[2], 4) " more VMAs"
 			tool = kc[5] == "gcore" ? "gcore" : "livecore -T " kc[5]
 			note = failed[k] ? sprintf(" (%d failed: %s)", failed[k], why[k]) : ""
 			if (!cnt[k]) { printf "| %s | %s | 0 |%s ||||||||||||||||\n", target, tool, note; continue }

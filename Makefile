@@ -106,8 +106,8 @@ JAVAC ?= javac
 ifneq ($(shell command -v $(JAVAC) 2>/dev/null),)
 all: java-target
 endif
-java-target: $(BUILD)/targets/java/LcAlloc.class
-$(BUILD)/targets/java/LcAlloc.class: tests/targets/java/LcAlloc.java
+java-target: $(BUILD)/java/LcAlloc.class
+$(BUILD)/java/LcAlloc.class: tests/targets/java/LcAlloc.java
 	@mkdir -p $(dir $@)
 	$(JAVAC) -d $(dir $@) $<
 .PHONY: java-target

@@ -11,7 +11,7 @@ setup() {
 	lc_require_root
 	command -v java >/dev/null && command -v jhsdb >/dev/null ||
 		skip "needs: java and jhsdb (openjdk-17-jdk-headless)"
-	[ -f "$LIVECORE_BUILD/targets/java/LcAlloc.class" ] || skip "needs: javac (make java-target)"
+	[ -f "$LIVECORE_BUILD/java/LcAlloc.class" ] || skip "needs: javac (make java-target)"
 	D=$BATS_TEST_TMPDIR
 	JPID=
 }
@@ -36,7 +36,7 @@ modes_here() {
 start_jvm() {
 	local i
 
-	java -Xmx256m -XX:+UseG1GC -cp "$LIVECORE_BUILD/targets/java" LcAlloc "$D/ready" "$1" "$2" \
+	java -Xmx256m -XX:+UseG1GC -cp "$LIVECORE_BUILD/java" LcAlloc "$D/ready" "$1" "$2" \
 		</dev/null >"$D/jvm.out" 2>&1 &
 	JPID=$!
 	for ((i = 0; i < 600; i++)); do

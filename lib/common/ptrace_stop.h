@@ -1,10 +1,11 @@
 /* ptrace_stop - stop every thread of a process with ptrace, read their
  * registers, and let them go (DESIGN.md "The stop").
  *
- * PTRACE_SEIZE each thread with PTRACE_O_TRACECLONE (threads born meanwhile
- * are attached by the kernel and report a PTRACE_EVENT_STOP), then
- * PTRACE_INTERRUPT, and wait (waitpid __WALL) until each thread reports a
- * stop; /proc/PID/task is listed again until no new thread appears. A stop
+ * PTRACE_SEIZE every listed thread with PTRACE_O_TRACECLONE (threads born
+ * meanwhile are attached by the kernel and report a PTRACE_EVENT_STOP),
+ * which stops none of them, then PTRACE_INTERRUPT each, and wait (waitpid
+ * by tid) until each thread reports a stop; /proc/PID/task is listed again
+ * until no new thread appears. The stop is timed from the first interrupt. A stop
  * of any kind counts: the interrupt's PTRACE_EVENT_STOP, a group-stop (the
  * target was already stopped by SIGSTOP: it stops again after the detach,
  * because the kernel reinstates the group stop), a clone event, or a
@@ -52,6 +53,7 @@ struct ptrace_thread {
 	bool attached;          /* ours to detach */
 	bool stopped;           /* reported a ptrace stop */
 	bool gone;              /* exited or zombie: dropped */
+	bool interrupted;       /* PTRACE_INTERRUPT sent (or not needed) */
 	int pending_signal;     /* signal-delivery-stop: re-injected at detach */
 	siginfo_t siginfo;      /* of pending_signal (valid when it is not 0) */
 	/* filled by ptrace_stop_read_registers */
@@ -75,11 +77,14 @@ struct ptrace_stop {
 	size_t n_waiting;       /* attached, neither stopped nor gone */
 	size_t n_dropped;       /* threads that exited or were zombies */
 	pid_t other_tracer;     /* TracerPid when the seize failed with EBUSY */
-	struct timespec first_seize; /* CLOCK_MONOTONIC, just before the first seize */
+	struct timespec first_seize; /* CLOCK_MONOTONIC, just before the first
+				      * PTRACE_INTERRUPT: the stop's start (a
+				      * seize stops nothing) */
+	bool interrupting;      /* first_seize is set */
 	struct timespec last_detach; /* just after the last detach */
-	/* Tests only: a pause between each thread's PTRACE_SEIZE and its
+	/* Tests only: a pause between the threads' PTRACE_SEIZE and their
 	 * PTRACE_INTERRUPT, so that a test can make a signal arrive while
-	 * the thread is traced but not stopped (a signal-delivery-stop). */
+	 * they are traced but not stopped (a signal-delivery-stop). */
 	unsigned test_seize_gap_ms;
 	/* Tests only: every thread's NT_PRFPREG read, never taken from its
 	 * XSAVE area (two dumps of a stopped process must agree) */

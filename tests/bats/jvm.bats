@@ -70,9 +70,16 @@ start_jvm() {
 		[ "$(grep -c 'LcAlloc.allocate' <<<"$output")" -ge 4 ]
 
 		run -0 --separate-stderr timeout 300 jhsdb jmap --histo --exe "$exe" --core "$core"
-		# "num #instances #bytes class name": exactly the markers it holds
+		# the walk went to the end ("Total" after the last class)
+		assert_line --regexp '^Total :[[:space:]]+[0-9]+[[:space:]]+[0-9]+$'
+		# "num #instances #bytes class name": the markers it holds, all
+		# of them; more where the dump caught G1 moving them (the core is
+		# the heap at an instant that need not be a safepoint, and jhsdb
+		# counts an evacuated region's old copies too: 1004 and 1337 were
+		# seen with uffd, 1000 otherwise), never more than twice over
 		run -0 awk '$NF == "LcAlloc$LcMarker" { print $2 }' <<<"$output"
-		assert_output 1000
+		lc_say "$mode: $output LcMarker instances in the heap walk"
+		[ "$output" -ge 1000 ] && [ "$output" -le 2000 ]
 		rm -f "$core"
 	done
 	# the JVM is as it was: still allocating, still holding its markers

@@ -30,6 +30,9 @@ public class LcAlloc {
 
 		for (int i = 0; i < MARKERS; i++)
 			markers.add(new LcMarker(i));
+		// into the old generation before the allocators start: young
+		// collections then leave them where they are
+		System.gc();
 		live = new byte[liveMib * 32][];     // about 32 KiB each on average
 		for (int t = 0; t < threads; t++) {
 			Thread th = new Thread(LcAlloc::allocate, "lc-alloc-" + t);

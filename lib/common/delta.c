@@ -75,8 +75,8 @@ int delta_populated(const struct stagemap *s, const struct delta_ranges *r, cons
 	    runs_intersect(&known_holes, &s->dirty, &elsewhere) < 0)
 		goto out;
 	pagemap_runs_clear(&tmp);
-	if (stagemap_busy(s, &busy) < 0 ||
-	    pagemap_find_in(pm, &elsewhere, PAGEMAP_POPULATED, &busy, &tmp) < 0)
+	if (elsewhere.n && (stagemap_busy(s, &busy) < 0 ||
+			    pagemap_find_in(pm, &elsewhere, PAGEMAP_POPULATED, &busy, &tmp) < 0))
 		goto out;
 	if (runs_union_into(&tracked, &tmp) < 0 || runs_union(&tracked, &r->every, out) < 0)
 		goto out;

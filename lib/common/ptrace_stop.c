@@ -269,15 +269,19 @@ static int seize_one(struct ptrace_stop *s, pid_t tid)
  * 10 ms here) are not part of it. */
 static int interrupt_new(struct ptrace_stop *s)
 {
-	if (s->test_seize_gap_ms)
-		nanosleep(&(struct timespec){ s->test_seize_gap_ms / 1000,
-					      (long)(s->test_seize_gap_ms % 1000) * 1000000L },
-			  NULL);
+	bool gap = s->test_seize_gap_ms > 0;
+
 	for (size_t i = 0; i < s->n; i++) {
 		struct ptrace_thread *t = &s->threads[i];
 
 		if (t->interrupted || !waiting(t))
 			continue;
+		if (gap) {
+			nanosleep(&(struct timespec){ s->test_seize_gap_ms / 1000,
+						      (long)(s->test_seize_gap_ms % 1000) * 1000000L },
+				  NULL);
+			gap = false;
+		}
 		if (!s->interrupting) {
 			clock_gettime(CLOCK_MONOTONIC, &s->first_seize);
 			s->interrupting = true;

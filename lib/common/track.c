@@ -439,11 +439,11 @@ static void *chunk_scan(void *arg)
 
 static int exceptions_append(struct uffd_exceptions *to, const struct uffd_exceptions *from)
 {
-	return append_all(&to->written, &from->written) < 0 || append_all(&to->gone, &from->gone) < 0 ||
-			       append_all(&to->swapped, &from->swapped) < 0 ||
-			       append_all(&to->unregistered, &from->unregistered) < 0
-		       ? -1
-		       : 0;
+	if (append_all(&to->written, &from->written) < 0 || append_all(&to->gone, &from->gone) < 0 ||
+	    append_all(&to->swapped, &from->swapped) < 0 ||
+	    append_all(&to->unregistered, &from->unregistered) < 0)
+		return -1;
+	return 0;
 }
 
 static int scan_exceptions(int fd, uint64_t start, uint64_t end, struct uffd_exceptions *x)

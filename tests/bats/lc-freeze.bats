@@ -612,11 +612,13 @@ stage_matches_memory() {
 	assert_equal "$(section "$T/notes" FILE)" "$(section "$gc" FILE)"
 }
 
-@test "the notes: every thread's pending and blocked signals are the kernel's (a standard and a real-time signal queued to a thread that blocks them)" {
-	command -v eu-readelf >/dev/null || skip "needs: eu-readelf (elfutils)"
-	command -v perl >/dev/null || skip "needs: perl (tgkill)"
-	lc_start_target --threads 2
-	tid=$(lc_info thread.0.tid)
+# signals_are_the_kernels THREADS INDEX - a standard and a real-time signal
+# queued to thread INDEX of an lc-target of THREADS threads (which block
+# them), then every thread's pending and blocked sets in the core equal
+# its /proc status
+signals_are_the_kernels() {
+	lc_start_target --threads "$1"
+	tid=$(lc_info "thread.$2.tid")
 	# lc-target's threads block every signal: these stay queued to the thread
 	perl -e 'for my $s (12, 40) { syscall(234, $ARGV[0] + 0, $ARGV[1] + 0, $s) == 0 or die "tgkill: $!" }' \
 		"$LC_TARGET_PID" "$tid"
@@ -634,6 +636,18 @@ stage_matches_memory() {
 		[ "$(sigset_of "$core_blk")" = "$(printf %u $((16#$blk)))" ] || { echo "thread $t: blocked $core_blk, /proc $blk"; false; }
 	done
 	[ "$(awk '$1 == "SigPnd:" { print $2 }' "/proc/$LC_TARGET_PID/task/$tid/status")" = 0000008000000800 ]
+}
+
+@test "the notes: every thread's pending and blocked signals are the kernel's (a standard and a real-time signal queued to a thread that blocks them)" {
+	command -v eu-readelf >/dev/null || skip "needs: eu-readelf (elfutils)"
+	command -v perl >/dev/null || skip "needs: perl (tgkill)"
+	signals_are_the_kernels 2 0
+}
+
+@test "the notes: the same with 64 threads and the main one, whose stat files a second thread of lc-freeze reads in the stop" {
+	command -v eu-readelf >/dev/null || skip "needs: eu-readelf (elfutils)"
+	command -v perl >/dev/null || skip "needs: perl (tgkill)"
+	signals_are_the_kernels 64 50
 }
 
 # sigset_of SET - eu-readelf's <1,5-7> or ~<...> as the 64-bit mask, decimal

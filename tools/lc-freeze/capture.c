@@ -287,6 +287,8 @@ static void fill_regs(struct notes_prstatus *pr, const struct ptrace_thread *t)
 	pr->si_signo = t->pending_signal;
 }
 
+#define STATS_READER_MIN 64
+
 static void *read_stats(void *arg)
 {
 	struct capture *c = arg;
@@ -300,12 +302,17 @@ void capture_read_stats(struct capture *c, const struct ptrace_stop *s, int task
 {
 	struct capture_stats *st = &c->stats;
 
-	st->tids = calloc(s->n ? s->n : 1, sizeof *st->tids);
-	st->texts = calloc(s->n ? s->n : 1, sizeof *st->texts);
+	/* a thread costs tens of microseconds of the pause to start and
+	 * join: worth it only for many threads */
+	if (s->n < STATS_READER_MIN)
+		return;
+	st->tids = calloc(s->n, sizeof *st->tids);
+	st->texts = calloc(s->n, sizeof *st->texts);
 	if (!st->tids || !st->texts)
 		return;
+	/* the leader's is read with its status file, by capture_fill */
 	for (size_t i = 0; i < s->n; i++)
-		if (!s->threads[i].gone && s->threads[i].stopped)
+		if (!s->threads[i].gone && s->threads[i].stopped && s->threads[i].tid != s->pid)
 			st->tids[st->n++] = s->threads[i].tid;
 	st->task_dirfd = task_dirfd;
 	st->reading = pthread_create(&st->reader, NULL, read_stats, c) == 0;
@@ -320,19 +327,20 @@ static void stats_join(struct capture *c)
 	c->stats.reading = false;
 }
 
-/* thread tid's stat text as the reader left it (NULL: none), handed over;
- * *k is a cursor: the threads come in the reader's order */
+/* thread tid's stat text as the reader left it (NULL: none, as for the
+ * leader), handed over; *k is a cursor: the threads come in the reader's
+ * order, and one the reader did not read leaves it where it is */
 static char *stats_take(struct capture *c, size_t *k, pid_t tid)
 {
-	char *text;
+	for (size_t j = *k; j < c->stats.n; j++)
+		if (c->stats.tids[j] == tid) {
+			char *text = c->stats.texts[j];
 
-	while (*k < c->stats.n && c->stats.tids[*k] != tid)
-		(*k)++;
-	if (*k == c->stats.n)
-		return NULL;
-	text = c->stats.texts[*k];
-	c->stats.texts[*k] = NULL;
-	return text;
+			c->stats.texts[j] = NULL;
+			*k = j + 1;
+			return text;
+		}
+	return NULL;
 }
 
 static int fill_threads(struct capture *c, const struct capture_fds *fds,

@@ -65,11 +65,11 @@ void capture_free(struct capture *c);
  * the stop as before). */
 void capture_prepare(struct capture *c, int task_dirfd);
 
-/* In the stop, once every thread is stopped: starts a thread of ours
- * that reads every stopped thread's task/TID/stat (4000 threads: 18 ms
- * here) while this one reads the registers and the maps; capture_fill
- * waits for it. Where the thread cannot start, capture_fill reads them
- * itself. Only procfs is read there: every ptrace request stays on the
+/* In the stop, once every thread is stopped: for a process of 64 threads
+ * or more, starts a thread of ours that reads every other stopped
+ * thread's task/TID/stat (4000 threads: 18 ms here) while this one reads
+ * the registers and the maps; capture_fill waits for it. With fewer, or
+ * where the thread cannot start, capture_fill reads them itself. Only procfs is read there: every ptrace request stays on the
  * tracer thread. */
 void capture_read_stats(struct capture *c, const struct ptrace_stop *s, int task_dirfd);
 

@@ -147,9 +147,9 @@ static int unwritten_populated(const struct manifest *in, const struct stagemap 
 	for (size_t i = 0; i < in->n_vmas && rc == 0; i++)
 		if (unwritten_private(&in->vmas[i]))
 			rc = pagemap_runs_append(&r, in->vmas[i].start, in->vmas[i].end);
-	if (rc == 0)
+	if (rc == 0 && r.n)
 		rc = stagemap_busy(sm, &busy);
-	if (rc == 0)
+	if (rc == 0 && r.n)
 		rc = pagemap_find_in(ctx->pm, &r, PAGEMAP_POPULATED, &busy, out);
 	pagemap_runs_free(&r);
 	pagemap_runs_free(&busy);

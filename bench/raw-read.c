@@ -1,6 +1,7 @@
 /* raw-read - the ceilings for lc-precopy's copy engine: read [ADDR, ADDR+LEN)
  * of PID with THREADS threads each taking CHUNK-byte pieces, by
- * process_vm_readv ("vm") or pread on /proc/PID/mem ("mem"), into
+ * process_vm_readv ("vm") or pread on /proc/PID/mem ("mem"), or not at all
+ * ("none": with -o, the write alone, of a buffer filled once), into
  *  - a reused buffer per thread (the default: cache-hot, nothing
  *    allocated; the rate issue 3's 70% criterion names),
  *  - with -f, a fresh anonymous LEN-byte mapping, each piece at its offset
@@ -34,7 +35,7 @@ static int out_fd = -1;
 static unsigned char *fresh;
 
 static pid_t pid;
-static int mem_fd = -1, use_mem;
+static int mem_fd = -1, use_mem, use_none;
 static uint64_t base, len;
 static _Atomic uint64_t next;
 
@@ -45,6 +46,8 @@ static void *reader(void *arg)
 	(void)arg;
 	if (!fresh && posix_memalign((void **)&buf, 4096, chunk) != 0)
 		abort();
+	if (buf)
+		memset(buf, 0x5a, chunk); /* written pages, not the zero page */
 	for (;;) {
 		uint64_t at = atomic_fetch_add(&next, chunk);
 		unsigned char *to;
@@ -55,7 +58,9 @@ static void *reader(void *arg)
 			break;
 		n = len - at < chunk ? (size_t)(len - at) : chunk;
 		to = fresh ? fresh + at : buf;
-		if (use_mem) {
+		if (use_none) {
+			got = (ssize_t)n;
+		} else if (use_mem) {
 			got = pread(mem_fd, to, n, (off_t)(base + at));
 		} else {
 			struct iovec l = { to, n }, r = { (void *)(uintptr_t)(base + at), n };
@@ -83,7 +88,7 @@ static double seconds(const struct timeval *tv)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: raw-read [-f | -o OUTFILE [-d]] [-c CHUNK] vm|mem PID ADDR LEN THREADS\n");
+	fprintf(stderr, "usage: raw-read [-f | -o OUTFILE [-d]] [-c CHUNK] vm|mem|none PID ADDR LEN THREADS\n");
 	return 2;
 }
 
@@ -106,6 +111,9 @@ int main(int argc, char **argv)
 	if (argc - optind != 5 || chunk == 0 || chunk % 4096 || (want_fresh && out))
 		return usage();
 	use_mem = !strcmp(argv[optind], "mem");
+	use_none = !strcmp(argv[optind], "none");
+	if (use_none && !out)
+		return usage();
 	pid = (pid_t)atoi(argv[optind + 1]);
 	base = strtoull(argv[optind + 2], NULL, 0);
 	len = strtoull(argv[optind + 3], NULL, 0);

@@ -4,7 +4,8 @@
 #
 # For each target configuration (size, page kind, dirtying rate, threads)
 # it starts build/bench/bench-target, reads its heap raw with
-# process_vm_readv (bench/raw-read.c: the ceiling for pre-copy), dumps it
+# process_vm_readv and writes as many bytes raw with O_DIRECT
+# (bench/raw-read.c: the ceilings for pre-copy), dumps it
 # with livecore.sh once per tracking mode that works here, then with
 # gcore, and records for each dump:
 #   - the pause the target felt: the longest gap its probe thread saw that
@@ -12,7 +13,8 @@
 #     other time of the dump (scheduler noise, for scale);
 #   - the pause lc-freeze reports and its parts (# freeze in the kept
 #     manifest, lc-manifest(5));
-#   - pre-copy throughput (# pass 1) against the raw rate;
+#   - pre-copy throughput (# pass 1) against the lower of the raw rates,
+#     and the stop's copy rate against pass 1's;
 #   - total time to a finished core; peak RSS of every tool (wait4, via
 #     bench-run wrappers put beside a copy of livecore.sh); the core's
 #     size, apparent and on disk.
@@ -23,7 +25,7 @@
 #   BENCH_FULL=1          the whole matrix (1 and 4 GiB x 4 KiB and THP x
 #                         0, 1000, 10000 pages/s x 1 and 16 threads)
 #                         instead of the pruned default (see below)
-#   BENCH_LARGE=1         also 8 GiB targets
+#   BENCH_LARGE=1         also 8 GiB targets, and one of 16 GiB
 #   BENCH_CONFIGS="..."   exactly these: MIB:4k|thp|4k+VMAS:RATE:THREADS[:ROUNDS],
 #                         separated by spaces (4k+VMAS: that many more
 #                         one-page mappings beside the heap)
@@ -190,12 +192,19 @@ core_sizes() { # FILE -> apparent MiB, on-disk MiB
 	stat -c '%s %b %B' "$1" | awk '{ printf "%.0f %.0f\n", $1 / 1048576, $2 * $3 / 1048576 }'
 }
 
-# One raw read of the heap with process_vm_readv, as many threads as
-# lc-precopy's default -j (the online CPUs): best of two, GB/s.
-raw_rate() {
+# The two ceilings of pre-copy, as many threads as lc-precopy's default -j
+# (the online CPUs), best of two each, GB/s: a raw read of the heap with
+# process_vm_readv into a reused buffer, and a raw write of as many bytes
+# with O_DIRECT to a fresh file where the staging file goes (the cores'
+# directory), as the copy engine writes. Pre-copy cannot beat the lower.
+raw_rate() { # vm|none
 	for r in 1 2; do
-		"$bb/raw-read" vm "$target_pid" "$heap_addr" "$heap_size" "$(getconf _NPROCESSORS_ONLN)" ||
-			return 1
+		if [ "$1" = none ]; then
+			"$bb/raw-read" -d -o "$work/raw.out" none 0 0 "$heap_size" "$(getconf _NPROCESSORS_ONLN)"
+		else
+			"$bb/raw-read" vm "$target_pid" "$heap_addr" "$heap_size" "$(getconf _NPROCESSORS_ONLN)"
+		fi || { rm -f "$work/raw.out"; return 1; }
+		rm -f "$work/raw.out"
 	done | awk '{ g = $1 / $2 / 1e9; if (g > best) best = g } END { printf "%.2f\n", best }'
 }
 
@@ -207,6 +216,7 @@ results=$work/results.tsv
 #  15 passes 16 precopy_gbs 17 raw_gbs 18 total_s 19 rss_maps 20 rss_precopy
 #  21 rss_freeze 22 rss_elfwrite 23 rss_all 24 core_mib 25 disk_mib 26 status
 #  27 other_stops_ms 28 worst_stall_ms 29 worst_stall_what 30 work_precopy_pct
+#  31 raw_write_gbs
 
 dump_livecore() { # MODE CONFIG...
 	mode=$1
@@ -227,7 +237,7 @@ dump_livecore() { # MODE CONFIG...
 		cat "$work/livecore.err" >&2
 		printf '%s\t%s\t%s\t%s\t%s' "$@" >>"$results"
 		printf '\t-%.0s' $(seq 20) >>"$results"
-		printf '\tfailed(%s)\t-\t-\t-\t-\n' "$rc" >>"$results"
+		printf '\tfailed(%s)\t-\t-\t-\t-\t-\n' "$rc" >>"$results"
 		[ -n "$kept" ] && rm -rf "$kept"
 		rm -f "$core"
 		return 0
@@ -276,7 +286,7 @@ EOF
 	rm -rf "$kept" "$core"
 	printf '%s\t' "$@" >>"$results"
 	printf '%s\t' "$felt" "$noise" $freeze $precopy "$raw_gbs" "$total" $rss "$(mib_of_kib "$rss_all")" $sizes >>"$results"
-	printf 'ok\t%s\t%s\n' "$others" "$(echo "$stalls" | tr ' ' '\t')" >>"$results"
+	printf 'ok\t%s\t%s\t%s\n' "$others" "$(echo "$stalls" | tr ' ' '\t')" "$raw_write_gbs" >>"$results"
 }
 
 dump_gcore() { # CONFIG...
@@ -295,7 +305,7 @@ dump_gcore() { # CONFIG...
 		say "gcore failed ($rc; killed after ${gcore_timeout} s if 137):"
 		tail -5 "$work/gcore.out" >&2
 		printf -- '-\t%.0s' $(seq 20) >>"$results"
-		printf 'failed(%s)\t-\t-\t-\t-\n' "$rc" >>"$results"
+		printf 'failed(%s)\t-\t-\t-\t-\t-\n' "$rc" >>"$results"
 		rm -f "$core"
 		return 0
 	fi
@@ -310,7 +320,7 @@ EOF
 	sizes=$(core_sizes "$core")
 	rm -f "$core"
 	# the felt pause and the whole run: gcore stops the target throughout
-	printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\t%s\t%s\n' \
+	printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\t%s\t%s\t-\n' \
 		"$felt" "$noise" "$total" "$rss" $sizes "$others" "$(echo "$stalls" | tr ' ' '\t')" >>"$results"
 }
 
@@ -344,7 +354,7 @@ else
 	configs="$configs 64:4k:0:1000:1 64:4k:0:4000:1"
 	# tens of thousands of mappings (what the maps part of the stop costs)
 	configs="$configs 64:4k+50000:0:1:1"
-	[ "${BENCH_LARGE:-0}" = 1 ] && configs="$configs 8192:4k:0:1:1 8192:4k:10000:1:1 8192:4k:1000:16:1 8192:thp:1000:1:1"
+	[ "${BENCH_LARGE:-0}" = 1 ] && configs="$configs 8192:4k:0:1:1 8192:4k:10000:1:1 8192:4k:1000:16:1 8192:thp:1000:1:1 16384:4k:1000:1:1"
 fi
 
 # --- which tracking modes work here: a tiny run of each ---------------------
@@ -392,8 +402,12 @@ EOF
 		continue
 	fi
 	free_mib=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
-	if [ $((mib * 3)) -gt "$mem_avail_mib" ] || [ $((mib * 2)) -gt "$free_mib" ]; then
-		say "skipping $cfg: needs $((mib * 3)) MiB of RAM (have $mem_avail_mib) and $((mib * 2)) MiB free in $dir (have $free_mib)"
+	# RAM for the target and a margin (the tools' own memory is bounded,
+	# the staging file is written with O_DIRECT, and the page cache of the
+	# cores can be reclaimed); disk for a core and the raw write's file
+	need_mib=$((mib + mib / 8 + 1024))
+	if [ "$need_mib" -gt "$mem_avail_mib" ] || [ $((mib * 2)) -gt "$free_mib" ]; then
+		say "skipping $cfg: needs $need_mib MiB of RAM (have $mem_avail_mib) and $((mib * 2)) MiB free in $dir (have $free_mib)"
 		continue
 	fi
 	# A fresh target for each round: gdb's reads map the zero page into
@@ -407,7 +421,8 @@ EOF
 		if [ "$pages" = thp ] && [ "${heap_huge_kib:-0}" -lt $((mib * 1024 / 2)) ]; then
 			say "$cfg: only $heap_huge_kib KiB of the heap are huge pages (/sys/kernel/mm/transparent_hugepage)"
 		fi
-		raw_gbs=$(raw_rate) || raw_gbs=-
+		raw_gbs=$(raw_rate vm) || raw_gbs=-
+		raw_write_gbs=$(raw_rate none) || raw_write_gbs=-
 		for mode in $modes; do
 			say "$cfg: livecore.sh -T $mode"
 			dump_livecore "$mode" "$mib" "$pages" "$rate" "$threads"
@@ -467,14 +482,14 @@ table=$work/table.md
 		if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
 		if ($26 != "ok") { failed[k]++; why[k] = $26; next }
 		n = ++cnt[k]
-		for (c = 6; c <= 30; c++) v[k, c, n] = $c
+		for (c = 6; c <= 31; c++) v[k, c, n] = $c
 		if (n == 1) other[k] = $14
 		# the worst stall of all the rounds, and what it was
 		if ($28 != "-" && (!(k in wmax) || $28 + 0 > wmax[k])) { wmax[k] = $28 + 0; wwhat[k] = $29 }
 	}
 	END {
-		print "| target | tool | rounds | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | other stops ms | worst stall ms (what) | work in pre-copy | noise ms | passes | pre-copy GB/s | raw GB/s | pre-copy / raw | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
-		print "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+		print "| target | tool | rounds | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | other stops ms | worst stall ms (what) | work in pre-copy | noise ms | passes | pre-copy GB/s | raw read / write GB/s | pre-copy / limit | stop copy GB/s (/ pass 1) | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
+		print "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]
 			split(k, kc, FS)
@@ -484,27 +499,37 @@ table=$work/table.md
 				target = target ", " substr(kc[2], 4) " more VMAs"
 			tool = kc[5] == "gcore" ? "gcore" : "livecore -T " kc[5]
 			note = failed[k] ? sprintf(" (%d failed: %s)", failed[k], why[k]) : ""
-			if (!cnt[k]) { printf "| %s | %s | 0 |%s ||||||||||||||||\n", target, tool, note; continue }
+			if (!cnt[k]) { printf "| %s | %s | 0 |%s |||||||||||||||||\n", target, tool, note; continue }
 			felt = sprintf("%.1f (%.0f–%.0f)%s", med(k, 6), med(k, 6, "lo"), med(k, 6, "hi"), note)
 			worst = (k in wmax) ? sprintf("%.1f (%s)", wmax[k], wwhat[k]) : "-"
 			work = f(k, 30, "%.0f%%")
 			if (kc[5] == "gcore") {
-				printf "| %s | gcore | %d | %s | 1 | - | - | %s | %s | %s | %s | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
+				printf "| %s | gcore | %d | %s | 1 | - | - | %s | %s | %s | %s | - | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
 					target, cnt[k], felt, f(k, 27, "%.1f"), worst, work, f(k, 7, "%.1f"), f(k, 18, "%.2f"), f(k, 23, "%.1f"), f(k, 24, "%.0f"), f(k, 25, "%.0f")
 				continue
 			}
 			parts = f(k, 9, "%.2f") " / " f(k, 10, "%.2f") " / " f(k, 11, "%.2f") " / " f(k, 12, "%.1f") " (" f(k, 13, "%d") ")"
 			if (other[k] != "-") parts = parts " " other[k]
-			pr = ratio(med(k, 16), med(k, 17))
+			# the limit of pre-copy: the lower of the raw read and the raw write
+			lim = med(k, 17)
+			if (med(k, 31) != "-" && (lim == "-" || med(k, 31) < lim)) lim = med(k, 31)
+			pr = ratio(med(k, 16), lim)
 			if (pr != "-") pr = sprintf("%.0f%%", 100 * pr)
+			raw = f(k, 17, "%.2f") " / " f(k, 31, "%.2f")
+			# the copy rate of the stop, where it copied enough to tell (40 MB)
+			sc = "-"
+			if (med(k, 13) != "-" && med(k, 13) >= 10000 && med(k, 12) > 0) {
+				sc = sprintf("%.2f", med(k, 13) * 4096 / med(k, 12) / 1e6)
+				if (med(k, 16) != "-" && med(k, 16) > 0) sc = sc sprintf(" (%.0f%%)", 100 * sc / med(k, 16))
+			}
 			rss = sprintf("%.1f / %.1f / %.1f / %.1f", med(k, 19, "hi"), med(k, 20, "hi"), med(k, 21, "hi"), med(k, 22, "hi"))
-			printf "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
+			printf "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
 				target, tool, cnt[k], felt, ratio(med(k, 6), med(g, 6)), f(k, 8, "%.1f"), parts, f(k, 27, "%.1f"), worst, work, f(k, 7, "%.1f"),
-				f(k, 15, "%d"), f(k, 16, "%.2f"), f(k, 17, "%.2f"), pr,
+				f(k, 15, "%d"), f(k, 16, "%.2f"), raw, pr, sc,
 				f(k, 18, "%.2f"), ratio(med(k, 18), med(g, 18)), rss, f(k, 24, "%.0f"), f(k, 25, "%.0f")
 		}
 	}' "$results"
-	printf '\n%s\n' "Columns (medians over the rounds; a round is a fresh target dumped once by each tool, livecore's none mode first and gcore last): *felt pause* is the longest time the target's probe thread (waking every 500 us at nice -20) was stopped by a tracer (late, off its CPU without a page fault, not waiting for a CPU), overlapping lc-freeze's run, or gcore's; *other stops* the longest stop of the probe at any other time of the dump (uffd: the injection of the userfaultfd during pre-copy); *worst stall* the longest time any of the target's three measuring threads made no progress at any moment of the dump, whatever the cause, and what it was: the thread (probe; dirtier, which writes the heap; worker, which reads random cache lines of it in a loop at nice 0) and the cause its clocks give (stopped; fault: it took page faults; sched: it waited for a CPU for half the time or more; cpu: it ran, slowly), the largest over the rounds; *work in pre-copy* the worker's units of work in each 10 ms while lc-precopy ran, against its rate in the second just before the dump (for gcore: during its whole run); *noise* the probe's longest wait for a CPU. *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
+	printf '\n%s\n' "Columns (medians over the rounds; a round is a fresh target dumped once by each tool, livecore's none mode first and gcore last): *felt pause* is the longest time the target's probe thread (waking every 500 us at nice -20) was stopped by a tracer (late, off its CPU without a page fault, not waiting for a CPU), overlapping lc-freeze's run, or gcore's; *other stops* the longest stop of the probe at any other time of the dump (uffd: the injection of the userfaultfd during pre-copy); *worst stall* the longest time any of the target's three measuring threads made no progress at any moment of the dump, whatever the cause, and what it was: the thread (probe; dirtier, which writes the heap; worker, which reads random cache lines of it in a loop at nice 0) and the cause its clocks give (stopped; fault: it took page faults; sched: it waited for a CPU for half the time or more; cpu: it ran, slowly), the largest over the rounds; *work in pre-copy* the worker's units of work in each 10 ms while lc-precopy ran, against its rate in the second just before the dump (for gcore: during its whole run); *noise* the probe's longest wait for a CPU. *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw read / write* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before, and the best of two O_DIRECT writes of as many bytes to a fresh file in the cores' directory; *pre-copy / limit* pass 1's rate against the lower of the two; *stop copy* the stop's copy rate (delta pages / delta ms, where it copied 10 000 pages or more) and its share of pass 1's rate. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
 } >"$table"
 
 mkdir -p "$(dirname "$out_md")"

@@ -665,3 +665,23 @@ sigset_of() {
 	[ "$neg" = 1 ] && mask=$((~mask))
 	printf '%u\n' "$mask"
 }
+
+@test "-T none: a delta of 96 MiB goes to the staging file as pass 1 went, with O_DIRECT where the filesystem takes it, and the core holds every page as it was at the stop" {
+	local fs
+	lc_start_target --pattern-mib 96 --dirty-set 64 --dirty-rate 6400
+	sleep 0.1
+	run -0 --separate-stderr livecore.sh -k -T none -w "$T" "$LC_TARGET_PID" "$T/none.core"
+	work=$(find "$T" -maxdepth 1 -name '.livecore.*')
+	run -0 grep '^# freeze ' "$work/manifest.freeze"
+	lc_say "$output"
+	delta=$(sed -n 's/^# freeze .* delta-bytes=\([0-9]*\) .*/\1/p' "$work/manifest.freeze")
+	[ "$delta" -ge $((96 << 20)) ]
+	fs=$(stat -f -c %T "$T")
+	case $fs in
+	tmpfs | ramfs) assert_output --regexp ' delta-write=cache ' ;;
+	ext2/ext3 | xfs | btrfs) assert_output --regexp ' delta-write=direct ' ;;
+	*) lc_say "staging on $fs: no expectation of how the delta was written" ;;
+	esac
+	lc_check_generations "$T/none.core"
+	kill -0 "$LC_TARGET_PID"
+}

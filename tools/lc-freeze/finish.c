@@ -71,12 +71,13 @@ int finish_manifest_headers(struct manifest *out, const struct stagemap *sm,
 	return manifest_header_add(out, "freeze",
 				   "pause-us=%" PRId64 " seize-us=%" PRId64 " regs-us=%" PRId64
 				   " maps-us=%" PRId64 " delta-us=%" PRId64 " delta-pages=%" PRIu64
-				   " delta-bytes=%" PRIu64 " threads=%zu%s",
+				   " delta-bytes=%" PRIu64 " delta-write=%s threads=%zu%s",
 				   finish_us_between(&ps->first_seize, &ps->last_detach),
 				   finish_us_between(&ps->first_seize, &tm->seized),
 				   finish_us_between(&tm->seized, &tm->regs),
 				   finish_us_between(&tm->regs, &tm->maps),
-				   finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes, threads,
+				   finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes,
+				   cr->direct ? "direct" : "cache", threads,
 				   held_stopped ? " target=stopped" : "");
 }
 

@@ -21,6 +21,9 @@ static int parse_fail(void)
 static int parse_u64(const char **p, int base, uint64_t *out)
 {
 	const char *s = *p;
+	/* one division a number, not one a digit: /proc/PID/maps is parsed
+	 * inside the stop, 50 000 lines of it for some processes */
+	const uint64_t limit = UINT64_MAX / (uint64_t)base;
 	uint64_t v = 0;
 	int digits = 0;
 
@@ -35,7 +38,7 @@ static int parse_u64(const char **p, int base, uint64_t *out)
 			d = *s - 'A' + 10;
 		else
 			break;
-		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+		if (v > limit || v * (uint64_t)base > UINT64_MAX - (uint64_t)d)
 			return parse_fail();
 		v = v * (uint64_t)base + (uint64_t)d;
 	}

@@ -143,15 +143,25 @@ int track_protect(struct tracker *t, uint64_t start, uint64_t end, const struct 
 int track_scan(struct tracker *t, const struct pagemap_runs *ranges, bool reset,
 	       struct track_report *r, int64_t *stop_us);
 
+/* The VMAs of the process, for sharing a walk of them out across CPUs by
+ * what it costs: their start addresses, ascending. */
+struct track_vmas {
+	const uint64_t *start;
+	size_t n;
+};
+
 /* The stop's look, without a reset: what track_scan reports, with a
  * question to the kernel that costs a quarter as much for uffd
  * (uffd_scan_exceptions): the populated pages are the ranges less those
  * not present (and the zero page); of those, the ones that still hold
  * data (swapped out, or a marker, which reads the same) are appended to
- * swapped, for the caller to count populated where it needs them.
- * Other trackers: track_scan, and swapped stays empty. */
-int track_look_exceptions(struct tracker *t, const struct pagemap_runs *ranges, struct track_report *r,
-			  struct pagemap_runs *swapped);
+ * swapped, for the caller to count populated where it needs them. A
+ * large look is split across the CPUs by the bytes it walks and, where
+ * vmas is given (it may be NULL), the VMAs: tens of thousands of small
+ * ones cost as much as GiBs. Other trackers: track_scan, and swapped
+ * stays empty. */
+int track_look_exceptions(struct tracker *t, const struct pagemap_runs *ranges, const struct track_vmas *vmas,
+			  struct track_report *r, struct pagemap_runs *swapped);
 
 /* The number of pages of ranges written since the last reset, without
  * resetting anything (is another pass worth it?). */

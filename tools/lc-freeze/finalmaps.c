@@ -217,6 +217,8 @@ static int look(const struct manifest *out, const struct stagemap *sm, const str
 		struct finalmaps_result *r, struct track_report *rep, struct pagemap_runs *swapped)
 {
 	struct pagemap_runs clean, one, shmem;
+	struct track_vmas vmas = { NULL, 0 };
+	uint64_t *starts = malloc((out->n_vmas ? out->n_vmas : 1) * sizeof *starts);
 	size_t c = 0, s = 0;
 	int rc = -1;
 
@@ -244,10 +246,17 @@ static int look(const struct manifest *out, const struct stagemap *sm, const str
 		    pagemap_runs_append(&r->scanned, v->start, end) < 0)
 			goto out;
 	}
-	if (track_look_exceptions(ctx->tracker, &one, rep, swapped) < 0)
+	/* where it has the memory, the look is shared out by VMAs too */
+	if (starts) {
+		for (size_t i = 0; i < out->n_vmas; i++)
+			starts[i] = out->vmas[i].start;
+		vmas = (struct track_vmas){ starts, out->n_vmas };
+	}
+	if (track_look_exceptions(ctx->tracker, &one, starts ? &vmas : NULL, rep, swapped) < 0)
 		goto out;
 	rc = 0;
 out:
+	free(starts);
 	pagemap_runs_free(&clean);
 	pagemap_runs_free(&one);
 	pagemap_runs_free(&shmem);

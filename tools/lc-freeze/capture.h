@@ -6,6 +6,7 @@
 #ifndef LC_FREEZE_CAPTURE_H
 #define LC_FREEZE_CAPTURE_H
 
+#include "manifest.h"
 #include "notes.h"
 #include "ptrace_stop.h"
 
@@ -75,10 +76,10 @@ void capture_read_stats(struct capture *c, const struct ptrace_stop *s, int task
 
 /* Fills c from the stopped threads (registers already read) and /proc.
  * state: the main thread's state letter taken before the stop (inside
- * the stop every thread shows 't', an artefact of the stop). maps_text:
- * the final /proc/PID/maps. -1 with errno; a thread whose /proc entry
- * vanished is an error only for the main thread. */
+ * the stop every thread shows 't', an artefact of the stop). maps: the
+ * final map (finalmaps_build's manifest). -1 with errno; a thread whose
+ * /proc entry vanished is an error only for the main thread. */
 int capture_fill(struct capture *c, const struct capture_fds *fds, const struct ptrace_stop *s,
-		 char state, const char *maps_text);
+		 char state, const struct manifest *maps);
 
 #endif

@@ -432,7 +432,7 @@ static int take_maps_and_notes(struct freeze *f)
 		.copy_all = f->copy_all,
 	};
 	struct capture_fds fds = { f->t.proc_dirfd, f->h.task, f->h.auxv, f->h.cmdline };
-	char err[512], *maps, *scratch = NULL;
+	char err[512], *maps;
 	int status = EXIT_FAILURE_IO;
 
 	if (!(maps = read_maps(f->h.maps)) || !*maps) {
@@ -440,23 +440,18 @@ static int take_maps_and_notes(struct freeze *f)
 		status = EXIT_NO_TARGET;
 		goto out;
 	}
-	/* finalmaps_build cuts its copy into lines */
-	if (!(scratch = strdup(maps))) {
-		log_errno("cannot plan the final delta");
-		goto out;
-	}
-	if (finalmaps_build(&f->in, &f->sm, scratch, &ctx, &f->out, &f->plan, err, sizeof err) < 0) {
+	/* (finalmaps_build cuts the text into lines) */
+	if (finalmaps_build(&f->in, &f->sm, maps, &ctx, &f->out, &f->plan, err, sizeof err) < 0) {
 		log_error("process %d: %s", (int)f->o.pid, err);
 		goto out;
 	}
-	if (capture_fill(&f->cap, &fds, &f->ps, f->state, maps) < 0) {
+	if (capture_fill(&f->cap, &fds, &f->ps, f->state, &f->out) < 0) {
 		log_errno("cannot read the state of process %d", (int)f->o.pid);
 		status = exit_for_errno(errno);
 		goto out;
 	}
 	status = EXIT_OK;
 out:
-	free(scratch);
 	free(maps);
 	return status;
 }

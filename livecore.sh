@@ -177,8 +177,12 @@ if [ "$niceness" -gt 0 ] && command -v nice >/dev/null 2>&1; then
 fi
 
 # -P: if this script is killed outright, lc-precopy closes the userfaultfd
-# it left in the process (it gets SIGTERM), which nothing else would do
+# it left in the process (it gets SIGTERM), which nothing else would do.
+# -g: its niceness counts against the process's threads, not only this
+# session's (a scheduling group of its own: lc-precopy(1)); an interrupt
+# reaches it through the trap, not from the terminal.
 set -- -s "$work/stage" -P $quiet_flag
+[ -n "$background" ] && set -- "$@" -g
 [ -n "$passes" ] && set -- "$@" -p "$passes"
 [ -n "$dirty_pct" ] && set -- "$@" -t "$dirty_pct"
 [ -n "$tracking" ] && set -- "$@" -T "$tracking"

@@ -71,7 +71,7 @@ for f in "$build/bin/livecore.sh" "$build/bin/lc-maps" "$build/bin/lc-precopy" \
 	[ -x "$f" ] || die "$f is not built (run: make bench)"
 done
 missing=
-for c in awk timeout stat du; do
+for c in awk timeout stat du setsid; do
 	command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 done
 [ -z "$missing" ] || die "missing commands:$missing"
@@ -115,7 +115,11 @@ target_start() { # MIB PAGES RATE THREADS
 	huge= vmas=0
 	[ "$2" = thp ] && huge=-H
 	case $2 in 4k+*) vmas=${2#4k+} ;; esac
-	"$bb/bench-target" -m "$1" $huge -r "$3" -t "$4" -v "$vmas" -o "$tdir/info" -g "$tdir/gaps" \
+	# in a session of its own, as a service runs: with autogroup (no cpu
+	# cgroup) a session is a scheduling group, and the pre-copy's
+	# niceness must count against the target's threads across groups
+	# (lc-precopy -g); setsid(1) runs it in place, as the shell's child
+	setsid "$bb/bench-target" -m "$1" $huge -r "$3" -t "$4" -v "$vmas" -o "$tdir/info" -g "$tdir/gaps" \
 		</dev/null >/dev/null 2>"$tdir/err" &
 	target_pid=$!
 	i=0
@@ -125,6 +129,8 @@ target_start() { # MIB PAGES RATE THREADS
 		[ $i -lt 12000 ] || { say "target not ready after 10 minutes"; return 1; }
 		sleep 0.05
 	done
+	# the target itself, had setsid(1) had to fork
+	target_pid=$(sed -n 's/^pid=//p' "$tdir/info")
 	heap_addr=$(sed -n 's/^heap.addr=//p' "$tdir/info")
 	heap_size=$(sed -n 's/^heap.size=//p' "$tdir/info")
 	heap_huge_kib=$(sed -n 's/^heap.huge-kib=//p' "$tdir/info")

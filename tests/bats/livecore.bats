@@ -206,9 +206,15 @@ interrupt_livecore() {
 	[ "$p2" -gt "$p1" ]
 }
 
-@test "livecore.sh: the pre-copy runs at niceness 19 by default, as -n says, and as the caller with -n 0; a bad -n is a usage error (2)" {
+@test "livecore.sh: the pre-copy runs at niceness 19 by default, as -n says, in a scheduling group of its own at that niceness, and as the caller with -n 0; a bad -n is a usage error (2)" {
+	local autogroup=0 ours group
 	run -2 --separate-stderr livecore.sh -n 20 1 "$BATS_TEST_TMPDIR/x.core"
 	assert_regex "$stderr" 'bad niceness "20"'
+	# with autogroup a session is a scheduling group: a niceness counts
+	# only within it, so the pre-copy leaves the caller's (lc-precopy -g)
+	[ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ] &&
+		[ -r /proc/self/autogroup ] && autogroup=1
+	ours=$(sed 's/ nice .*//' /proc/self/autogroup 2>/dev/null)
 	lc_start_target --pattern-mib 512
 	for arg in default 7 0; do
 		want=$arg opt=(-n "$arg")
@@ -217,13 +223,28 @@ interrupt_livecore() {
 		livecore.sh "${opt[@]}" -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/n.core" \
 			2>"$BATS_TEST_TMPDIR/err" &
 		driver=$!
-		seen=
+		seen= group=
+		# (lc-precopy leaves the group right after it starts: until
+		# then it is seen in ours)
 		for ((i = 0; i < 2000; i++)); do
-			p=$(pgrep -P "$driver" -x lc-precopy) &&
-				seen=$(lc_proc_field "$p" 19) && [ -n "$seen" ] && break
+			if p=$(pgrep -P "$driver" -x lc-precopy) && seen=$(lc_proc_field "$p" 19) &&
+				[ -n "$seen" ]; then
+				[ "$autogroup" = 1 ] || break
+				group=$(cat "/proc/$p/autogroup" 2>/dev/null)
+				[ "$want" = 0 ] && break
+				[ "${group% nice *}" != "$ours" ] && [ "${group#* nice }" = "$want" ] && break
+			fi
 			sleep 0.005
 		done
 		wait "$driver"
 		assert_equal "$seen" "$want"
+		lc_say "-n $arg: lc-precopy at niceness $seen, autogroup \"$group\" (ours: $ours)"
+		[ "$autogroup" = 1 ] || continue
+		if [ "$want" = 0 ]; then
+			assert_equal "${group% nice *}" "$ours"
+		else
+			[ "${group% nice *}" != "$ours" ]
+			assert_equal "${group#* nice }" "$want"
+		fi
 	done
 }

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_PASSES 8
@@ -41,7 +42,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: lc-precopy -s STAGE [-c] [-T auto|soft-dirty|uffd|none] [-p MAXPASSES]\n"
-		"                  [-t DIRTY_PCT] [-j WORKERS] [-q] [-P] PID < MANIFEST > MANIFEST\n"
+		"                  [-t DIRTY_PCT] [-j WORKERS] [-q] [-P] [-g] PID < MANIFEST > MANIFEST\n"
 		"  -s STAGE      create the staging file STAGE (0600; never an existing file)\n"
 		"  -c            continue: STAGE exists and MANIFEST is one lc-precopy wrote for it;\n"
 		"                run more passes with its tracker, append new extents\n"
@@ -55,6 +56,9 @@ static void usage(FILE *out)
 		"  -q            no progress line\n"
 		"  -P            with the parent: its death is an interrupt (SIGTERM: the\n"
 		"                userfaultfd is closed in PID, STAGE removed)\n"
+		"  -g            at a niceness above 0: a session, so a scheduling group\n"
+		"                (autogroup), of its own at that niceness, which then\n"
+		"                counts against other sessions' tasks too\n"
 		"  -h            this help\n"
 		"       lc-precopy -R FD PID\n"
 		"  -R FD         release: close the userfaultfd FD that a pipeline killed\n"
@@ -66,10 +70,43 @@ struct options {
 	const char *stage;
 	enum track_request tracking;
 	unsigned max_passes, dirty_pct, workers;
-	bool quiet, resume, tracking_given, with_parent;
+	bool quiet, resume, tracking_given, with_parent, own_group;
 	int release_fd;         /* -R: -1 when not given */
 	pid_t pid;
 };
+
+/* -g: a scheduling group of our own at our niceness. A niceness orders a
+ * task only among the tasks of its own group, and with autogroup (Linux's
+ * default where no cpu cgroup is in use: a group for each session) a
+ * service runs in a session other than the pre-copy's: there, a 4 GiB
+ * target's worker thread (niceness 0) waited 13-23 ms for a CPU as the
+ * copy threads at niceness 19 started, the two groups sharing the 2 CPUs
+ * half and half. A session of our own is a group of our own, and the
+ * niceness written to /proc/self/autogroup weighs the group. Under a cpu
+ * cgroup autogroup is not used and this changes nothing: the weight of a
+ * cgroup is the caller's to set (systemd-run -p CPUWeight=). Best effort:
+ * a process group leader (started as a shell job) cannot leave its
+ * session, and says so. */
+static void own_sched_group(void)
+{
+	int nice_now, fd;
+
+	errno = 0;
+	nice_now = getpriority(PRIO_PROCESS, 0);
+	if (errno || nice_now <= 0)
+		return;
+	if (setsid() < 0) {
+		log_info("cannot start a session of its own (%s): the niceness %d counts only "
+			 "within the caller's scheduling group", strerror(errno), nice_now);
+		return;
+	}
+	/* absent without CONFIG_SCHED_AUTOGROUP */
+	if ((fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC)) < 0)
+		return;
+	if (dprintf(fd, "%d", nice_now) < 0)
+		log_info("cannot set the niceness of its scheduling group: %s", strerror(errno));
+	close(fd);
+}
 
 static int number(const char *arg, unsigned lo, unsigned hi, unsigned *out)
 {
@@ -93,10 +130,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->dirty_pct = DIRTY_PCT_BY_MODE;
 	o->workers = 0;
 	o->release_fd = -1;
-	while ((c = getopt(argc, argv, "s:cT:p:t:j:qPR:h")) != -1) {
+	while ((c = getopt(argc, argv, "s:cT:p:t:j:qPgR:h")) != -1) {
 		switch (c) {
 		case 'P':
 			o->with_parent = true;
+			break;
+		case 'g':
+			o->own_group = true;
 			break;
 		case 'R': {
 			unsigned fd;
@@ -332,6 +372,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	if (o.release_fd >= 0)
 		return handoff_release_command(o.pid, o.release_fd);
+	if (o.own_group)
+		own_sched_group();
 	if (copy_method(&method) < 0)
 		return EXIT_USAGE;
 

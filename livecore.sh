@@ -130,7 +130,8 @@ cleanup() {
 }
 trap cleanup EXIT
 # An interrupt: lc-freeze resumes the target itself (it gets the same
-# SIGINT from the terminal); the trap waits for the running tool and cleans.
+# SIGINT from the terminal); lc-precopy, in a session of its own (-g), gets
+# SIGTERM from the trap, which waits for the running tool and cleans.
 trap 'cleanup; trap - EXIT; exit 8' INT TERM HUP
 
 # Runs one tool in the background so that a signal to the driver reaches

@@ -89,12 +89,17 @@ assert_no_workdir() {
 
 # interrupt_during PHASE-WAIT-COMMAND: starts livecore.sh in its own
 # process group, waits for the phase, sends SIGINT to the group as a
-# terminal's ^C would, and checks the aftermath.
+# terminal's ^C would, and checks the aftermath. The driver gets SIGINT
+# at its default, as a command in the foreground has it (bats starts
+# jobs with it ignored, and a shell cannot trap a signal ignored at its
+# start): the pre-copy runs in a session of its own (lc-precopy -g),
+# where the terminal's ^C does not reach it, and the driver passes the
+# interrupt on.
 interrupt_livecore() {
 	local ready=$1
 	shift
-	setsid livecore.sh -w "$BATS_TEST_TMPDIR" "$@" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/int.core" \
-		2>"$BATS_TEST_TMPDIR/err" &
+	setsid env --default-signal=INT livecore.sh -w "$BATS_TEST_TMPDIR" "$@" "$LC_TARGET_PID" \
+		"$BATS_TEST_TMPDIR/int.core" 2>"$BATS_TEST_TMPDIR/err" &
 	driver=$!
 	for _ in $(seq 1000); do
 		eval "$ready" && break

@@ -236,7 +236,7 @@ stage_offset() {
 	no_uffd_left "$UT_PID"
 }
 
-@test "uffd: cleanup after success, failure and SIGINT of livecore.sh, and kill -9 between stages + lc-precopy -R" {
+@test "uffd: cleanup after success, failure and SIGINT of livecore.sh, SIGTERM of lc-precopy before it told the fd's number, and kill -9 between stages + lc-precopy -R" {
 	lc_start_target --pattern-mib 64 --dirty-rate 5000 --progress-file "$BATS_TEST_TMPDIR/progress"
 	# success
 	run -0 --separate-stderr livecore.sh -T uffd -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/ok.core"
@@ -260,6 +260,23 @@ stage_offset() {
 	kill -INT -- "-$driver"
 	wait "$driver" || true
 	cat "$BATS_TEST_TMPDIR/err"
+	no_uffd_left "$LC_TARGET_PID"
+	# SIGTERM to lc-precopy right after the injection, before it has said
+	# the fd's number: the interrupt waits for the handler, which closes it
+	lc-maps "$LC_TARGET_PID" >"$M"
+	LIVECORE_TEST_HANDOFF_DELAY_MS=500 lc-precopy -q -T uffd -s "$BATS_TEST_TMPDIR/term.stage" \
+		"$LC_TARGET_PID" <"$M" >"$BATS_TEST_TMPDIR/term.m" 2>"$BATS_TEST_TMPDIR/term.err" &
+	precopy=$!
+	for _ in $(seq 400); do
+		ls -l /proc/"$LC_TARGET_PID"/fd 2>/dev/null | grep -q userfaultfd && break
+		sleep 0.005
+	done
+	kill -TERM "$precopy"
+	rc=0
+	wait "$precopy" || rc=$?
+	cat "$BATS_TEST_TMPDIR/term.err"
+	assert_equal "$rc" 8
+	[ ! -e "$BATS_TEST_TMPDIR/term.stage" ]
 	no_uffd_left "$LC_TARGET_PID"
 	# kill -9 between the stages: the fd stays, the release command closes it
 	lc-maps "$LC_TARGET_PID" >"$M"

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_PASSES 8
@@ -361,6 +362,7 @@ int main(int argc, char **argv)
 	bool uffd_announced = false; /* its header written already */
 	bool held_stopped;
 	const char *not_dumpable;
+	sigset_t interrupts;
 	int stage_fd, status = EXIT_FAILURE_IO;
 
 	log_init(argv[0]);
@@ -374,6 +376,16 @@ int main(int argc, char **argv)
 		return handoff_release_command(o.pid, o.release_fd);
 	if (o.own_group)
 		own_sched_group();
+	/* An interrupt waits until the handlers are in place (catch_signals,
+	 * or the handoff's signal thread): its default action would end us
+	 * between the injection of the userfaultfd and the line that tells
+	 * its number, leaving the fd in the process with no one to close it
+	 * (a SIGTERM from livecore.sh's trap at that moment did). */
+	sigemptyset(&interrupts);
+	sigaddset(&interrupts, SIGINT);
+	sigaddset(&interrupts, SIGTERM);
+	sigaddset(&interrupts, SIGHUP);
+	sigprocmask(SIG_BLOCK, &interrupts, NULL);
 	if (copy_method(&method) < 0)
 		return EXIT_USAGE;
 
@@ -460,6 +472,11 @@ int main(int argc, char **argv)
 		if ((status = handoff_start(&ht, &in, o.resume, asked, &mode, &uffd_fd, uffd_header,
 					    sizeof uffd_header, why, sizeof why)) != EXIT_OK)
 			return status;
+		/* tests only: a window in which an interrupt meets an fd
+		 * whose number nobody knows yet */
+		if ((force = getenv("LIVECORE_TEST_HANDOFF_DELAY_MS")))
+			nanosleep(&(struct timespec){ atoi(force) / 1000, atoi(force) % 1000 * 1000000L },
+				  NULL);
 		/* The fd's number goes out at once: if this process is killed
 		 * (SIGKILL leaves it no way to release the fd), whoever reads
 		 * its output can (livecore.sh runs lc-precopy -R). */
@@ -473,12 +490,28 @@ int main(int argc, char **argv)
 
 	/* The staging file is created without privilege: where it may go is
 	 * the caller's business, not root's. */
+	/* an interrupt that waited: handled here, before anything else
+	 * touches the target (the signal thread would race this thread) */
+	{
+		sigset_t waiting;
+
+		if (sigpending(&waiting) == 0 && (sigismember(&waiting, SIGINT) == 1 ||
+						  sigismember(&waiting, SIGTERM) == 1 ||
+						  sigismember(&waiting, SIGHUP) == 1)) {
+			handoff_release();
+			return EXIT_INTERRUPTED;
+		}
+	}
 	catch_signals();
 	if (handoff_pending() && handoff_catch_signals(remove_stage) < 0) {
 		log_errno("cannot start the signal thread");
 		handoff_release();
 		return EXIT_FAILURE_IO;
 	}
+	/* with an fd pending the signal thread takes what waited; else the
+	 * handlers do, now */
+	if (!handoff_pending())
+		sigprocmask(SIG_UNBLOCK, &interrupts, NULL);
 	/* -P: a driver killed outright (SIGKILL) can clean nothing up; its
 	 * death reaches us as SIGTERM, handled as any interrupt: the
 	 * userfaultfd is closed in the process. One that died before this

@@ -59,6 +59,11 @@ t_bench=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # the share of time runnable tasks waited for a CPU (PSI), over the run
 psi_cpu() { awk '/^some/ { split($5, t, "="); print t[2] }' /proc/pressure/cpu 2>/dev/null; }
+# The time the host took this virtual machine's CPUs from it (steal, all
+# CPUs together), in ms: a stall in which every thread of the target was
+# off its CPU with no fault and no wait for one can be the host's
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+steal_ms() { awk -v hz="$clk_tck" '$1 == "cpu" { printf "%d\n", $9 * 1000 / hz }' /proc/stat; }
 psi_start=$(psi_cpu)
 
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }
@@ -229,7 +234,7 @@ results=$work/results.tsv
 #  15 passes 16 precopy_gbs 17 raw_gbs 18 total_s 19 rss_maps 20 rss_precopy
 #  21 rss_freeze 22 rss_elfwrite 23 rss_all 24 core_mib 25 disk_mib 26 status
 #  27 other_stops_ms 28 worst_stall_ms 29 worst_stall_what 30 work_precopy_pct
-#  31 raw_write_gbs
+#  31 raw_write_gbs 32 steal_ms (over the dump)
 
 dump_livecore() { # MODE CONFIG...
 	mode=$1
@@ -239,9 +244,11 @@ dump_livecore() { # MODE CONFIG...
 	core=$work/core.$mode
 	target_baseline "$work/base.$mode" || return 1
 	base=$(work_base "$work/base.$mode")
+	steal0=$(steal_ms)
 	BENCH_LOG=$log "$bb/bench-run" "$log" livecore.sh "$wrap/livecore.sh" -k -q -T "$mode" \
 		"$target_pid" "$core" 2>"$work/livecore.err"
 	rc=$?
+	steal=$(($(steal_ms) - steal0))
 	target_gaps "$work/gaps.$mode"
 	kept=$(sed -n 's/^livecore.sh: work files kept in //p' "$work/livecore.err")
 	set -- "$@" "$mode"
@@ -250,7 +257,7 @@ dump_livecore() { # MODE CONFIG...
 		cat "$work/livecore.err" >&2
 		printf '%s\t%s\t%s\t%s\t%s' "$@" >>"$results"
 		printf '\t-%.0s' $(seq 20) >>"$results"
-		printf '\tfailed(%s)\t-\t-\t-\t-\t-\n' "$rc" >>"$results"
+		printf '\tfailed(%s)\t-\t-\t-\t-\t-\t-\n' "$rc" >>"$results"
 		[ -n "$kept" ] && rm -rf "$kept"
 		rm -f "$core"
 		return 0
@@ -299,7 +306,7 @@ EOF
 	rm -rf "$kept" "$core"
 	printf '%s\t' "$@" >>"$results"
 	printf '%s\t' "$felt" "$noise" $freeze $precopy "$raw_gbs" "$total" $rss "$(mib_of_kib "$rss_all")" $sizes >>"$results"
-	printf 'ok\t%s\t%s\t%s\n' "$others" "$(echo "$stalls" | tr ' ' '\t')" "$raw_write_gbs" >>"$results"
+	printf 'ok\t%s\t%s\t%s\t%s\n' "$others" "$(echo "$stalls" | tr ' ' '\t')" "$raw_write_gbs" "$steal" >>"$results"
 }
 
 dump_gcore() { # CONFIG...
@@ -307,9 +314,11 @@ dump_gcore() { # CONFIG...
 	: >"$log"
 	target_baseline "$work/base.gcore" || return 1
 	base=$(work_base "$work/base.gcore")
+	steal0=$(steal_ms)
 	"$bb/bench-run" "$log" gcore timeout -s KILL "$gcore_timeout" gcore -o "$work/gcore" "$target_pid" \
 		>"$work/gcore.out" 2>&1
 	rc=$?
+	steal=$(($(steal_ms) - steal0))
 	target_gaps "$work/gaps.gcore"
 	core=$work/gcore.$target_pid
 	set -- "$@" gcore
@@ -318,7 +327,7 @@ dump_gcore() { # CONFIG...
 		say "gcore failed ($rc; killed after ${gcore_timeout} s if 137):"
 		tail -5 "$work/gcore.out" >&2
 		printf -- '-\t%.0s' $(seq 20) >>"$results"
-		printf 'failed(%s)\t-\t-\t-\t-\t-\n' "$rc" >>"$results"
+		printf 'failed(%s)\t-\t-\t-\t-\t-\t-\n' "$rc" >>"$results"
 		rm -f "$core"
 		return 0
 	fi
@@ -333,8 +342,8 @@ EOF
 	sizes=$(core_sizes "$core")
 	rm -f "$core"
 	# the felt pause and the whole run: gcore stops the target throughout
-	printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\t%s\t%s\t-\n' \
-		"$felt" "$noise" "$total" "$rss" $sizes "$others" "$(echo "$stalls" | tr ' ' '\t')" >>"$results"
+	printf '%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\t-\t-\t%s\t%s\t%s\tok\t%s\t%s\t-\t%s\n' \
+		"$felt" "$noise" "$total" "$rss" $sizes "$others" "$(echo "$stalls" | tr ' ' '\t')" "$steal" >>"$results"
 }
 
 # --- the matrix ----------------------------------------------------------
@@ -495,10 +504,10 @@ table=$work/table.md
 		if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
 		if ($26 != "ok") { failed[k]++; why[k] = $26; next }
 		n = ++cnt[k]
-		for (c = 6; c <= 31; c++) v[k, c, n] = $c
+		for (c = 6; c <= 32; c++) v[k, c, n] = $c
 		if (n == 1) other[k] = $14
 		# the worst stall of all the rounds, and what it was
-		if ($28 != "-" && (!(k in wmax) || $28 + 0 > wmax[k])) { wmax[k] = $28 + 0; wwhat[k] = $29 }
+		if ($28 != "-" && (!(k in wmax) || $28 + 0 > wmax[k])) { wmax[k] = $28 + 0; wwhat[k] = $29; wsteal[k] = $32 }
 	}
 	END {
 		print "| target | tool | rounds | felt pause ms (range) | felt / gcore | lc-freeze pause ms | seize / regs / maps / delta ms (delta pages) | other stops ms | worst stall ms (what) | work in pre-copy | noise ms | passes | pre-copy GB/s | raw read / write GB/s | pre-copy / limit | stop copy GB/s (/ pass 1) | total s | total / gcore | peak RSS MiB | core MiB / on disk |"
@@ -514,7 +523,8 @@ table=$work/table.md
 			note = failed[k] ? sprintf(" (%d failed: %s)", failed[k], why[k]) : ""
 			if (!cnt[k]) { printf "| %s | %s | 0 |%s |||||||||||||||||\n", target, tool, note; continue }
 			felt = sprintf("%.1f (%.0f–%.0f)%s", med(k, 6), med(k, 6, "lo"), med(k, 6, "hi"), note)
-			worst = (k in wmax) ? sprintf("%.1f (%s)", wmax[k], wwhat[k]) : "-"
+			worst = (k in wmax) ? sprintf("%.1f (%s%s)", wmax[k], wwhat[k],
+				wsteal[k] != "-" && wsteal[k] + 0 > 0 ? "; steal " wsteal[k] : "") : "-"
 			work = f(k, 30, "%.0f%%")
 			if (kc[5] == "gcore") {
 				printf "| %s | gcore | %d | %s | 1 | - | - | %s | %s | %s | %s | - | - | - | - | - | %s | 1 | gdb %s | %s / %s |\n",
@@ -542,7 +552,7 @@ table=$work/table.md
 				f(k, 18, "%.2f"), ratio(med(k, 18), med(g, 18)), rss, f(k, 24, "%.0f"), f(k, 25, "%.0f")
 		}
 	}' "$results"
-	printf '\n%s\n' "Columns (medians over the rounds; a round is a fresh target dumped once by each tool, livecore's none mode first and gcore last): *felt pause* is the longest time the target's probe thread (waking every 500 us at nice -20) was stopped by a tracer (late, off its CPU without a page fault, not waiting for a CPU), overlapping lc-freeze's run, or gcore's; *other stops* the longest stop of the probe at any other time of the dump (uffd: the injection of the userfaultfd during pre-copy); *worst stall* the longest time any of the target's three measuring threads made no progress at any moment of the dump, whatever the cause, and what it was: the thread (probe; dirtier, which writes the heap; worker, which reads random cache lines of it in a loop at nice 0) and the cause its clocks give (stopped; fault: it took page faults; sched: it waited for a CPU for half the time or more; cpu: it ran, slowly), the largest over the rounds; *work in pre-copy* the worker's units of work in each 10 ms while lc-precopy ran, against its rate in the second just before the dump (for gcore: during its whole run); *noise* the probe's longest wait for a CPU. *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw read / write* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before, and the best of two O_DIRECT writes of as many bytes to a fresh file in the cores' directory (4 MiB a write, 4 threads a CPU, as the copy engine writes), both at niceness 19 as lc-precopy runs; *pre-copy / limit* pass 1's rate against the lower of the two; *stop copy* the stop's copy rate (delta pages / delta ms, where it copied 10 000 pages or more) and its share of pass 1's rate. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
+	printf '\n%s\n' "Columns (medians over the rounds; a round is a fresh target dumped once by each tool, livecore's none mode first and gcore last): *felt pause* is the longest time the target's probe thread (waking every 500 us at nice -20) was stopped by a tracer (late, off its CPU without a page fault, not waiting for a CPU), overlapping lc-freeze's run, or gcore's; *other stops* the longest stop of the probe at any other time of the dump (uffd: the injection of the userfaultfd during pre-copy); *worst stall* the longest time any of the target's three measuring threads made no progress at any moment of the dump, whatever the cause, and what it was: the thread (probe; dirtier, which writes the heap; worker, which reads random cache lines of it in a loop at nice 0) and the cause its clocks give (stopped; fault: it took page faults; sched: it waited for a CPU for half the time or more; cpu: it ran, slowly), the largest over the rounds, and the ms of steal the host took from this virtual machine's CPUs during that round's dump where any (/proc/stat: a stall that stopped every thread at once can be the host's); *work in pre-copy* the worker's units of work in each 10 ms while lc-precopy ran, against its rate in the second just before the dump (for gcore: during its whole run); *noise* the probe's longest wait for a CPU. *lc-freeze pause* and its parts come from \`# freeze\` in the kept manifest; *pre-copy GB/s* is pass 1's bytes / ms (\`# pass 1\`), *raw read / write* the best of two plain process_vm_readv reads of the heap (bench/raw-read.c, as many threads as lc-precopy's default -j) of the same target just before, and the best of two O_DIRECT writes of as many bytes to a fresh file in the cores' directory (4 MiB a write, 4 threads a CPU, as the copy engine writes), both at niceness 19 as lc-precopy runs; *pre-copy / limit* pass 1's rate against the lower of the two; *stop copy* the stop's copy rate (delta pages / delta ms, where it copied 10 000 pages or more) and its share of pass 1's rate. *total* is livecore.sh's (or gcore's) wall time to a finished core. *peak RSS* is the largest wait4 ru_maxrss of lc-maps / lc-precopy / lc-freeze / lc-elfwrite (of gdb and its children for gcore). Targets: bench/bench-target.c; *N thr* means N application threads, plus the probe and the dirtier."
 } >"$table"
 
 mkdir -p "$(dirname "$out_md")"

@@ -254,11 +254,14 @@ END {
 	# a tracker that could not be used is said, with its cost
 	why = fallback != "" ? sprintf("; tracker %s: %s: every page is copied in the stop", tracking,
 		fallback) : ""
+	# the pause lc-freeze foresaw before the stop (lc-freeze(1))
+	foreseen = field(freeze, "estimate-us") > 0 ? sprintf(", the stop foreseen at %.2f ms",
+		field(freeze, "estimate-us") / 1000) : ""
 	printf "livecore: %s %.2f ms (seize %.2f, registers %.2f, maps %.2f, delta %.2f ms: %d pages), " \
-		"%d pre-copy passes (%s), %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total%s%s\n",
+		"%d pre-copy passes (%s), %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total%s%s%s\n",
 		what, pause, field(freeze, "seize-us") / 1000, field(freeze, "regs-us") / 1000,
 		field(freeze, "maps-us") / 1000, field(freeze, "delta-us") / 1000,
 		field(freeze, "delta-pages"), passes, tracking,
 		(bytes + field(freeze, "delta-bytes")) / 1048576,
-		out == "-" ? "streamed, " : "", disk_kb / 1024, total_ms / 1000, huge, why
+		out == "-" ? "streamed, " : "", disk_kb / 1024, total_ms / 1000, foreseen, huge, why
 }' "$work/manifest.freeze" >&2

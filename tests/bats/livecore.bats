@@ -253,3 +253,28 @@ interrupt_livecore() {
 		fi
 	done
 }
+
+# foreseen CORE-NAME PID - sets est to the estimate-us of the stop of a
+# dump of PID (the summary says it too)
+foreseen() {
+	run -0 --separate-stderr livecore.sh -k -T uffd -w "$BATS_TEST_TMPDIR" "$2" "$BATS_TEST_TMPDIR/$1.core"
+	assert_regex "$stderr" ', the stop foreseen at [0-9.]+ ms'
+	work=$(sed -n 's/^livecore.sh: work files kept in //p' <<<"$stderr")
+	est=$(sed -n 's/^# freeze .* estimate-us=\([0-9]*\) .*/\1/p' "$work/manifest.freeze")
+	rm -rf "$work"
+	[ -n "$est" ]
+}
+
+@test "livecore.sh: the stop is foreseen before it happens, from what the dump knows: 400 more threads foresee it at least 8 ms longer (the model's 21 us a thread), and the summary says so" {
+	local few many
+	lc_kernel_has_uffd || skip "needs: uffd (Linux 6.7+)"
+	lc_start_target --threads 2 --pattern-mib 8
+	foreseen few "$LC_TARGET_PID"
+	few=$est
+	lc_start_program "$LIVECORE_BUILD/targets/lc-shapes" "$BATS_TEST_TMPDIR/shapes.info" --idle-threads 400
+	foreseen many "$LC_STARTED_PID"
+	many=$est
+	lc_say "foreseen: 2 threads $few us, 400 idle threads more $many us"
+	[ "$few" -gt 0 ]
+	[ "$many" -ge $((few + 8000)) ]
+}

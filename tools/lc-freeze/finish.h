@@ -19,6 +19,7 @@
  * first seize and ends at the last detach (struct ptrace_stop). */
 struct finish_timing {
 	struct timespec seized, regs, maps, delta;
+	int64_t estimate_us;    /* the pause foreseen before the stop (estimate.h) */
 };
 
 int64_t finish_us_between(const struct timespec *a, const struct timespec *b);

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "copy.h"
 #include "exitcode.h"
+#include "estimate.h"
 #include "finalmaps.h"
 #include "finish.h"
 #include "inject.h"
@@ -165,6 +166,21 @@ static uint64_t copy_rate(const struct manifest *m)
 	if (ms >= 5 && bytes / ms > 0)
 		return bytes / ms;
 	return DEFAULT_RATE_BYTES_PER_MS;
+}
+
+/* The dirty pages the last pass found (its dirty= field): what the
+ * process writes in a pass's time, about what the stop will find. */
+static uint64_t last_pass_dirty(const struct manifest *m)
+{
+	uint64_t dirty = 0;
+
+	for (size_t i = 0; i < m->n_headers; i++) {
+		const char *d;
+
+		if (!strcmp(m->headers[i].key, "pass") && (d = strstr(m->headers[i].value, " dirty=")))
+			dirty = strtoull(d + 7, NULL, 10);
+	}
+	return dirty;
 }
 
 /* The test-only hold (LIVECORE_TEST_STOP_DELAY_MS): keeps the target
@@ -650,6 +666,34 @@ static void restore_huge_pages(struct freeze *f)
 }
 
 /* The target runs again: the staging file, the notes, the manifest. */
+/* The pause foreseen (estimate.h), from what is known before the stop:
+ * the threads listed, the records, the staged data (what the scan walks
+ * with a tracker; what the stop copies without one), the last pass's
+ * dirty pages and the passes' copy rate. */
+static int64_t foresee_pause_us(const struct freeze *f)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t staged = 0;
+	struct estimate_inputs e = {
+		.threads = f->cap.n_listed ? f->cap.n_listed : 1,
+		.vmas = f->in.n_vmas,
+		.copy_rate = copy_rate(&f->in),
+		.cpus = cpus < 1 ? 1u : (unsigned)cpus,
+	};
+
+	/* the staged bytes: the records' extents */
+	for (size_t i = 0; i < f->in.n_vmas; i++)
+		for (size_t k = 0; k < f->in.vmas[i].n_extents; k++)
+			staged += f->in.vmas[i].extents[k].end - f->in.vmas[i].extents[k].start;
+	if (f->copy_all) {
+		e.delta_bytes = staged;
+	} else {
+		e.scanned_bytes = staged;
+		e.delta_bytes = last_pass_dirty(&f->in) * f->in.page_size;
+	}
+	return estimate_pause_us(&e);
+}
+
 static int write_results(struct freeze *f)
 {
 	/* SIGINT and SIGTERM may end us now (the notes file's temporary name
@@ -728,6 +772,7 @@ int main(int argc, char **argv)
 	f.state = f.t.stat.state;
 	f.held_stopped = target_stopped(&f.t);
 	capture_prepare(&f.cap, f.h.task);
+	f.tm.estimate_us = foresee_pause_us(&f);
 	status = stop(&f);
 	if (f.uffd_close_us >= 0)
 		uffd_release_children_of(&f);

@@ -1,0 +1,22 @@
+#include "estimate.h"
+
+/* Measured here (docs/BENCHMARKS.md, issue 14), in nanoseconds: */
+#define FIXED_NS 300000u          /* a few threads, the uffd close, the plan */
+#define PER_THREAD_NS 21000u      /* 4000 threads: 85-108 ms */
+#define PER_VMA_SERIAL_NS 550u    /* reading and parsing the map, the notes */
+#define PER_VMA_SCAN_NS 680u      /* the scan's walk past a VMA, on one CPU */
+#define PER_GIB_SCAN_NS 1500000u  /* the scan of a GiB of 4 KiB pages, one CPU */
+
+int64_t estimate_pause_us(const struct estimate_inputs *in)
+{
+	unsigned cpus = in->cpus ? in->cpus : 1;
+	uint64_t rate = in->copy_rate ? in->copy_rate : 1;
+	uint64_t ns = FIXED_NS;
+
+	ns += (uint64_t)in->threads * PER_THREAD_NS;
+	ns += (uint64_t)in->vmas * (PER_VMA_SERIAL_NS + PER_VMA_SCAN_NS / cpus);
+	ns += (in->scanned_bytes >> 20) * (PER_GIB_SCAN_NS / cpus) >> 10;
+	/* bytes / (bytes per ms) = ms */
+	ns += in->delta_bytes * 1000000u / rate;
+	return (int64_t)(ns / 1000u);
+}

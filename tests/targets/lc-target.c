@@ -1061,6 +1061,10 @@ int main(int argc, char **argv)
 	if (opt.progress) {
 		if (!opt.progress_file)
 			opt.progress_file = derived_path(".progress");
+		/* there before ready=1: a test reads it as soon as the info
+		 * file is written, and the thread's first write comes 10 ms
+		 * later (or much later on a loaded machine) */
+		write_file_atomically(opt.progress_file, "0\n", 2);
 		start_thread(progress_main, NULL, "lc-progress");
 		info("progress.file=%s", opt.progress_file);
 	}

@@ -503,7 +503,10 @@ real_manifest() {
 	assert_output ''
 	# its own process: a manifest, and nothing held after setup
 	run --separate-stderr -0 setpriv --reuid nobody --regid nogroup --clear-groups \
-		sh -c 'sleep 30 & p=$!; LIVECORE_DEBUG_PRIVILEGES=1 "$1" "$p"; rc=$?; kill "$p"; exit $rc' sh "$dir/lc-maps"
+		sh -c 'sleep 30 & p=$!; i=0
+			# until the child sleeps in sleep(1): not a process mid-execve
+			while read -r _ c s _ <"/proc/$p/stat" && [ "$c $s" != "(sleep) S" ] && [ $i -lt 100000 ]; do i=$((i + 1)); done
+			LIVECORE_DEBUG_PRIVILEGES=1 "$1" "$p"; rc=$?; kill "$p"; exit $rc' sh "$dir/lc-maps"
 	assert_line --index 0 'livecore-manifest 2'
 	assert_regex "$stderr" 'CapPrm=0000000000000000 CapEff=0000000000000000'
 	assert_regex "$stderr" 'NoNewPrivs=1'

@@ -513,7 +513,9 @@ soft_dirty_kernel() {
 	[ ! -e "$dir/stage" ]
 	# its own process: a staging file and a manifest, nothing held after setup
 	run --separate-stderr -0 setpriv --reuid nobody --regid nogroup --clear-groups sh -c '
-		sleep 30 & p=$!
+		sleep 30 & p=$!; i=0
+		# until the child sleeps in sleep(1): not a process mid-execve
+		while read -r _ c s _ <"/proc/$p/stat" && [ "$c $s" != "(sleep) S" ] && [ $i -lt 100000 ]; do i=$((i + 1)); done
 		"$1" "$p" >"$2/own.m" &&
 		LIVECORE_DEBUG_PRIVILEGES=1 "$2/lc-precopy" -q -T none -s "$2/own.stage" "$p" <"$2/own.m"
 		rc=$?; kill "$p"; exit $rc' sh "$LIVECORE_BUILD/bin/lc-maps" "$dir"

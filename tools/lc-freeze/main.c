@@ -145,6 +145,17 @@ static int open_handles(const struct target *t, const struct manifest *m, const 
 	return h->stage < 0 ? -1 : 0;
 }
 
+/* The number after " KEY=" in a pass header's value, or 0. */
+static uint64_t pass_field(const char *value, const char *key)
+{
+	char pattern[32];
+	const char *at;
+
+	snprintf(pattern, sizeof pattern, " %s=", key);
+	at = strstr(value, pattern);
+	return at ? strtoull(at + strlen(pattern), NULL, 10) : 0;
+}
+
 /* The copy rate the pre-copy passes achieved (bytes per ms), or the
  * default when they were too short to tell. */
 static uint64_t copy_rate(const struct manifest *m)
@@ -152,15 +163,11 @@ static uint64_t copy_rate(const struct manifest *m)
 	uint64_t bytes = 0, ms = 0;
 
 	for (size_t i = 0; i < m->n_headers; i++) {
-		const char *v = m->headers[i].value, *b, *t;
+		const char *v = m->headers[i].value;
 
-		if (strcmp(m->headers[i].key, "pass"))
-			continue;
-		b = strstr(v, " bytes=");
-		t = strstr(v, " ms=");
-		if (b && t) {
-			bytes += strtoull(b + 7, NULL, 10);
-			ms += strtoull(t + 4, NULL, 10);
+		if (!strcmp(m->headers[i].key, "pass") && strstr(v, " bytes=") && strstr(v, " ms=")) {
+			bytes += pass_field(v, "bytes");
+			ms += pass_field(v, "ms");
 		}
 	}
 	if (ms >= 5 && bytes / ms > 0)
@@ -174,12 +181,9 @@ static uint64_t last_pass_dirty(const struct manifest *m)
 {
 	uint64_t dirty = 0;
 
-	for (size_t i = 0; i < m->n_headers; i++) {
-		const char *d;
-
-		if (!strcmp(m->headers[i].key, "pass") && (d = strstr(m->headers[i].value, " dirty=")))
-			dirty = strtoull(d + 7, NULL, 10);
-	}
+	for (size_t i = 0; i < m->n_headers; i++)
+		if (!strcmp(m->headers[i].key, "pass") && strstr(m->headers[i].value, " dirty="))
+			dirty = pass_field(m->headers[i].value, "dirty");
 	return dirty;
 }
 
@@ -665,7 +669,6 @@ static void restore_huge_pages(struct freeze *f)
 			 f->thp.err == EPERM ? ", it needs CAP_SYS_NICE" : "");
 }
 
-/* The target runs again: the staging file, the notes, the manifest. */
 /* The pause foreseen (estimate.h), from what is known before the stop:
  * the threads listed, the records, the staged data (what the scan walks
  * with a tracker; what the stop copies without one), the last pass's
@@ -694,6 +697,7 @@ static int64_t foresee_pause_us(const struct freeze *f)
 	return estimate_pause_us(&e);
 }
 
+/* The target runs again: the staging file, the notes, the manifest. */
 static int write_results(struct freeze *f)
 {
 	/* SIGINT and SIGTERM may end us now (the notes file's temporary name

@@ -42,7 +42,9 @@ TOOL_BIN := $(TOOLS:%=$(BUILD)/bin/%)
 
 all: $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(TARGET_BIN) $(BUILD)/demo/lc-demo man
 
-$(BUILD)/%.o: %.c $(wildcard lib/common/*.h)
+# every header: a tool's own (tools/lc-precopy/passes.h) changes its
+# structures as much as the library's do
+$(BUILD)/%.o: %.c $(wildcard lib/common/*.h tools/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -202,7 +204,8 @@ check-asan: all
 # Benchmarks (bench/run.sh, docs/BENCHMARKS.md): livecore's pause as the
 # target feels it, beside gcore's, in one run (about 15 minutes; root).
 #   make bench BENCH_FULL=1 BENCH_LARGE=1   the whole matrix, 8 GiB too
-BENCH_BIN := $(BUILD)/bench/bench-target $(BUILD)/bench/bench-run $(BUILD)/bench/raw-read
+BENCH_BIN := $(BUILD)/bench/bench-target $(BUILD)/bench/bench-run $(BUILD)/bench/raw-read \
+	$(BUILD)/bench/ptrace-floor
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lpthread

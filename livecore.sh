@@ -238,7 +238,12 @@ function field(line, key,    n, i, kv) {
 		if (index(kv[i], key "=") == 1) return substr(kv[i], length(key) + 2)
 	return 0
 }
-/^# pass / { passes++; bytes += field($0, "bytes") }
+/^# pass / {
+	passes++
+	bytes += field($0, "bytes")
+	dirty = dirty (passes > 1 ? " " : "") field($0, "dirty")
+}
+/^# precopy-end / { ended = $0 }
 /^# tracking / { tracking = $3 }
 /^# freeze / { freeze = $0 }
 /^# thp-restore / { thp = $0 }
@@ -257,11 +262,20 @@ END {
 	# the pause lc-freeze foresaw before the stop (lc-freeze(1))
 	foreseen = field(freeze, "estimate-us") > 0 ? sprintf(", the stop foreseen at %.2f ms",
 		field(freeze, "estimate-us") / 1000) : ""
+	# why the passes ended (lc-precopy(1)), the dirty pages each found,
+	# and the rate the process wrote at against the copy rate of the last pass
+	split("passes:at the pass limit:converged:converged:not-halving:not converging" \
+		":copy-limit:at 1.5x the bytes of pass 1", r, ":")
+	for (i = 1; i < 8; i += 2) reason[r[i]] = r[i + 1]
+	why_end = field(ended, "reason")
+	conv = ended != "" ? sprintf(", %s (dirty pages %s; the process wrote %.1f MB/s, the last pass " \
+		"copied %.1f MB/s)", (why_end in reason) ? reason[why_end] : why_end, dirty,
+		field(ended, "dirty-bps") / 1e6, field(ended, "copy-bps") / 1e6) : ""
 	printf "livecore: %s %.2f ms (seize %.2f, registers %.2f, maps %.2f, delta %.2f ms: %d pages), " \
-		"%d pre-copy passes (%s), %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total%s%s%s\n",
+		"%d pre-copy passes (%s)%s, %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total%s%s%s\n",
 		what, pause, field(freeze, "seize-us") / 1000, field(freeze, "regs-us") / 1000,
 		field(freeze, "maps-us") / 1000, field(freeze, "delta-us") / 1000,
-		field(freeze, "delta-pages"), passes, tracking,
+		field(freeze, "delta-pages"), passes, tracking, conv,
 		(bytes + field(freeze, "delta-bytes")) / 1048576,
 		out == "-" ? "streamed, " : "", disk_kb / 1024, total_ms / 1000, foreseen, huge, why
 }' "$work/manifest.freeze" >&2

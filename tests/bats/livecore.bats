@@ -15,7 +15,7 @@ assert_no_workdir() {
 @test "livecore.sh dumps a running target: 0600 core, summary line, target runs on, no work files" {
 	lc_start_target --threads 2 --pattern-mib 8 --progress-file "$BATS_TEST_TMPDIR/progress"
 	run --separate-stderr -0 livecore.sh "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/t.core"
-	assert_regex "$stderr" 'livecore: pause [0-9.]+ ms \(seize [0-9.]+, registers [0-9.]+, maps [0-9.]+, delta [0-9.]+ ms: [0-9]+ pages\), [0-9]+ pre-copy passes \([a-z-]+\), [0-9.]+ MiB copied, core [0-9.]+ MiB on disk, [0-9.]+ s total'
+	assert_regex "$stderr" 'livecore: pause [0-9.]+ ms \(seize [0-9.]+, registers [0-9.]+, maps [0-9.]+, delta [0-9.]+ ms: [0-9]+ pages\), [0-9]+ pre-copy passes \([a-z-]+\)(, (converged|not converging|at 1\.5x the bytes of pass 1|at the pass limit) \(dirty pages [0-9 ]+; the process wrote [0-9.]+ MB/s, the last pass copied [0-9.]+ MB/s\))?, [0-9.]+ MiB copied, core [0-9.]+ MiB on disk, [0-9.]+ s total'
 	run -0 stat -c %a "$BATS_TEST_TMPDIR/t.core"
 	assert_output 600
 	run -0 head -c 4 "$BATS_TEST_TMPDIR/t.core"

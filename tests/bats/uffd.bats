@@ -206,6 +206,40 @@ stage_offset() {
 	no_uffd_left "$UT_PID"
 }
 
+@test "uffd: passes end when another would not pay: a writer as fast as the copy after few, copying at most 1.5x the first pass; a quiet target converged; the rates said" {
+	# as fast as it can: every pattern page rewritten in turn, for ever
+	lc_start_target --pattern-mib 64 --dirty-rate 100000000
+	lc-maps "$LC_TARGET_PID" >"$M"
+	run -0 --separate-stderr lc-precopy -q -T uffd -s "$STAGE" "$LC_TARGET_PID" <"$M"
+	printf '%s\n' "$output" >"$OUT.1"
+	grep -E '^# (pass|precopy-end) ' "$OUT.1"
+	run -0 awk '$2 == "precopy-end" { print $3 }' "$OUT.1"
+	assert_regex "$output" '^reason=(not-halving|copy-limit)$'
+	# the bytes every pass copied: at most 1.5x the first pass's
+	first=$(pass_field "$OUT.1" 1 bytes)
+	run -0 awk '$2 == "pass" { for (i = 4; i <= NF; i++) if ($i ~ /^bytes=/) { sub("bytes=", "", $i); n += $i } } END { print n }' "$OUT.1"
+	echo "copied $output, pass 1 $first"
+	[ $((2 * output)) -le $((3 * first)) ]
+	run -0 grep -E "^# precopy-end .* copied=$output\$" "$OUT.1"
+	# it writes at least half as fast as the pass copies, and says so
+	run -0 awk '$2 == "precopy-end" { for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		print (f["dirty-bps"] > 0 && f["copy-bps"] > 0 && f["interval-ms"] >= 0 && f["dirty"] > 64) ? "ok" : "bad" }' "$OUT.1"
+	assert_output ok
+	run -0 --separate-stderr lc-freeze -s "$STAGE" -n "$BATS_TEST_TMPDIR/notes" "$LC_TARGET_PID" <"$OUT.1"
+	no_uffd_left "$LC_TARGET_PID"
+	# the driver's summary says why, with the rates
+	run -0 --separate-stderr livecore.sh -T uffd "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/fast.core"
+	assert_regex "$stderr" "pre-copy passes \\(uffd\\), (not converging|at 1\\.5x the bytes of pass 1) \\(dirty pages [0-9]+( [0-9]+)*; the process wrote [0-9.]+ MB/s, the last pass copied [0-9.]+ MB/s\\)"
+	lc_kill_target "$LC_TARGET_PID" || true
+
+	# a quiet target: what it writes between passes is left to the stop
+	lc_start_target --pattern-mib 16
+	run -0 --separate-stderr livecore.sh -k -T uffd "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/quiet.core"
+	assert_regex "$stderr" 'pre-copy passes \(uffd\), converged \(dirty pages [0-9]+'
+	run -0 awk '$2 == "precopy-end" { print $3 }' "$BATS_TEST_TMPDIR"/.livecore.*/manifest.precopy
+	assert_output reason=converged
+}
+
 @test "uffd: threads blocked in read, nanosleep, futex, epoll_wait and one in a signal handler resume with correct results" {
 	start_ut --blockers
 	sleep 0.2

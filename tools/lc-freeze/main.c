@@ -175,16 +175,24 @@ static uint64_t copy_rate(const struct manifest *m)
 	return DEFAULT_RATE_BYTES_PER_MS;
 }
 
-/* The dirty pages the last pass found (its dirty= field): what the
- * process writes in a pass's time, about what the stop will find. */
-static uint64_t last_pass_dirty(const struct manifest *m)
+/* The pages the stop is expected to copy: those the process wrote during
+ * the last pass (precopy-end's dirty=, lc-precopy's last look), else the
+ * dirty pages the last pass found (what it writes in a pass's time); with
+ * no tracker (first), every page pass 1 copied. */
+static uint64_t expected_delta_pages(const struct manifest *m, bool first)
 {
-	uint64_t dirty = 0;
+	const char *end = manifest_header_get(m, "precopy-end");
+	uint64_t pages = 0;
 
+	if (!first && end && strstr(end, "dirty="))
+		return pass_field(end, "dirty");
 	for (size_t i = 0; i < m->n_headers; i++)
-		if (!strcmp(m->headers[i].key, "pass") && strstr(m->headers[i].value, " dirty="))
-			dirty = pass_field(m->headers[i].value, "dirty");
-	return dirty;
+		if (!strcmp(m->headers[i].key, "pass")) {
+			pages = pass_field(m->headers[i].value, first ? "pages" : "dirty");
+			if (first)
+				break;
+		}
+	return pages;
 }
 
 /* The test-only hold (LIVECORE_TEST_STOP_DELAY_MS): keeps the target
@@ -676,7 +684,6 @@ static void restore_huge_pages(struct freeze *f)
 static int64_t foresee_pause_us(const struct freeze *f)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	uint64_t staged = 0;
 	struct estimate_inputs e = {
 		.threads = f->cap.n_listed ? f->cap.n_listed : 1,
 		.vmas = f->in.n_vmas,
@@ -684,16 +691,11 @@ static int64_t foresee_pause_us(const struct freeze *f)
 		.cpus = cpus < 1 ? 1u : (unsigned)cpus,
 	};
 
-	/* the staged bytes: the records' extents */
-	for (size_t i = 0; i < f->in.n_vmas; i++)
-		for (size_t k = 0; k < f->in.vmas[i].n_extents; k++)
-			staged += f->in.vmas[i].extents[k].end - f->in.vmas[i].extents[k].start;
-	if (f->copy_all) {
-		e.delta_bytes = staged;
-	} else {
-		e.scanned_bytes = staged;
-		e.delta_bytes = last_pass_dirty(&f->in) * f->in.page_size;
-	}
+	/* the scan walks the page tables of what is populated: the staged
+	 * data, not the extents' span (4000 threads' stacks span 32 GiB) */
+	if (!f->copy_all)
+		e.scanned_bytes = pagemap_runs_pages(&f->sm.data, f->in.page_size) * f->in.page_size;
+	e.delta_bytes = expected_delta_pages(&f->in, f->copy_all) * f->in.page_size;
 	return estimate_pause_us(&e);
 }
 

@@ -52,7 +52,8 @@ static void usage(FILE *out)
 		"                not work), none (one pass)\n"
 		"  -p MAXPASSES  at most this many passes (default %d)\n"
 		"  -t DIRTY_PCT  stop when fewer pages than this percent of the first pass\n"
-		"                are dirty (default: %d with soft-dirty, 0 with uffd)\n"
+		"                are dirty (default: %d with soft-dirty, 0 with uffd; without\n"
+		"                -t, also when 256 KiB or less are)\n"
 		"  -j WORKERS    copy threads (default: online CPUs)\n"
 		"  -q            no progress line\n"
 		"  -P            with the parent: its death is an interrupt (SIGTERM: the\n"
@@ -575,6 +576,8 @@ int main(int argc, char **argv)
 		p.uffd_header = uffd_header;
 	}
 	p.tracked_known = !o.resume;
+	/* -t given: that share alone says when the passes have converged */
+	p.converged_bytes = p.dirty_pct == DIRTY_PCT_BY_MODE ? PRECOPY_CONVERGED_BYTES : 0;
 	if (p.dirty_pct == DIRTY_PCT_BY_MODE)
 		p.dirty_pct = mode == TRACK_UFFD ? 0 : DEFAULT_DIRTY_PCT;
 	/* said once when it is a fallback; -T none asked for it */

@@ -22,7 +22,7 @@
  * has them (a manifest run through lc-precopy before) loses the old ones. */
 static const char *const owned_keys[] = { "tracking", "stop-copy", "pass", "stage-end",
 					  "unreadable", "uffd", "target", "thp", "shared-tracked",
-					  "tracking-fallback" };
+					  "tracking-fallback", "precopy-end" };
 
 void precopy_init(struct precopy *p, unsigned page_size)
 {
@@ -127,7 +127,8 @@ int precopy_resume(struct precopy *p, char *err, size_t errlen)
 
 		if (!strcmp(key, "pass")) {
 			const char **n = realloc(p->kept_pass, (p->n_kept_pass + 1) * sizeof *n);
-			const char *d = strstr(val, " dirty=");
+			const char *d = strstr(val, " dirty="), *b = strstr(val, " bytes=");
+			uint64_t bytes = b ? strtoull(b + 7, NULL, 10) : 0;
 
 			if (!n) {
 				snprintf(err, errlen, "out of memory");
@@ -137,8 +138,11 @@ int precopy_resume(struct precopy *p, char *err, size_t errlen)
 			p->kept_pass = n;
 			p->kept_pass[p->n_kept_pass++] = val;
 			p->last_dirty = d ? strtoull(d + 7, NULL, 10) : 0;
-			if (p->n_kept_pass == 1)
+			p->copied += bytes;
+			if (p->n_kept_pass == 1) {
 				p->first_dirty = p->last_dirty;
+				p->first_bytes = bytes;
+			}
 		}
 	}
 	/* the records the model was last told about */
@@ -238,6 +242,7 @@ static int one_pass(struct precopy *p, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
 		goto out;
 	}
+	p->look_ms = now_ms();
 	/* 4 */
 	if (runs_subtract(&scanned, &rep.lost, &p->watched) < 0 ||
 	    stagemap_vanished(&p->sm, &p->watched, &rep.populated) < 0)
@@ -302,6 +307,9 @@ static int one_pass(struct precopy *p, char *err, size_t errlen)
 	s.ms = now_ms() - t0;
 	if (add_pass(p, s) < 0)
 		goto nomem;
+	p->copied += s.bytes;
+	if (first)
+		p->first_bytes = s.bytes;
 	rc = 0;
 	goto out;
 nomem:
@@ -354,9 +362,53 @@ out:
 	return rc;
 }
 
+/* Bytes a second from bytes over milliseconds (at least one). */
+static uint64_t per_second(uint64_t bytes, uint64_t ms)
+{
+	return bytes * 1000 / (ms ? ms : 1);
+}
+
+/* Whether another pass pays, from a look at what was written since the
+ * last one began (no reset): p->end says what was seen, and its reason
+ * is set when the passes end here. Another pass copies about what the
+ * look found and leaves the stop what is written meanwhile; it pays only
+ * while the dirty set at least halves from one pass to the next (the
+ * process writes less than half as fast as the pass copies: the passes
+ * then copy at most about twice the first one), and while the bytes
+ * copied, with what that pass and the stop would copy, stay within 1.5x
+ * the first pass's (a fast writer: the JVM of issue 26 made 4-8 passes
+ * copy 2-3x the core before this rule). */
+static int another_pass(struct precopy *p, bool *more)
+{
+	const struct pass_stats *last = &p->pass[p->n_pass - 1];
+	uint64_t estimate, bytes;
+
+	*more = false;
+	if (track_peek(&p->tracker, &p->watched, &estimate) < 0)
+		return -1;
+	bytes = estimate * p->page_size;
+	p->end.dirty = estimate;
+	p->end.interval_ms = now_ms() - p->look_ms;
+	p->end.dirty_bps = per_second(bytes, p->end.interval_ms);
+	p->end.copy_bps = per_second(last->bytes, last->ms);
+	if (p->n_pass >= p->max_passes)
+		p->end.reason = "passes";
+	else if ((p->converged_bytes && bytes <= p->converged_bytes) ||
+		 estimate * 100 < (uint64_t)p->dirty_pct * p->first_dirty)
+		p->end.reason = "converged";
+	else if (2 * estimate > p->last_dirty)
+		p->end.reason = "not-halving";
+	else if (2 * (p->copied + 2 * bytes) > 3 * p->first_bytes)
+		p->end.reason = "copy-limit";
+	else
+		*more = true;
+	return 0;
+}
+
 int precopy_run(struct precopy *p, char *err, size_t errlen)
 {
 	struct stat st;
+	bool more = true;
 
 	if (p->held_stopped)
 		return no_pass(p, err, errlen);
@@ -368,15 +420,12 @@ int precopy_run(struct precopy *p, char *err, size_t errlen)
 	if (!p->resume)
 		p->first_dirty = p->pass[0].dirty;
 	p->last_dirty = p->pass[p->n_pass - 1].dirty;
-	while (p->tracker.mode != TRACK_NONE && p->n_pass < p->max_passes) {
-		uint64_t estimate;
-
-		/* a look without a reset: is another pass worth it? */
-		if (track_peek(&p->tracker, &p->watched, &estimate) < 0) {
+	while (p->tracker.mode != TRACK_NONE && more) {
+		if (another_pass(p, &more) < 0) {
 			snprintf(err, errlen, "cannot scan for dirty pages: %s", strerror(errno));
 			return -1;
 		}
-		if (estimate * 100 < (uint64_t)p->dirty_pct * p->first_dirty || estimate >= p->last_dirty)
+		if (!more)
 			break;
 		if (one_pass(p, err, errlen) < 0)
 			return -1;
@@ -464,6 +513,12 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 					p->pass[i].vanished, p->pass[i].ms, stop) < 0)
 			return -1;
 	}
+	if (p->end.reason &&
+	    manifest_header_add(out, "precopy-end",
+				"reason=%s dirty=%" PRIu64 " interval-ms=%" PRIu64 " dirty-bps=%" PRIu64
+				" copy-bps=%" PRIu64 " copied=%" PRIu64, p->end.reason, p->end.dirty,
+				p->end.interval_ms, p->end.dirty_bps, p->end.copy_bps, p->copied) < 0)
+		return -1;
 	if (manifest_header_add(out, "stage-end", "0x%" PRIx64, p->sm.ext.stage_end) < 0)
 		return -1;
 	for (size_t i = 0; i < p->sm.unreadable.n; i++)

@@ -23,6 +23,23 @@ struct pass_stats {
 	int64_t stop_us;            /* soft-dirty: the micro-stop around scan+reset; -1 none */
 };
 
+/* A dirty set this small is left to the stop whatever the passes do
+ * (without -t): it costs the stop well under a millisecond
+ * (docs/BENCHMARKS.md, the model of the pause), and a process that keeps
+ * writing a few pages (a counter, a clock) would otherwise never be
+ * "converged". */
+#define PRECOPY_CONVERGED_BYTES (256u << 10)
+
+/* Why the passes ended, and what the last look saw (the precopy-end
+ * header, lc-manifest(5)). */
+struct precopy_end {
+	const char *reason;         /* passes, converged, not-halving, copy-limit; NULL: none */
+	uint64_t dirty;             /* pages written since the last pass began */
+	uint64_t interval_ms;       /* ... over this long */
+	uint64_t dirty_bps;         /* the process's write rate: dirty bytes a second */
+	uint64_t copy_bps;          /* the last pass's copy rate, bytes a second */
+};
+
 struct precopy {
 	/* set by the caller */
 	const struct manifest *in;  /* the manifest read from stdin */
@@ -32,6 +49,8 @@ struct precopy {
 	bool filter_all;
 	unsigned max_passes;        /* >= 1 */
 	unsigned dirty_pct;         /* stop when dirty pages < this % of the first pass */
+	uint64_t converged_bytes;   /* ... or when this many bytes or fewer are dirty
+				     * (0: -t alone decides) */
 	unsigned workers;
 	bool resume;                /* -c: continue from the input's staged model */
 	bool held_stopped;          /* every thread is stopped (SIGSTOP): no pass at all */
@@ -61,6 +80,9 @@ struct precopy {
 	const char **kept_pass;
 	unsigned n_kept_pass;
 	uint64_t first_dirty, last_dirty;   /* the convergence test's references */
+	uint64_t first_bytes, copied;       /* pass 1's bytes; all passes' together */
+	uint64_t look_ms;                   /* when the tracker last looked and reset */
+	struct precopy_end end;
 };
 
 void precopy_init(struct precopy *p, unsigned page_size);

@@ -696,6 +696,11 @@ static int64_t foresee_pause_us(const struct freeze *f)
 	if (!f->copy_all)
 		e.scanned_bytes = pagemap_runs_pages(&f->sm.data, f->in.page_size) * f->in.page_size;
 	e.delta_bytes = expected_delta_pages(&f->in, f->copy_all) * f->in.page_size;
+	/* a large delta goes as pass 1 went, O_DIRECT, but with the CPUs to
+	 * itself and no niceness: 1.7-3.4x pass 1's rate in every make bench
+	 * row (docs/BENCHMARKS.md, "stop copy") */
+	if (e.delta_bytes >= STOP_DIRECT_MIN_BYTES)
+		e.copy_rate *= 2;
 	return estimate_pause_us(&e);
 }
 

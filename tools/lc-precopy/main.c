@@ -53,7 +53,7 @@ static void usage(FILE *out)
 		"  -p MAXPASSES  at most this many passes (default %d)\n"
 		"  -t DIRTY_PCT  stop when fewer pages than this percent of the first pass\n"
 		"                are dirty (default: %d with soft-dirty, 0 with uffd; without\n"
-		"                -t, also when 256 KiB or less are)\n"
+		"                -t, also when 64 KiB or less are)\n"
 		"  -j WORKERS    copy threads (default: online CPUs)\n"
 		"  -q            no progress line\n"
 		"  -P            with the parent: its death is an interrupt (SIGTERM: the\n"
@@ -291,14 +291,25 @@ static int open_sources(const struct target *t, enum track_mode mode, struct sou
 }
 
 
-/* process_vm_readv is checked on every call; pread on an open mem fd is
- * not. LIVECORE_COPY_METHOD chooses for benchmarks (bench/copy-engine.sh). */
-static int copy_method(enum copy_method *out)
+/* The read method. pread on /proc/PID/mem is checked when the file is
+ * opened, so without a tracker the tool holds no capability while it
+ * copies. With one it holds CAP_SYS_PTRACE all along anyway (soft-dirty's
+ * stops, uffd's injection and close), and process_vm_readv, checked on
+ * every call, is then the faster: one copy of each page, pinned in
+ * batches, where /proc/PID/mem takes the mmap lock and copies twice for
+ * every page (perf: 38% of a uffd pass's samples in that lock;
+ * bench/copy-engine.sh -m 2048: a pass at 2.14 GB/s against 1.59, 0.23
+ * CPU seconds a GiB against 0.41). A page process_vm_readv cannot read
+ * (a PROT_NONE mapping) is still read through /proc/PID/mem, which
+ * forces, as the kernel's own dump does (copy.c). LIVECORE_COPY_METHOD
+ * chooses instead, for benchmarks (bench/copy-engine.sh). */
+static int copy_method_forced(enum copy_method *out, bool *forced)
 {
 	const char *m = getenv("LIVECORE_COPY_METHOD");
 
+	*forced = m && *m;
 	*out = COPY_PROC_MEM;
-	if (!m || !*m || !strcmp(m, "mem"))
+	if (!*forced || !strcmp(m, "mem"))
 		return 0;
 	if (!strcmp(m, "process_vm_readv")) {
 		*out = COPY_PROCESS_VM_READV;
@@ -357,6 +368,7 @@ int main(int argc, char **argv)
 	struct progress pr = { 0 };
 	enum track_mode mode;
 	enum copy_method method;
+	bool method_forced;
 	unsigned page_size = (unsigned)sysconf(_SC_PAGESIZE);
 	char err[512], why[400], uffd_header[96] = "";
 	int uffd_fd = -1;
@@ -387,7 +399,7 @@ int main(int argc, char **argv)
 	sigaddset(&interrupts, SIGTERM);
 	sigaddset(&interrupts, SIGHUP);
 	sigprocmask(SIG_BLOCK, &interrupts, NULL);
-	if (copy_method(&method) < 0)
+	if (copy_method_forced(&method, &method_forced) < 0)
 		return EXIT_USAGE;
 
 	manifest_init(&in);
@@ -439,6 +451,9 @@ int main(int argc, char **argv)
 		log_error("%s", why);
 		return EXIT_FAILURE_IO;
 	}
+
+	if (!method_forced)
+		method = mode == TRACK_NONE ? COPY_PROC_MEM : COPY_PROCESS_VM_READV;
 
 	if (caps_raise() < 0 || open_sources(&t, mode, &src) < 0) {
 		int saved = errno;

@@ -28,7 +28,7 @@ struct pass_stats {
  * (docs/BENCHMARKS.md, the model of the pause), and a process that keeps
  * writing a few pages (a counter, a clock) would otherwise never be
  * "converged". */
-#define PRECOPY_CONVERGED_BYTES (256u << 10)
+#define PRECOPY_CONVERGED_BYTES (64u << 10)
 
 /* Why the passes ended, and what the last look saw (the precopy-end
  * header, lc-manifest(5)). */

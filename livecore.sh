@@ -8,13 +8,17 @@ set -u
 usage() {
 	cat <<'USAGE'
 usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
-                   [-r RETRIES] [-w WORKDIR] [-n NICE] [-k] [-q] [-f] PID OUT.core
+                   [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-k] [-q] [-f] PID OUT.core
   -p PASSES          most pre-copy passes (lc-precopy -p)
   -t DIRTY_PCT       stop pre-copying below this dirty share (lc-precopy -t)
   -T TRACKING        auto, soft-dirty, uffd or none (lc-precopy -T)
   -b PAUSE_BUDGET_MS give up a stop that would last longer (lc-freeze -b)
                      and pre-copy again; at most RETRIES times
   -r RETRIES         stops to retry after the budget was exceeded (default 3)
+  -M MIB             memory, allocated before the stop, that the stop reads the
+                     final delta into (lc-freeze -M; default: 1.5 times the
+                     delta foreseen and 4, at most 1024 and a quarter of
+                     MemAvailable; 0: none)
   -w WORKDIR         directory for the work files (default: OUT's directory,
                      so that the core is assembled in place)
   -n NICE            the pre-copy's niceness (default 19; 0: as the caller),
@@ -34,14 +38,15 @@ die() { # status message...
 	exit "$status"
 }
 
-passes='' dirty_pct='' tracking='' budget='' retries=3 workparent='' keep=0 quiet=0 force=0 niceness=19
-while getopts p:t:T:b:r:w:n:kqfh opt; do
+passes='' dirty_pct='' tracking='' budget='' hold_mib='' retries=3 workparent='' keep=0 quiet=0 force=0 niceness=19
+while getopts p:t:T:b:r:M:w:n:kqfh opt; do
 	case $opt in
 	p) passes=$OPTARG ;;
 	t) dirty_pct=$OPTARG ;;
 	T) tracking=$OPTARG ;;
 	b) budget=$OPTARG ;;
 	r) retries=$OPTARG ;;
+	M) hold_mib=$OPTARG ;;
 	w) workparent=$OPTARG ;;
 	n) niceness=$OPTARG ;;
 	k) keep=1 ;;
@@ -60,6 +65,7 @@ is_number "$pid" || die 2 "bad pid \"$pid\" (want a decimal process id)"
 is_number "$retries" || die 2 "bad retry count \"$retries\""
 { is_number "$niceness" && [ "$niceness" -le 19 ]; } || die 2 "bad niceness \"$niceness\" (0 to 19)"
 [ -z "$budget" ] || is_number "$budget" || die 2 "bad pause budget \"$budget\" (milliseconds)"
+[ -z "$hold_mib" ] || is_number "$hold_mib" || die 2 "bad memory size \"$hold_mib\" (MiB)"
 [ -d "/proc/$pid" ] || die 3 "no process $pid"
 if [ "$out" != - ] && { [ -e "$out" ] || [ -L "$out" ]; } && [ "$force" = 0 ]; then
 	die 7 "$out exists (use -f to replace it)"
@@ -192,13 +198,10 @@ run "$work/manifest.maps" "$work/manifest.precopy" $background "$LC_PRECOPY" "$@
 
 attempt=0
 while :; do
-	if [ -n "$budget" ]; then
-		run "$work/manifest.precopy" "$work/manifest.freeze" \
-			"$LC_FREEZE" -s "$work/stage" -n "$work/notes" -b "$budget" "$pid"
-	else
-		run "$work/manifest.precopy" "$work/manifest.freeze" \
-			"$LC_FREEZE" -s "$work/stage" -n "$work/notes" "$pid"
-	fi
+	set -- -s "$work/stage" -n "$work/notes"
+	[ -n "$budget" ] && set -- "$@" -b "$budget"
+	[ -n "$hold_mib" ] && set -- "$@" -M "$hold_mib"
+	run "$work/manifest.precopy" "$work/manifest.freeze" "$LC_FREEZE" "$@" "$pid"
 	rc=$?
 	[ $rc -eq 6 ] || break
 	attempt=$((attempt + 1))

@@ -362,6 +362,43 @@ static int record_faults(struct copy_worker *w, size_t n, unsigned page_size)
 	return 0;
 }
 
+/* Memory destination (copy_options.dest): whether the batch's pieces lie
+ * one after another there, so that it can be read straight into it. */
+static bool batch_contiguous(const struct copy_worker *w, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (w->piece[i].offset != w->piece[i - 1].offset + w->piece[i - 1].len)
+			return false;
+	return true;
+}
+
+/* A batch into the memory destination: straight into it where its pieces
+ * are contiguous there, else through the worker's buffer. A faulted page
+ * is zeros either way (read_batch_*). */
+static int read_batch_dest(struct copy_worker *w, size_t n, uint64_t total, unsigned page_size)
+{
+	unsigned char *dest = w->job->opt->dest, *own = w->buf;
+	bool direct = batch_contiguous(w, n);
+	uint64_t faulted = 0, at = 0;
+	int rc;
+
+	if (direct)
+		w->buf = dest + w->piece[0].offset;
+	rc = w->job->src->method == COPY_PROC_MEM ? read_batch_mem(w, n, page_size)
+						  : read_batch_vm(w, n, total, page_size);
+	w->buf = own;
+	if (rc < 0)
+		return -1;
+	for (size_t i = 0; !direct && i < n; i++) {
+		memcpy(dest + w->piece[i].offset, own + at, w->piece[i].len);
+		at += w->piece[i].len;
+	}
+	for (size_t k = 0; k < w->batch_faults.n; k++)
+		faulted += w->batch_faults.run[k].end - w->batch_faults.run[k].start;
+	w->bytes += total - faulted;
+	return 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct copy_worker *w = arg;
@@ -377,13 +414,16 @@ static void *worker_main(void *arg)
 		for (size_t i = 0; i < n; i++)
 			total += w->piece[i].len;
 		pagemap_runs_clear(&w->batch_faults);
-		rc = j->src->method == COPY_PROC_MEM ? read_batch_mem(w, n, page_size)
-						     : read_batch_vm(w, n, total, page_size);
+		if (j->opt->dest)
+			rc = read_batch_dest(w, n, total, page_size);
+		else
+			rc = j->src->method == COPY_PROC_MEM ? read_batch_mem(w, n, page_size)
+							     : read_batch_vm(w, n, total, page_size);
 		if (rc < 0) {
 			fail(j, errno);
 			break;
 		}
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; !j->opt->dest && i < n; i++) {
 			if (write_piece(w, &w->piece[i], at, &fault_i, page_size) < 0) {
 				fail(j, errno);
 				return NULL;
@@ -538,7 +578,9 @@ int copy_run(const struct copy_source *src, int stage_fd, const struct copy_list
 
 	if (nw > COPY_MAX_WORKERS)
 		nw = COPY_MAX_WORKERS;
-	if (bytes > 0)
+	if (opt->dest)
+		job.batch_bytes = COPY_DIRECT_BATCH_BYTES; /* no file: fewer, larger reads */
+	else if (bytes > 0)
 		job.direct_fd = open_direct(stage_fd, list, opt->write);
 	if (job.direct_fd >= 0) {
 		job.batch_bytes = COPY_DIRECT_BATCH_BYTES;

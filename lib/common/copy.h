@@ -109,6 +109,12 @@ struct copy_options {
 	/* Optional: incremented (relaxed) with the bytes each batch handled,
 	 * so that another thread can print progress. */
 	_Atomic uint64_t *progress;
+	/* Optional: the destination is this memory, not a file: a range's
+	 * offset is its place in it (which must hold every range), the
+	 * stage_fd of copy_run is not used, a page that cannot be read is
+	 * zeros there. Where consecutive ranges are consecutive in it too,
+	 * the read goes straight into it (one copy of each byte). */
+	unsigned char *dest;
 };
 
 struct copy_result {

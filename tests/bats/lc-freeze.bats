@@ -685,3 +685,33 @@ sigset_of() {
 	lc_check_generations "$T/none.core"
 	kill -0 "$LC_TARGET_PID"
 }
+
+@test "uffd, a writer as fast as the copy: the stop reads the delta into memory allocated before it (delta-held), writes it to the staging file after the resume (flush-us), and the core holds every page as at the stop; with -M 0 nothing is held" {
+	lc_kernel_has_uffd || skip "needs: uffd (Linux 6.7+)"
+	# 16 000 of its 16 384 pattern pages rewritten in turn, as fast as it can
+	lc_start_target --pattern-mib 64 --dirty-set 16000 --dirty-rate 100000000
+	sleep 0.3
+	run -0 --separate-stderr livecore.sh -k -T uffd -w "$T" "$LC_TARGET_PID" "$T/held.core"
+	work=$(find "$T" -maxdepth 1 -name '.livecore.*')
+	run -0 grep '^# freeze ' "$work/manifest.freeze"
+	lc_say "$output"
+	held=$(sed -n 's/^# freeze .* delta-held=\([0-9]*\) .*/\1/p' "$work/manifest.freeze")
+	delta=$(sed -n 's/^# freeze .* delta-bytes=\([0-9]*\) .*/\1/p' "$work/manifest.freeze")
+	# a fast writer's delta is megabytes, and held as far as it fit
+	[ "$delta" -ge $((4 << 20)) ]
+	[ "$held" -gt 0 ] && [ "$held" -le "$delta" ]
+	assert_output --regexp ' flush-us=[0-9]+ '
+	assert_regex "$stderr" "lc-freeze: pause [0-9]+ us \\(.*, $held held in memory\\)"
+	lc_check_generations "$T/held.core"
+	rm -rf "$work" "$T/held.core"
+
+	run -0 --separate-stderr livecore.sh -k -T uffd -M 0 -w "$T" "$LC_TARGET_PID" "$T/none.core"
+	work=$(find "$T" -maxdepth 1 -name '.livecore.*')
+	run -0 grep '^# freeze ' "$work/manifest.freeze"
+	assert_output --regexp ' delta-held=0 '
+	refute_output --regexp ' flush-us='
+	lc_check_generations "$T/none.core"
+	kill -0 "$LC_TARGET_PID"
+	run -2 --separate-stderr livecore.sh -M lots "$LC_TARGET_PID" "$T/bad.core"
+	assert_regex "$stderr" 'bad memory size "lots"'
+}

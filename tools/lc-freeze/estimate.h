@@ -20,7 +20,8 @@ struct estimate_inputs {
 	size_t threads;         /* listed before the stop */
 	size_t vmas;            /* records of the manifest */
 	uint64_t scanned_bytes; /* what the stop's scan walks: the staged data (0 without a tracker) */
-	uint64_t delta_bytes;   /* what the stop is expected to copy */
+	uint64_t delta_bytes;   /* what the stop is expected to copy to the staging file */
+	uint64_t held_bytes;    /* ... and into memory touched before it (hold.h) */
 	uint64_t copy_rate;     /* bytes per millisecond, from the passes */
 	unsigned cpus;          /* the scan is split across them */
 };

@@ -58,6 +58,10 @@ int finish_manifest_headers(struct manifest *out, const struct stagemap *sm,
 			    const struct copy_result *cr, const struct ptrace_stop *ps,
 			    const struct finish_timing *tm, size_t threads, bool held_stopped)
 {
+	char flush[40] = "";
+
+	if (tm->flush_us >= 0)
+		snprintf(flush, sizeof flush, " flush-us=%" PRId64, tm->flush_us);
 	manifest_header_remove(out, "freeze");
 	/* the model's unreadable pages: those an earlier pass could not read
 	 * and the stop did not read again, and those the stop could not read */
@@ -71,15 +75,15 @@ int finish_manifest_headers(struct manifest *out, const struct stagemap *sm,
 	return manifest_header_add(out, "freeze",
 				   "pause-us=%" PRId64 " seize-us=%" PRId64 " regs-us=%" PRId64
 				   " maps-us=%" PRId64 " delta-us=%" PRId64 " delta-pages=%" PRIu64
-				   " delta-bytes=%" PRIu64 " delta-write=%s estimate-us=%" PRId64
-				   " threads=%zu%s",
+				   " delta-bytes=%" PRIu64 " delta-write=%s delta-held=%" PRIu64
+				   "%s estimate-us=%" PRId64 " threads=%zu%s",
 				   finish_us_between(&ps->first_seize, &ps->last_detach),
 				   finish_us_between(&ps->first_seize, &tm->seized),
 				   finish_us_between(&tm->seized, &tm->regs),
 				   finish_us_between(&tm->regs, &tm->maps),
 				   finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes,
-				   cr->direct ? "direct" : "cache", tm->estimate_us, threads,
-				   held_stopped ? " target=stopped" : "");
+				   cr->direct ? "direct" : "cache", tm->held_bytes, flush,
+				   tm->estimate_us, threads, held_stopped ? " target=stopped" : "");
 }
 
 void finish_log(const struct ptrace_stop *ps, const struct finish_timing *tm,
@@ -88,13 +92,13 @@ void finish_log(const struct ptrace_stop *ps, const struct finish_timing *tm,
 	size_t passed = 0;
 
 	log_info("pause %" PRId64 " us (seize %" PRId64 ", registers %" PRId64 ", maps %" PRId64
-		 ", delta %" PRId64 ": %" PRIu64 " pages, %" PRIu64 " bytes), %zu threads, "
-		 "foreseen %" PRId64 " us%s",
+		 ", delta %" PRId64 ": %" PRIu64 " pages, %" PRIu64 " bytes, %" PRIu64 " held in memory), "
+		 "%zu threads, foreseen %" PRId64 " us%s",
 		 finish_us_between(&ps->first_seize, &ps->last_detach),
 		 finish_us_between(&ps->first_seize, &tm->seized),
 		 finish_us_between(&tm->seized, &tm->regs), finish_us_between(&tm->regs, &tm->maps),
-		 finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes, threads,
-		 tm->estimate_us,
+		 finish_us_between(&tm->maps, &tm->delta), cr->pages, cr->bytes, tm->held_bytes,
+		 threads, tm->estimate_us,
 		 held_stopped ? ", the process was stopped already: every page copied while it "
 				"was held, not downtime; it stays stopped"
 		 : copy_all ? ", no tracker: every staged page copied" : "");

@@ -20,6 +20,9 @@
 struct finish_timing {
 	struct timespec seized, regs, maps, delta;
 	int64_t estimate_us;    /* the pause foreseen before the stop (estimate.h) */
+	uint64_t held_bytes;    /* of the delta, read into memory touched before the
+				 * stop (hold.h) */
+	int64_t flush_us;       /* their write to the staging file after the stop; -1 none */
 };
 
 int64_t finish_us_between(const struct timespec *a, const struct timespec *b);

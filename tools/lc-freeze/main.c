@@ -10,6 +10,7 @@
 #include "estimate.h"
 #include "finalmaps.h"
 #include "finish.h"
+#include "hold.h"
 #include "inject.h"
 #include "log.h"
 #include "manifest.h"
@@ -50,21 +51,33 @@
  * 30 ms at the 2 GB/s of a direct write here, 13-160 ms in the page
  * cache, as fresh or reused its pages are. */
 #define STOP_DIRECT_MIN_BYTES (64ull << 20)
+/* The memory the stop's delta may be read into (hold.h): without -M, up to
+ * this much, and never more than a quarter of MemAvailable. The memory is
+ * 1.5 times the delta foreseen and 4 MiB more: a writer that wrote on
+ * since the last look still fits, and allocating it (a first touch of
+ * every page: about 0.35 GB/s in these VMs) gives a fast writer no more
+ * time before the stop than that needs. */
+#define HOLD_DEFAULT_MAX_MIB 1024
+#define HOLD_SLACK_BYTES (4ull << 20)
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: lc-freeze -s STAGE -n NOTES [-b PAUSE_BUDGET_MS] PID < MANIFEST > MANIFEST\n"
+		"usage: lc-freeze -s STAGE -n NOTES [-b PAUSE_BUDGET_MS] [-M MIB] PID < MANIFEST > MANIFEST\n"
 		"  -s STAGE  the staging file lc-precopy wrote (the final delta goes there)\n"
 		"  -n NOTES  write the notes (registers, psinfo, auxv, files) to NOTES\n"
 		"  -b MS     pause budget: if copying the final delta would make the stop\n"
 		"            longer than MS milliseconds, resume at once and exit 6\n"
+		"  -M MIB    at most MIB MiB of memory, allocated before the stop, for the\n"
+		"            final delta (default: 1.5 times the delta foreseen and 4, at\n"
+		"            most 1024 and a quarter of MemAvailable; 0: none)\n"
 		"  -h        this help\n");
 }
 
 struct options {
 	const char *stage, *notes;
 	long budget_ms;         /* -1: none */
+	long hold_mib;          /* -M; -1: the default */
 	pid_t pid;
 };
 
@@ -79,7 +92,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	o->budget_ms = -1;
-	while ((c = getopt(argc, argv, "s:n:b:h")) != -1) {
+	o->hold_mib = -1;
+	while ((c = getopt(argc, argv, "s:n:b:M:h")) != -1) {
 		switch (c) {
 		case 's':
 			o->stage = optarg;
@@ -94,6 +108,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->budget_ms = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end || o->budget_ms < 0) {
 				log_error("bad pause budget \"%s\" (want milliseconds, a decimal number)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
+		case 'M': {
+			char *end;
+
+			errno = 0;
+			o->hold_mib = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || o->hold_mib < 0 || o->hold_mib > (1L << 30)) {
+				log_error("bad memory size \"%s\" (want MiB, a decimal number)", optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -240,6 +265,7 @@ struct freeze {
 	struct stagemap sm;     /* what pre-copy staged (stagemap.h), loaded before the stop */
 	struct finalmaps_result plan;
 	struct copy_result cr;
+	struct hold hold;       /* memory for the delta, touched before the stop */
 	struct capture cap;
 	struct finish_timing tm;
 	int uffd_target_fd;     /* uffd: the fd lc-precopy left in the target; -1 */
@@ -511,23 +537,83 @@ static int copy_delta(struct freeze *f)
 		.workers = cpus < 1 ? 1 : cpus > (long)MAX_WORKERS ? MAX_WORKERS : (unsigned)cpus,
 		.page_size = f->in.page_size,
 	};
+	struct copy_list mem, rest;
+	struct copy_result held;
+	int status = EXIT_OK;
 
-	/* A large delta (every page with -T none, or a fast writer's) goes
-	 * the way pass 1 went: O_DIRECT where it is in large runs. Through
-	 * the page cache it ran at 0.4 GB/s here, a third of pass 1, where
-	 * fresh page-cache pages cost the VM a host fault each (4 GiB: an
-	 * 11 s stop). A small one stays in the page cache, which takes it
-	 * without waiting for the device. */
-	if (copy_list_bytes(&f->plan.plan.copy) >= STOP_DIRECT_MIN_BYTES)
+	copy_list_init(&mem);
+	copy_list_init(&rest);
+	copy_result_init(&held);
+	/* as much as fits into the memory touched before the stop (hold.h),
+	 * the rest to the staging file */
+	if (hold_split(&f->hold, &f->plan.plan.copy, f->in.page_size, &mem, &rest) < 0) {
+		log_errno("cannot plan the final delta");
+		status = EXIT_FAILURE_IO;
+		goto out;
+	}
+	opt.dest = f->hold.map;
+	if (mem.n && copy_run(&src, -1, &mem, &opt, &held) < 0) {
+		int saved = errno;
+
+		log_errno("cannot copy the final delta of process %d into memory", (int)f->o.pid);
+		status = exit_for_errno(saved);
+		goto out;
+	}
+	f->tm.held_bytes = held.bytes;
+	opt.dest = NULL;
+	/* A large rest (every page with -T none, or a fast writer's beyond
+	 * the memory) goes the way pass 1 went: O_DIRECT where it is in
+	 * large runs. Through the page cache it ran at 0.4 GB/s here, a third
+	 * of pass 1, where fresh page-cache pages cost the VM a host fault
+	 * each (4 GiB: an 11 s stop). A small one stays in the page cache,
+	 * which takes it without waiting for the device. */
+	if (copy_list_bytes(&rest) >= STOP_DIRECT_MIN_BYTES)
 		opt.write = COPY_WRITE_AUTO;
-
-	if (copy_run(&src, f->h.stage, &f->plan.plan.copy, &opt, &f->cr) < 0) {
+	if (rest.n && copy_run(&src, f->h.stage, &rest, &opt, &f->cr) < 0) {
 		int saved = errno;
 
 		log_errno("cannot copy the final delta of process %d into %s", (int)f->o.pid, f->o.stage);
-		return exit_for_errno(saved);
+		status = exit_for_errno(saved);
+		goto out;
 	}
-	return EXIT_OK;
+	f->cr.bytes += held.bytes;
+	f->cr.pages += held.pages;
+	if (runs_union_into(&f->cr.unreadable, &held.unreadable) < 0) {
+		log_errno("cannot plan the final delta");
+		status = EXIT_FAILURE_IO;
+	}
+out:
+	copy_list_free(&mem);
+	copy_list_free(&rest);
+	copy_result_free(&held);
+	return status;
+}
+
+/* Before the stop: memory for the delta lc-freeze foresees (hold.h), as
+ * -M and MemAvailable allow. Without a tracker the delta is every page,
+ * which goes to the staging file as pass 1 did (O_DIRECT); a process held
+ * stopped has no pause to shorten. Failing to get it costs only speed. */
+static void reserve_hold(struct freeze *f)
+{
+	uint64_t want = expected_delta_pages(&f->in, false) * f->in.page_size, cap;
+	long mib = f->o.hold_mib >= 0 ? f->o.hold_mib : HOLD_DEFAULT_MAX_MIB;
+	uint64_t avail_kib = 0;
+	char *meminfo, *at;
+
+	if (f->copy_all || f->held_stopped || want == 0 || mib == 0)
+		return;
+	want = want + want / 2 + HOLD_SLACK_BYTES;
+	cap = (uint64_t)mib << 20;
+	if (f->o.hold_mib < 0 && (meminfo = xio_read_path_all("/proc/meminfo", NULL))) {
+		if ((at = strstr(meminfo, "MemAvailable:")))
+			avail_kib = strtoull(at + strlen("MemAvailable:"), NULL, 10);
+		free(meminfo);
+		if (avail_kib && avail_kib * 1024 / 4 < cap)
+			cap = avail_kib * 1024 / 4;
+	}
+	if (hold_reserve(&f->hold, want < cap ? want : cap) < 0)
+		log_errno("cannot allocate memory for the final delta: it goes to %s in the stop",
+			  f->o.stage);
 }
 
 /* The stop, from the first seize to the last detach. SIGINT and SIGTERM
@@ -696,6 +782,9 @@ static int64_t foresee_pause_us(const struct freeze *f)
 	if (!f->copy_all)
 		e.scanned_bytes = pagemap_runs_pages(&f->sm.data, f->in.page_size) * f->in.page_size;
 	e.delta_bytes = expected_delta_pages(&f->in, f->copy_all) * f->in.page_size;
+	/* what fits in the memory reserved for it is read at memory's rate */
+	e.held_bytes = e.delta_bytes < f->hold.size ? e.delta_bytes : f->hold.size;
+	e.delta_bytes -= e.held_bytes;
 	/* a large delta goes as pass 1 went, O_DIRECT, but with the CPUs to
 	 * itself and no niceness: 1.7-3.4x pass 1's rate in every make bench
 	 * row (docs/BENCHMARKS.md, "stop copy") */
@@ -719,6 +808,16 @@ static int write_results(struct freeze *f)
 		return EXIT_FAILURE_IO;
 	}
 	stagemap_trace(&f->plan.plan, "lc-freeze stop");
+	if (f->hold.held.n) {
+		struct timespec a;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		if (hold_flush(&f->hold, f->h.stage, &f->cr.unreadable) < 0) {
+			log_errno("cannot write the final delta held in memory to %s", f->o.stage);
+			return EXIT_FAILURE_IO;
+		}
+		f->tm.flush_us = finish_us_since(&a);
+	}
 	if (finish_stage(f->h.stage, &f->plan, &f->sm) < 0) {
 		log_errno("cannot finish the staging file %s", f->o.stage);
 		return EXIT_FAILURE_IO;
@@ -771,6 +870,8 @@ int main(int argc, char **argv)
 	finalmaps_result_init(&f.plan);
 	stagemap_init(&f.sm, (unsigned)sysconf(_SC_PAGESIZE));
 	copy_result_init(&f.cr);
+	hold_init(&f.hold);
+	f.tm.flush_us = -1;
 	capture_init(&f.cap);
 	if ((status = check_inputs(&f)) != EXIT_OK || (status = open_everything(&f)) != EXIT_OK)
 		goto out;
@@ -783,6 +884,7 @@ int main(int argc, char **argv)
 	f.state = f.t.stat.state;
 	f.held_stopped = target_stopped(&f.t);
 	capture_prepare(&f.cap, f.h.task);
+	reserve_hold(&f);
 	f.tm.estimate_us = foresee_pause_us(&f);
 	status = stop(&f);
 	if (f.uffd_close_us >= 0)
@@ -805,6 +907,7 @@ out:
 		outfile_abort(&f.notes);
 	capture_free(&f.cap);
 	copy_result_free(&f.cr);
+	hold_free(&f.hold);
 	finalmaps_result_free(&f.plan);
 	stagemap_free(&f.sm);
 	ptrace_stop_free(&f.ps);

@@ -1,0 +1,120 @@
+#include "hold.h"
+#include "xio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HOLD_ROUND (1u << 20)
+
+void hold_init(struct hold *h)
+{
+	h->fd = -1;
+	h->map = NULL;
+	h->size = h->used = 0;
+	copy_list_init(&h->held);
+}
+
+void hold_free(struct hold *h)
+{
+	if (h->map)
+		munmap(h->map, h->size);
+	if (h->fd >= 0)
+		close(h->fd);
+	copy_list_free(&h->held);
+	hold_init(h);
+}
+
+int hold_reserve(struct hold *h, uint64_t bytes)
+{
+	uint64_t size = (bytes + HOLD_ROUND - 1) / HOLD_ROUND * HOLD_ROUND;
+	int fd;
+
+	if (size == 0)
+		return 0;
+	if ((fd = memfd_create("lc-freeze-delta", MFD_CLOEXEC)) < 0)
+		return -1;
+	/* tmpfs allocates (and zeroes) every page now, and MAP_POPULATE
+	 * puts them all in our page tables: the stop's reads into the
+	 * mapping find them there */
+	if (fallocate(fd, 0, 0, (off_t)size) < 0 ||
+	    (h->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)) ==
+		    MAP_FAILED) {
+		int saved = errno;
+
+		h->map = NULL;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	h->fd = fd;
+	h->size = size;
+	return 0;
+}
+
+int hold_split(struct hold *h, const struct copy_list *list, unsigned page_size,
+	       struct copy_list *mem, struct copy_list *rest)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		const struct copy_range *r = &list->range[i];
+		uint64_t room = h->fd >= 0 ? h->size - h->used : 0, take = r->len;
+
+		if (take > room)
+			take = room / page_size * page_size;
+		if (take > 0) {
+			if (copy_list_append(mem, r->addr, take, h->used) < 0 ||
+			    copy_list_append(&h->held, r->addr, take, r->offset) < 0)
+				return -1;
+			h->used += take;
+		}
+		if (take < r->len &&
+		    copy_list_append(rest, r->addr + take, r->len - take, r->offset + take) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* [offset, offset + len) of the staging file reads as zeros: a hole,
+ * where the file system makes one (a page the stop could not read) */
+static int stage_hole(int fd, uint64_t offset, uint64_t len)
+{
+	static const unsigned char zero[4096];
+
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return -1;
+	for (uint64_t at = 0; at < len; at += sizeof zero) {
+		uint64_t n = len - at < sizeof zero ? len - at : sizeof zero;
+
+		if (xio_pwrite_full(fd, zero, (size_t)n, (off_t)(offset + at)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int hold_flush(struct hold *h, int stage_fd, const struct pagemap_runs *unreadable)
+{
+	uint64_t at = 0;
+
+	for (size_t i = 0; i < h->held.n; i++) {
+		const struct copy_range *r = &h->held.range[i];
+
+		if (xio_pwrite_full(stage_fd, h->map + at, (size_t)r->len, (off_t)r->offset) < 0)
+			return -1;
+		for (size_t k = 0; k < unreadable->n; k++) {
+			uint64_t s = unreadable->run[k].start, e = unreadable->run[k].end;
+
+			if (s < r->addr)
+				s = r->addr;
+			if (e > r->addr + r->len)
+				e = r->addr + r->len;
+			if (s < e && stage_hole(stage_fd, r->offset + (s - r->addr), e - s) < 0)
+				return -1;
+		}
+		at += r->len;
+	}
+	return 0;
+}

@@ -215,7 +215,11 @@ bench: $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(BENCH_BIN)
 # PostgreSQL backend under pgbench (bench/services.sh; root, postgresql)
 bench-services: all
 	LIVECORE_BUILD=$(CURDIR)/$(BUILD) bash bench/services.sh
-.PHONY: bench bench-services
+# Processes that write as fast as livecore copies: a target at stated
+# write rates, a busy JVM (bench/writers.sh; root; java for the JVM rows)
+bench-writers: all $(BENCH_BIN)
+	LIVECORE_BUILD=$(CURDIR)/$(BUILD) bash bench/writers.sh
+.PHONY: bench bench-services bench-writers
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5

@@ -372,7 +372,10 @@ static uint64_t per_second(uint64_t bytes, uint64_t ms)
  * last one began (no reset): p->end says what was seen, and its reason
  * is set when the passes end here. Another pass copies about what the
  * look found and leaves the stop what is written meanwhile; it pays only
- * while the dirty set at least halves from one pass to the next (the
+ * while the dirty set at least halves from one pass to the next (this
+ * look against the one before: the pass's own look comes later, after
+ * the maps are read again, and finds more: 480-550 pages where this one
+ * found 180 at 25 600 pages a second) (the
  * process writes less than half as fast as the pass copies: the passes
  * then copy at most about twice the first one), and while the bytes
  * copied, with what that pass and the stop would copy, stay within 1.5x
@@ -396,12 +399,13 @@ static int another_pass(struct precopy *p, bool *more)
 	else if ((p->converged_bytes && bytes <= p->converged_bytes) ||
 		 estimate * 100 < (uint64_t)p->dirty_pct * p->first_dirty)
 		p->end.reason = "converged";
-	else if (2 * estimate > p->last_dirty)
+	else if (2 * estimate > (p->last_peek ? p->last_peek : p->last_dirty))
 		p->end.reason = "not-halving";
 	else if (2 * (p->copied + 2 * bytes) > 3 * p->first_bytes)
 		p->end.reason = "copy-limit";
 	else
 		*more = true;
+	p->last_peek = estimate;
 	return 0;
 }
 

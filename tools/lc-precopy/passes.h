@@ -80,6 +80,7 @@ struct precopy {
 	const char **kept_pass;
 	unsigned n_kept_pass;
 	uint64_t first_dirty, last_dirty;   /* the convergence test's references */
+	uint64_t last_peek;                 /* what the last look before a pass found; 0: none */
 	uint64_t first_bytes, copied;       /* pass 1's bytes; all passes' together */
 	uint64_t look_ms;                   /* when the tracker last looked and reset */
 	struct precopy_end end;

@@ -57,8 +57,6 @@ for f in "$build/bin/livecore.sh" "$build/targets/lc-target"; do
 	[ -x "$f" ] || die "$f is not built (run: make)"
 done
 PG_BIN=$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
-have_gcore=1
-command -v gcore >/dev/null 2>&1 || have_gcore=0
 
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/lc-bench-services.XXXXXX") || die "no work directory"
 chmod 0755 "$work"
@@ -76,9 +74,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 rows=$work/rows
 : >"$rows"
-now_us() { date +%s%6N; }
 
 # dump MODE PID [COMMAND PREFIX...] -> "pause_ms delta_pages maps_ms"
 # (livecore.sh's summary; maps_ms: the stop's look at the memory map) or
@@ -100,16 +99,6 @@ dump() {
 	rm -f "$work/core"
 }
 
-# gcore PID -> pause_ms (gcore stops the process for its whole run)
-gcore_pause() {
-	local t0 t1
-	[ "$have_gcore" = 1 ] || { echo -; return; }
-	t0=$(now_us)
-	timeout -s KILL 300 gcore -o "$work/gcore" "$1" >/dev/null 2>&1 || { echo failed; return; }
-	t1=$(now_us)
-	rm -f "$work/gcore".*
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) / 1000 }'
-}
 
 # --- shared memory written by another process ------------------------------
 shared_row() { # MIB

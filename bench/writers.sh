@@ -41,8 +41,6 @@ die() { say "$*"; exit 1; }
 for f in "$build/bin/livecore.sh" "$build/bench/bench-target"; do
 	[ -x "$f" ] || die "$f is not built (run: make bench-writers)"
 done
-have_gcore=1
-command -v gcore >/dev/null 2>&1 || have_gcore=0
 
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/lc-bench-writers.XXXXXX") || die "no work directory"
 pids=()
@@ -56,9 +54,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 rows=$work/rows
 : >"$rows"
-now_us() { date +%s%6N; }
 
 # dump MODE PID -> one line "pause_ms estimate_ms passes reason copied_mib
 # core_mib held_mib", or "failed"
@@ -90,16 +89,6 @@ dump() {
 	rm -rf "$kept" "$work/core"
 }
 
-# gcore_pause PID -> ms (gcore stops the process for its whole run)
-gcore_pause() {
-	local t0 t1
-	[ "$have_gcore" = 1 ] || { echo -; return; }
-	t0=$(now_us)
-	timeout -s KILL 600 gcore -o "$work/gcore" "$1" >/dev/null 2>&1 || { echo failed; return; }
-	t1=$(now_us)
-	rm -f "$work/gcore".*
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", (b - a) / 1000 }'
-}
 
 # summarize FILE -> the row's fields from FILE's lines "pause estimate passes
 # reason copied core held stall": pause min/median/max, the rest the median
@@ -155,7 +144,7 @@ rate_row() { # MBS
 		printf 'writes %s MB/s, 1 GiB\t%s\t%s\n' "$mbs" "$mode" "$(summarize "$work/rounds")" >>"$rows"
 	done
 	target_gaps "$pid" "$tdir" "$work/g0"
-	r=$(gcore_pause "$pid")
+	r=$(gcore_pause "$pid" 600)
 	target_gaps "$pid" "$tdir" "$work/g1"
 	printf 'writes %s MB/s, 1 GiB\tgcore\t%s\t-\t-\t-\t-\t%s\n' "$mbs" "$r" "$(worst_gap "$work/g1")" >>"$rows"
 	kill -KILL "$pid"
@@ -198,7 +187,7 @@ jvm_row() { # NAME JAVA_OPTIONS...
 		printf '%s (without a dump: %s ms)\t%s\t%s\n' "$name" "$base" "$mode" "$(summarize "$work/rounds")" >>"$rows"
 	done
 	jvm_reset "$ready"
-	r=$(gcore_pause "$pid")
+	r=$(gcore_pause "$pid" 600)
 	sleep 0.1
 	printf '%s\tgcore\t%s\t-\t-\t-\t-\t%s (lc-watch)\n' "$name" "$r" "$(jvm_gap "$ready")" >>"$rows"
 	kill -KILL "$pid"

@@ -1,4 +1,5 @@
 #include "copy.h"
+#include "stage.h"
 #include "xio.h"
 
 #include <errno.h>
@@ -107,7 +108,6 @@ struct copy_worker {
 	struct copy_job *job;
 	pthread_t thread;
 	unsigned char *buf;
-	unsigned char *zero_page;
 	struct copy_range piece[COPY_BATCH_IOVECS];
 	struct iovec local[COPY_BATCH_IOVECS], remote[COPY_BATCH_IOVECS];
 	uint64_t bytes;
@@ -269,21 +269,6 @@ static int read_batch_mem(struct copy_worker *w, size_t n, unsigned page_size)
 	return 0;
 }
 
-/* An unreadable page reads as zeros: a hole, so that a copy staged there
- * by an earlier pass does not survive. */
-static int stage_zero(int fd, uint64_t offset, uint64_t len, const unsigned char *zero_page,
-		      unsigned page_size)
-{
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) == 0)
-		return 0;
-	if (errno != EOPNOTSUPP && errno != ENOSYS)
-		return -1;
-	for (uint64_t at = 0; at < len; at += page_size)
-		if (xio_pwrite_full(fd, zero_page, page_size, (off_t)(offset + at)) < 0)
-			return -1;
-	return 0;
-}
-
 /* Writes len bytes of the buffer (page aligned in memory, in the file and
  * in length) to the staging file: with O_DIRECT when the job has it and
  * the write is large enough. A
@@ -308,7 +293,7 @@ static int stage_write(struct copy_worker *w, const unsigned char *buf, uint64_t
 /* Writes a piece, which is [pos, pos + len) of the batch's buffer, leaving
  * the batch's faulted pages (batch_faults, in buffer positions) as holes. */
 static int write_piece(struct copy_worker *w, const struct copy_range *p, uint64_t pos,
-		       size_t *fault_i, unsigned page_size)
+		       size_t *fault_i)
 {
 	int fd = w->job->stage_fd;
 	uint64_t at = pos, end = pos + p->len;
@@ -322,8 +307,10 @@ static int write_piece(struct copy_worker *w, const struct copy_range *p, uint64
 			if (f->start <= at) {
 				uint64_t fend = f->end < end ? f->end : end;
 
-				if (stage_zero(fd, p->offset + (at - pos), fend - at, w->zero_page,
-					       page_size) < 0)
+				/* an unreadable page reads as zeros: a hole, so
+				 * that a copy staged there by an earlier pass
+				 * does not survive */
+				if (stage_zero_range(fd, p->offset + (at - pos), fend - at) < 0)
 					return -1;
 				at = fend;
 				if (fend == f->end)
@@ -424,7 +411,7 @@ static void *worker_main(void *arg)
 			break;
 		}
 		for (size_t i = 0; !j->opt->dest && i < n; i++) {
-			if (write_piece(w, &w->piece[i], at, &fault_i, page_size) < 0) {
+			if (write_piece(w, &w->piece[i], at, &fault_i) < 0) {
 				fail(j, errno);
 				return NULL;
 			}
@@ -606,8 +593,7 @@ int copy_run(const struct copy_source *src, int stage_fd, const struct copy_list
 		pagemap_runs_init(&w[i].unreadable);
 		pagemap_runs_init(&w[i].batch_faults);
 		w[i].buf = buffer_alloc(job.batch_bytes, opt->page_size);
-		w[i].zero_page = calloc(1, opt->page_size);
-		if (!w[i].buf || !w[i].zero_page) {
+		if (!w[i].buf) {
 			err = errno;
 			rc = -1;
 			goto out;
@@ -641,7 +627,6 @@ int copy_run(const struct copy_source *src, int stage_fd, const struct copy_list
 out:
 	for (unsigned i = 0; i < nw; i++) {
 		free(w[i].buf);
-		free(w[i].zero_page);
 		pagemap_runs_free(&w[i].unreadable);
 		pagemap_runs_free(&w[i].batch_faults);
 	}

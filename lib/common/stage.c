@@ -116,3 +116,20 @@ int stage_check_space(int fd, uint64_t need)
 	}
 	return 0;
 }
+
+int stage_zero_range(int fd, uint64_t offset, uint64_t len)
+{
+	static const unsigned char zero[4096];
+
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return -1;
+	for (uint64_t at = 0; at < len; at += sizeof zero) {
+		uint64_t n = len - at < sizeof zero ? len - at : sizeof zero;
+
+		if (xio_pwrite_full(fd, zero, (size_t)n, (off_t)(offset + at)) < 0)
+			return -1;
+	}
+	return 0;
+}

@@ -44,6 +44,11 @@ int stage_open(const char *path, int flags, pid_t pid, uint64_t starttime, unsig
 /* Validates a header read from a file; -1 with errno = EINVAL when bad. */
 int stage_header_check(const struct stage_header *h, unsigned page_size);
 
+/* Makes [offset, offset + len) of the staging file read as zeros: a hole
+ * where the filesystem punches one, else zeros written. 0 or -1 with
+ * errno. */
+int stage_zero_range(int fd, uint64_t offset, uint64_t len);
+
 /* Fails with ENOSPC when the filesystem holding fd has less than `need`
  * bytes available to an unprivileged writer (f_bavail). */
 int stage_check_space(int fd, uint64_t need);

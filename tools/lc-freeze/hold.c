@@ -1,4 +1,5 @@
 #include "hold.h"
+#include "stage.h"
 #include "xio.h"
 
 #include <errno.h>
@@ -76,25 +77,6 @@ int hold_split(struct hold *h, const struct copy_list *list, unsigned page_size,
 	return 0;
 }
 
-/* [offset, offset + len) of the staging file reads as zeros: a hole,
- * where the file system makes one (a page the stop could not read) */
-static int stage_hole(int fd, uint64_t offset, uint64_t len)
-{
-	static const unsigned char zero[4096];
-
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) == 0)
-		return 0;
-	if (errno != EOPNOTSUPP && errno != ENOSYS)
-		return -1;
-	for (uint64_t at = 0; at < len; at += sizeof zero) {
-		uint64_t n = len - at < sizeof zero ? len - at : sizeof zero;
-
-		if (xio_pwrite_full(fd, zero, (size_t)n, (off_t)(offset + at)) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 int hold_flush(struct hold *h, int stage_fd, const struct pagemap_runs *unreadable)
 {
 	uint64_t at = 0;
@@ -111,7 +93,7 @@ int hold_flush(struct hold *h, int stage_fd, const struct pagemap_runs *unreadab
 				s = r->addr;
 			if (e > r->addr + r->len)
 				e = r->addr + r->len;
-			if (s < e && stage_hole(stage_fd, r->offset + (s - r->addr), e - s) < 0)
+			if (s < e && stage_zero_range(stage_fd, r->offset + (s - r->addr), e - s) < 0)
 				return -1;
 		}
 		at += r->len;

@@ -12,8 +12,12 @@ usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
   -p PASSES          most pre-copy passes (lc-precopy -p)
   -t DIRTY_PCT       stop pre-copying below this dirty share (lc-precopy -t)
   -T TRACKING        auto, soft-dirty, uffd or none (lc-precopy -T)
-  -b PAUSE_BUDGET_MS give up a stop that would last longer (lc-freeze -b)
-                     and pre-copy again; at most RETRIES times
+  -b PAUSE_BUDGET_MS the pause the dump plans for (default 20): a stop that
+                     would last longer is given up and pre-copied again
+                     (lc-freeze -b), at most RETRIES times, while another
+                     pass can help; else (a process that writes as fast as
+                     a pass copies), and without -b, it stops anyway and
+                     the summary says by how much the budget was exceeded
   -r RETRIES         stops to retry after the budget was exceeded (default 3)
   -M MIB             memory, allocated before the stop, that the stop reads the
                      final delta into (lc-freeze -M; default: 1.5 times the
@@ -65,6 +69,12 @@ is_number "$pid" || die 2 "bad pid \"$pid\" (want a decimal process id)"
 is_number "$retries" || die 2 "bad retry count \"$retries\""
 { is_number "$niceness" && [ "$niceness" -le 19 ]; } || die 2 "bad niceness \"$niceness\" (0 to 19)"
 [ -z "$budget" ] || is_number "$budget" || die 2 "bad pause budget \"$budget\" (milliseconds)"
+# -b: give up a stop over the budget while another pass can help; the
+# default budget is only planned for and reported (livecore(1), "The pause
+# budget")
+budget_explicit=0
+[ -n "$budget" ] && budget_explicit=1
+[ -n "$budget" ] || budget=20
 [ -z "$hold_mib" ] || is_number "$hold_mib" || die 2 "bad memory size \"$hold_mib\" (MiB)"
 [ -d "/proc/$pid" ] || die 3 "no process $pid"
 if [ "$out" != - ] && { [ -e "$out" ] || [ -L "$out" ]; } && [ "$force" = 0 ]; then
@@ -198,8 +208,13 @@ run "$work/manifest.maps" "$work/manifest.precopy" $background "$LC_PRECOPY" "$@
 
 attempt=0
 while :; do
-	set -- -s "$work/stage" -n "$work/notes"
-	[ -n "$budget" ] && set -- "$@" -b "$budget"
+	set -- -s "$work/stage" -n "$work/notes" -b "$budget"
+	# another pass cannot help a process that writes as fast as a pass
+	# copies (lc-precopy ended the passes so: precopy-end): stop anyway
+	case $(sed -n 's/^# precopy-end reason=\([a-z-]*\).*/\1/p' "$work/manifest.precopy") in
+	not-halving | copy-limit) set -- "$@" -a ;;
+	*) [ "$budget_explicit" = 1 ] || set -- "$@" -a ;;
+	esac
 	[ -n "$hold_mib" ] && set -- "$@" -M "$hold_mib"
 	run "$work/manifest.precopy" "$work/manifest.freeze" "$LC_FREEZE" "$@" "$pid"
 	rc=$?
@@ -247,6 +262,7 @@ function field(line, key,    n, i, kv) {
 	dirty = dirty (passes > 1 ? " " : "") field($0, "dirty")
 }
 /^# precopy-end / { ended = $0 }
+/^# budget / { budget = $0 }
 /^# tracking / { tracking = $3 }
 /^# freeze / { freeze = $0 }
 /^# thp-restore / { thp = $0 }
@@ -274,11 +290,27 @@ END {
 	conv = ended != "" ? sprintf(", %s (dirty pages %s; the process wrote %.1f MB/s, the last pass " \
 		"copied %.1f MB/s)", (why_end in reason) ? reason[why_end] : why_end, dirty,
 		field(ended, "dirty-bps") / 1e6, field(ended, "copy-bps") / 1e6) : ""
-	printf "livecore: %s %.2f ms (seize %.2f, registers %.2f, maps %.2f, delta %.2f ms: %d pages), " \
+	# a pause over the budget: by how much, and its largest part
+	over = field(budget, "over-us") / 1000
+	threads_ms = (field(freeze, "seize-us") + field(freeze, "regs-us")) / 1000
+	maps_ms = field(freeze, "maps-us") / 1000
+	delta_ms = field(freeze, "delta-us") / 1000
+	if (delta_ms >= threads_ms && delta_ms >= maps_ms)
+		cause = (why_end == "not-halving" || why_end == "copy-limit") ? \
+			sprintf("the stop copied %d pages: the process writes about as fast as a pass copies", \
+			field(freeze, "delta-pages")) : \
+			sprintf("the stop copied %d pages written since the last pass", field(freeze, "delta-pages"))
+	else if (threads_ms >= maps_ms)
+		cause = sprintf("%d threads, stopped and read one by one", field(freeze, "threads"))
+	else
+		cause = "the memory map and its final scan"
+	overbudget = over > 0 ? sprintf(", over the %d ms budget by %.2f ms (%s)", field(budget, "ms"), over,
+		cause) : ""
+	printf "livecore: %s %.2f ms (seize %.2f, registers %.2f, maps %.2f, delta %.2f ms: %d pages)%s, " \
 		"%d pre-copy passes (%s)%s, %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total%s%s%s\n",
 		what, pause, field(freeze, "seize-us") / 1000, field(freeze, "regs-us") / 1000,
 		field(freeze, "maps-us") / 1000, field(freeze, "delta-us") / 1000,
-		field(freeze, "delta-pages"), passes, tracking, conv,
+		field(freeze, "delta-pages"), overbudget, passes, tracking, conv,
 		(bytes + field(freeze, "delta-bytes")) / 1048576,
 		out == "-" ? "streamed, " : "", disk_kb / 1024, total_ms / 1000, foreseen, huge, why
 }' "$work/manifest.freeze" >&2

@@ -15,7 +15,7 @@ assert_no_workdir() {
 @test "livecore.sh dumps a running target: 0600 core, summary line, target runs on, no work files" {
 	lc_start_target --threads 2 --pattern-mib 8 --progress-file "$BATS_TEST_TMPDIR/progress"
 	run --separate-stderr -0 livecore.sh "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/t.core"
-	assert_regex "$stderr" 'livecore: pause [0-9.]+ ms \(seize [0-9.]+, registers [0-9.]+, maps [0-9.]+, delta [0-9.]+ ms: [0-9]+ pages\), [0-9]+ pre-copy passes \([a-z-]+\)(, (converged|not converging|at 1\.5x the bytes of pass 1|at the pass limit) \(dirty pages [0-9 ]+; the process wrote [0-9.]+ MB/s, the last pass copied [0-9.]+ MB/s\))?, [0-9.]+ MiB copied, core [0-9.]+ MiB on disk, [0-9.]+ s total'
+	assert_regex "$stderr" 'livecore: pause [0-9.]+ ms \(seize [0-9.]+, registers [0-9.]+, maps [0-9.]+, delta [0-9.]+ ms: [0-9]+ pages\)(, over the 20 ms budget by [0-9.]+ ms \([^)]*\))?, [0-9]+ pre-copy passes \([a-z-]+\)(, (converged|not converging|at 1\.5x the bytes of pass 1|at the pass limit) \(dirty pages [0-9 ]+; the process wrote [0-9.]+ MB/s, the last pass copied [0-9.]+ MB/s\))?, [0-9.]+ MiB copied, core [0-9.]+ MiB on disk, [0-9.]+ s total'
 	run -0 stat -c %a "$BATS_TEST_TMPDIR/t.core"
 	assert_output 600
 	run -0 head -c 4 "$BATS_TEST_TMPDIR/t.core"
@@ -136,6 +136,33 @@ interrupt_livecore() {
 	# tracker stops the target briefly too, during the pre-copy)
 	interrupt_livecore '[ -n "$(find "$BATS_TEST_TMPDIR" -path "*/.livecore.*/manifest.precopy" -size +0 2>/dev/null)" ] &&
 		[[ $(lc_proc_state "$LC_TARGET_PID") == [tT] ]]'
+}
+
+@test "livecore.sh: the pause budget when another pass cannot help (a writer as fast as the copy): no retry, it stops anyway and says by how much and why; the default budget of 20 ms is recorded" {
+	lc_kernel_has_uffd || skip "needs: uffd (Linux 6.7+)"
+	lc_start_target --pattern-mib 64 --dirty-rate 100000000
+	sleep 0.3
+	# 64 MiB rewritten as fast as it can: no stop copies that in 1 ms
+	run -0 --separate-stderr livecore.sh -k -T uffd -b 1 -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" \
+		"$BATS_TEST_TMPDIR/fast.core"
+	summary=$(grep '^livecore: ' <<<"$stderr")
+	lc_say "$summary"
+	refute_regex "$stderr" 'pre-copying again'
+	assert_regex "$summary" 'over the 1 ms budget by [0-9.]+ ms \(the stop copied [0-9]+ pages: the process writes about as fast as a pass copies\)'
+	assert_regex "$stderr" 'lc-freeze: the pause was over the 1 ms budget by [0-9.]+ ms'
+	work=$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '.livecore.*')
+	run -0 grep '^# budget ' "$work/manifest.freeze"
+	assert_regex "$output" '^# budget ms=1 over-us=[1-9][0-9]*$'
+	run -0 head -c 4 "$BATS_TEST_TMPDIR/fast.core"
+	assert_output $'\x7fELF'
+	rm -rf "$work"
+	lc_kill_target "$LC_TARGET_PID" || true
+	# without -b: 20 ms, planned for and recorded
+	lc_start_target --pattern-mib 8
+	run -0 --separate-stderr livecore.sh -k -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/quiet.core"
+	work=$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '.livecore.*')
+	run -0 grep '^# budget ' "$work/manifest.freeze"
+	assert_regex "$output" '^# budget ms=20 over-us=[0-9]+$'
 }
 
 @test "livecore.sh: a stop over the pause budget pre-copies again with lc-precopy -c, then succeeds or exits 6 with the target running" {

@@ -63,11 +63,13 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: lc-freeze -s STAGE -n NOTES [-b PAUSE_BUDGET_MS] [-M MIB] PID < MANIFEST > MANIFEST\n"
+		"usage: lc-freeze -s STAGE -n NOTES [-b PAUSE_BUDGET_MS [-a]] [-M MIB] PID < MANIFEST > MANIFEST\n"
 		"  -s STAGE  the staging file lc-precopy wrote (the final delta goes there)\n"
 		"  -n NOTES  write the notes (registers, psinfo, auxv, files) to NOTES\n"
 		"  -b MS     pause budget: if copying the final delta would make the stop\n"
 		"            longer than MS milliseconds, resume at once and exit 6\n"
+		"  -a        with -b: stop anyway; the budget is recorded, and whether the\n"
+		"            pause exceeded it (another pre-copy pass cannot help)\n"
 		"  -M MIB    at most MIB MiB of memory, allocated before the stop, for the\n"
 		"            final delta (default: 1.5 times the delta foreseen and 4, at\n"
 		"            most 1024 and a quarter of MemAvailable; 0: none)\n"
@@ -77,6 +79,7 @@ static void usage(FILE *out)
 struct options {
 	const char *stage, *notes;
 	long budget_ms;         /* -1: none */
+	bool budget_anyway;     /* -a: the budget is reported, never a reason to resume */
 	long hold_mib;          /* -M; -1: the default */
 	pid_t pid;
 };
@@ -93,7 +96,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	o->budget_ms = -1;
 	o->hold_mib = -1;
-	while ((c = getopt(argc, argv, "s:n:b:M:h")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:b:aM:h")) != -1) {
 		switch (c) {
 		case 's':
 			o->stage = optarg;
@@ -112,6 +115,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			break;
 		}
+		case 'a':
+			o->budget_anyway = true;
+			break;
 		case 'M': {
 			char *end;
 
@@ -131,7 +137,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1 || !o->stage || !o->notes) {
+	if (optind != argc - 1 || !o->stage || !o->notes || (o->budget_anyway && o->budget_ms < 0)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -518,7 +524,8 @@ static bool over_budget(struct freeze *f)
 	uint64_t estimate_us = bytes * 1000u / rate;
 
 	/* a process that was stopped anyway feels no downtime */
-	if (f->held_stopped || f->o.budget_ms < 0 || (uint64_t)so_far_us + estimate_us <= (uint64_t)f->o.budget_ms * 1000u)
+	if (f->held_stopped || f->o.budget_ms < 0 || f->o.budget_anyway ||
+	    (uint64_t)so_far_us + estimate_us <= (uint64_t)f->o.budget_ms * 1000u)
 		return false;
 	ptrace_stop_detach_all(&f->ps);
 	f->stopped = false;
@@ -825,6 +832,19 @@ static int write_results(struct freeze *f)
 	if (finish_notes(&f->notes, &f->cap) < 0) {
 		log_errno("cannot write the notes to %s", f->o.notes);
 		return EXIT_FAILURE_IO;
+	}
+	if (f->o.budget_ms >= 0 && !f->held_stopped) {
+		int64_t over = finish_us_between(&f->ps.first_seize, &f->ps.last_detach) -
+			       (int64_t)f->o.budget_ms * 1000;
+
+		if (over > 0)
+			log_info("the pause was over the %ld ms budget by %.1f ms", f->o.budget_ms,
+				 (double)over / 1000);
+		if (manifest_header_set(&f->out, "budget", "ms=%ld over-us=%" PRId64, f->o.budget_ms,
+					over > 0 ? over : 0) < 0) {
+			log_errno("cannot build the manifest");
+			return EXIT_FAILURE_IO;
+		}
 	}
 	if (finish_manifest_headers(&f->out, &f->sm, &f->cr, &f->ps, &f->tm, f->cap.n_threads,
 				    f->held_stopped) < 0 ||

@@ -3,7 +3,6 @@
 #include "xio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,7 +11,6 @@
 
 void hold_init(struct hold *h)
 {
-	h->fd = -1;
 	h->map = NULL;
 	h->size = h->used = 0;
 	copy_list_init(&h->held);
@@ -22,8 +20,6 @@ void hold_free(struct hold *h)
 {
 	if (h->map)
 		munmap(h->map, h->size);
-	if (h->fd >= 0)
-		close(h->fd);
 	copy_list_free(&h->held);
 	hold_init(h);
 }
@@ -31,26 +27,19 @@ void hold_free(struct hold *h)
 int hold_reserve(struct hold *h, uint64_t bytes)
 {
 	uint64_t size = (bytes + HOLD_ROUND - 1) / HOLD_ROUND * HOLD_ROUND;
-	int fd;
+	void *map;
 
 	if (size == 0)
 		return 0;
-	if ((fd = memfd_create("lc-freeze-delta", MFD_CLOEXEC)) < 0)
+	/* MAP_POPULATE: every page allocated, zeroed and in our page tables
+	 * now, so that the stop's reads into them fault nothing. Anonymous
+	 * 4 KiB pages: 512 MiB took 137-160 ms here, a memfd 226-266 ms, and
+	 * transparent huge pages 64 ms, or 1.4 s where the guest had to find
+	 * them fresh */
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (map == MAP_FAILED)
 		return -1;
-	/* tmpfs allocates (and zeroes) every page now, and MAP_POPULATE
-	 * puts them all in our page tables: the stop's reads into the
-	 * mapping find them there */
-	if (fallocate(fd, 0, 0, (off_t)size) < 0 ||
-	    (h->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)) ==
-		    MAP_FAILED) {
-		int saved = errno;
-
-		h->map = NULL;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	h->fd = fd;
+	h->map = map;
 	h->size = size;
 	return 0;
 }
@@ -60,7 +49,7 @@ int hold_split(struct hold *h, const struct copy_list *list, unsigned page_size,
 {
 	for (size_t i = 0; i < list->n; i++) {
 		const struct copy_range *r = &list->range[i];
-		uint64_t room = h->fd >= 0 ? h->size - h->used : 0, take = r->len;
+		uint64_t room = h->map ? h->size - h->used : 0, take = r->len;
 
 		if (take > room)
 			take = room / page_size * page_size;

@@ -6,7 +6,7 @@
  * first touch of a page is a fault in the host too, and a delta of 200 MB
  * was copied at anywhere from 0.5 to 6.5 GB/s as the host's memory
  * happened to be (../shared/notes/vm-memory.md). So before the stop
- * lc-freeze allocates, and so touches, a memfd as large as the delta is
+ * lc-freeze allocates, and so touches, anonymous memory as large as the delta is
  * expected to be (bounded); inside the stop the delta is read into it as
  * far as it fits, at the rate of process_vm_readv into memory that is
  * already there, and the rest goes to the staging file as before; after
@@ -23,8 +23,7 @@
 #include <stdint.h>
 
 struct hold {
-	int fd;                 /* the memfd; -1: nothing held */
-	unsigned char *map;     /* all of it, mapped and populated */
+	unsigned char *map;     /* the memory, populated; NULL: nothing held */
 	uint64_t size;          /* its bytes, allocated before the stop */
 	struct copy_list held;  /* what went into it: addr, len, offset in the staging file */
 	uint64_t used;
@@ -33,9 +32,8 @@ struct hold {
 void hold_init(struct hold *h);
 void hold_free(struct hold *h);
 
-/* Before the stop: a memfd of `bytes` (rounded up to 1 MiB), every page
- * allocated and mapped into this process (no fault when the stop writes
- * it). 0, or -1 with errno (then nothing is held: the stop writes to the
+/* Before the stop: `bytes` (rounded up to 1 MiB) of anonymous memory,
+ * every page allocated (no fault when the stop writes it). 0, or -1 with errno (then nothing is held: the stop writes to the
  * staging file as it would without). */
 int hold_reserve(struct hold *h, uint64_t bytes);
 

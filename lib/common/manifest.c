@@ -131,6 +131,16 @@ const char *manifest_header_get(const struct manifest *m, const char *key)
 	return NULL;
 }
 
+uint64_t manifest_value_field(const char *value, const char *key)
+{
+	char pattern[32];
+	const char *at;
+
+	snprintf(pattern, sizeof pattern, " %s=", key);
+	at = strstr(value, pattern);
+	return at ? strtoull(at + strlen(pattern), NULL, 10) : 0;
+}
+
 static int header_append(struct manifest *m, const char *key, char *value)
 {
 	char *k = strdup(key);

@@ -666,6 +666,12 @@ sigset_of() {
 	printf '%u\n' "$mask"
 }
 
+# freeze_field WORKDIR KEY - KEY's number in the freeze header of the
+# manifest lc-freeze wrote in livecore.sh's work directory
+freeze_field() {
+	sed -n "s/^# freeze .* $2=\([0-9]*\) .*/\1/p" "$1/manifest.freeze"
+}
+
 @test "-T none: a delta of 96 MiB goes to the staging file as pass 1 went, with O_DIRECT where the filesystem takes it, and the core holds every page as it was at the stop" {
 	local fs
 	lc_start_target --pattern-mib 96 --dirty-set 64 --dirty-rate 6400
@@ -674,7 +680,7 @@ sigset_of() {
 	work=$(find "$T" -maxdepth 1 -name '.livecore.*')
 	run -0 grep '^# freeze ' "$work/manifest.freeze"
 	lc_say "$output"
-	delta=$(sed -n 's/^# freeze .* delta-bytes=\([0-9]*\) .*/\1/p' "$work/manifest.freeze")
+	delta=$(freeze_field "$work" delta-bytes)
 	[ "$delta" -ge $((96 << 20)) ]
 	fs=$(stat -f -c %T "$T")
 	case $fs in
@@ -695,8 +701,8 @@ sigset_of() {
 	work=$(find "$T" -maxdepth 1 -name '.livecore.*')
 	run -0 grep '^# freeze ' "$work/manifest.freeze"
 	lc_say "$output"
-	held=$(sed -n 's/^# freeze .* delta-held=\([0-9]*\) .*/\1/p' "$work/manifest.freeze")
-	delta=$(sed -n 's/^# freeze .* delta-bytes=\([0-9]*\) .*/\1/p' "$work/manifest.freeze")
+	held=$(freeze_field "$work" delta-held)
+	delta=$(freeze_field "$work" delta-bytes)
 	# a fast writer's delta is megabytes, and held as far as it fit
 	[ "$delta" -ge $((4 << 20)) ]
 	[ "$held" -gt 0 ] && [ "$held" -le "$delta" ]

@@ -177,17 +177,6 @@ static int open_handles(const struct target *t, const struct manifest *m, const 
 	return h->stage < 0 ? -1 : 0;
 }
 
-/* The number after " KEY=" in a pass header's value, or 0. */
-static uint64_t pass_field(const char *value, const char *key)
-{
-	char pattern[32];
-	const char *at;
-
-	snprintf(pattern, sizeof pattern, " %s=", key);
-	at = strstr(value, pattern);
-	return at ? strtoull(at + strlen(pattern), NULL, 10) : 0;
-}
-
 /* The copy rate the pre-copy passes achieved (bytes per ms), or the
  * default when they were too short to tell. */
 static uint64_t copy_rate(const struct manifest *m)
@@ -198,8 +187,8 @@ static uint64_t copy_rate(const struct manifest *m)
 		const char *v = m->headers[i].value;
 
 		if (!strcmp(m->headers[i].key, "pass") && strstr(v, " bytes=") && strstr(v, " ms=")) {
-			bytes += pass_field(v, "bytes");
-			ms += pass_field(v, "ms");
+			bytes += manifest_value_field(v, "bytes");
+			ms += manifest_value_field(v, "ms");
 		}
 	}
 	if (ms >= 5 && bytes / ms > 0)
@@ -217,10 +206,10 @@ static uint64_t expected_delta_pages(const struct manifest *m, bool first)
 	uint64_t pages = 0;
 
 	if (!first && end && strstr(end, "dirty="))
-		return pass_field(end, "dirty");
+		return manifest_value_field(end, "dirty");
 	for (size_t i = 0; i < m->n_headers; i++)
 		if (!strcmp(m->headers[i].key, "pass")) {
-			pages = pass_field(m->headers[i].value, first ? "pages" : "dirty");
+			pages = manifest_value_field(m->headers[i].value, first ? "pages" : "dirty");
 			if (first)
 				break;
 		}

@@ -127,8 +127,7 @@ int precopy_resume(struct precopy *p, char *err, size_t errlen)
 
 		if (!strcmp(key, "pass")) {
 			const char **n = realloc(p->kept_pass, (p->n_kept_pass + 1) * sizeof *n);
-			const char *d = strstr(val, " dirty="), *b = strstr(val, " bytes=");
-			uint64_t bytes = b ? strtoull(b + 7, NULL, 10) : 0;
+			uint64_t bytes = manifest_value_field(val, "bytes");
 
 			if (!n) {
 				snprintf(err, errlen, "out of memory");
@@ -137,7 +136,7 @@ int precopy_resume(struct precopy *p, char *err, size_t errlen)
 			}
 			p->kept_pass = n;
 			p->kept_pass[p->n_kept_pass++] = val;
-			p->last_dirty = d ? strtoull(d + 7, NULL, 10) : 0;
+			p->last_dirty = manifest_value_field(val, "dirty");
 			p->copied += bytes;
 			if (p->n_kept_pass == 1) {
 				p->first_dirty = p->last_dirty;
@@ -372,12 +371,12 @@ static uint64_t per_second(uint64_t bytes, uint64_t ms)
  * last one began (no reset): p->end says what was seen, and its reason
  * is set when the passes end here. Another pass copies about what the
  * look found and leaves the stop what is written meanwhile; it pays only
- * while the dirty set at least halves from one pass to the next (this
- * look against the one before: the pass's own look comes later, after
- * the maps are read again, and finds more: 480-550 pages where this one
- * found 180 at 25 600 pages a second) (the
- * process writes less than half as fast as the pass copies: the passes
- * then copy at most about twice the first one), and while the bytes
+ * while the dirty set at least halves from one pass to the next (the
+ * process writes less than half as fast as a pass copies: the passes then
+ * copy at most about twice the first one), this look against the one
+ * before (a pass's own look comes later, after the maps are read again,
+ * and finds more: 480-550 pages where this one found 180 at 25 600 pages
+ * a second), and while the bytes
  * copied, with what that pass and the stop would copy, stay within 1.5x
  * the first pass's (a fast writer: the JVM of issue 26 made 4-8 passes
  * copy 2-3x the core before this rule). */

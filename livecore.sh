@@ -11,7 +11,7 @@ usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
                    [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-k] [-q] [-f] PID OUT.core
   -p PASSES          most pre-copy passes (lc-precopy -p)
   -t DIRTY_PCT       stop pre-copying below this dirty share (lc-precopy -t)
-  -T TRACKING        auto, soft-dirty, uffd or none (lc-precopy -T)
+  -T TRACKING        auto, soft-dirty, uffd, fork or none (lc-precopy -T)
   -b PAUSE_BUDGET_MS the pause the dump plans for (default 20): a stop that
                      would last longer is given up and pre-copied again
                      (lc-freeze -b), at most RETRIES times, while another
@@ -117,19 +117,43 @@ child=
 # the fd's number first), close it here: lc-precopy -R does nothing when
 # the fd is no longer livecore's.
 release_uffd() {
-	fd=$(awk '$2 == "uffd" { sub("^fd=", "", $3); print $3; exit }' \
-		"$work/manifest.precopy" 2>/dev/null)
+	fd=$(header_value uffd fd "$work/manifest.precopy")
 	[ -n "$fd" ] || return 0
 	grep -qs '^# uffd-close ' "$work/manifest.freeze" && return 0
-	# a process that died (a zombie too) took its userfaultfd with it
-	state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
-	case $state in '' | Z | X) return 0 ;; esac
 	# whose the fd is, is told whoever owns the process (lc-precopy(1));
 	# what cannot be told is said, never taken for "nothing there"
-	why=$("$LC_PRECOPY" -R "$fd" "$pid" 2>&1) || {
+	undo "close the userfaultfd (fd $fd)" "$LC_PRECOPY" -R "$fd" "$pid"
+}
+# -T fork: lc-freeze reaps the clone it makes in the process
+# (lc-freeze(1)). Killed after making it, it leaves the clone's zombie
+# there (the kernel kills the clone itself): lc-freeze writes the clone's
+# tid first, and lc-freeze -R reaps that zombie, or does nothing to a tid
+# that is not one.
+release_clone() {
+	tid=$(header_value fork-clone tid "$work/manifest.freeze")
+	[ -n "$tid" ] || return 0
+	# a lc-freeze that finished reaped it
+	grep -qs '^# fork ' "$work/manifest.freeze" && return 0
+	undo "reap the clone $tid" "$LC_FREEZE" -R "$tid" "$pid"
+}
+# header_value KEY FIELD MANIFEST - FIELD= of the first KEY header
+header_value() {
+	awk -v k="$1" -v f="$2=" '$2 == k && index($3, f) == 1 { print substr($3, length(f) + 1); exit }' \
+		"$3" 2>/dev/null
+}
+# undo WHAT TOOL ARGS... - TOOL ARGS undoes WHAT in the process, unless it
+# died (a zombie too: what the dump left died with it); said loudly, with
+# the command, when it fails
+undo() {
+	what=$1
+	shift
+	state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
+	case $state in '' | Z | X) return 0 ;; esac
+	why=$("$@" 2>&1) || {
 		printf '%s\n' "$why" >&2
-		printf '%s: could not close the userfaultfd (fd %s) in process %s; run: lc-precopy -R %s %s\n' \
-			"$prog" "$fd" "$pid" "$fd" "$pid" >&2
+		tool=${1##*/}
+		shift
+		printf '%s: could not %s in process %s; run: %s %s\n' "$prog" "$what" "$pid" "$tool" "$*" >&2
 	}
 }
 cleanup() {
@@ -138,6 +162,7 @@ cleanup() {
 		wait "$child" 2>/dev/null
 	fi
 	release_uffd
+	release_clone
 	if [ "$keep" = 1 ]; then
 		printf '%s: work files kept in %s\n' "$prog" "$work" >&2
 	else
@@ -266,6 +291,7 @@ function field(line, key,    n, i, kv) {
 /^# tracking / { tracking = $3 }
 /^# freeze / { freeze = $0 }
 /^# thp-restore / { thp = $0 }
+/^# fork / { fork = $0 }
 /^# tracking-fallback / { fallback = substr($0, length("# tracking-fallback ") + 1) }
 END {
 	pause = field(freeze, "pause-us") / 1000
@@ -295,7 +321,10 @@ END {
 	threads_ms = (field(freeze, "seize-us") + field(freeze, "regs-us")) / 1000
 	maps_ms = field(freeze, "maps-us") / 1000
 	delta_ms = field(freeze, "delta-us") / 1000
-	if (delta_ms >= threads_ms && delta_ms >= maps_ms)
+	if (delta_ms >= threads_ms && delta_ms >= maps_ms && fork != "")
+		cause = sprintf("the clone of the process, %.2f ms, and %d pages it does not hold", \
+			field(fork, "clone-us") / 1000, field(freeze, "delta-pages"))
+	else if (delta_ms >= threads_ms && delta_ms >= maps_ms)
 		cause = (why_end == "not-halving" || why_end == "copy-limit") ? \
 			sprintf("the stop copied %d pages: the process writes about as fast as a pass copies", \
 			field(freeze, "delta-pages")) : \
@@ -304,13 +333,20 @@ END {
 		cause = sprintf("%d threads, stopped and read one by one", field(freeze, "threads"))
 	else
 		cause = "the memory map and its final scan"
+	# fork: no passes; the clone, the copy from it, what it cost the process
+	copied = sprintf("%d pre-copy passes (%s)%s", passes, tracking, conv)
+	if (fork != "")
+		copied = sprintf("a copy-on-write clone (fork) made in %.2f ms of it, %.1f MiB copied from " \
+			"the clone in %.2f s while the process ran, duplicating %.1f MiB of its memory",
+			field(fork, "clone-us") / 1000, field(fork, "bytes") / 1048576,
+			field(fork, "copy-us") / 1e6, field(fork, "duplicated") / 1048576)
 	overbudget = over > 0 ? sprintf(", over the %d ms budget by %.2f ms (%s)", field(budget, "ms"), over,
 		cause) : ""
 	printf "livecore: %s %.2f ms (seize %.2f, registers %.2f, maps %.2f, delta %.2f ms: %d pages)%s, " \
-		"%d pre-copy passes (%s)%s, %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total%s%s%s\n",
+		"%s, %.1f MiB copied, core %s%.1f MiB on disk, %.2f s total%s%s%s\n",
 		what, pause, field(freeze, "seize-us") / 1000, field(freeze, "regs-us") / 1000,
 		field(freeze, "maps-us") / 1000, field(freeze, "delta-us") / 1000,
-		field(freeze, "delta-pages"), overbudget, passes, tracking, conv,
-		(bytes + field(freeze, "delta-bytes")) / 1048576,
+		field(freeze, "delta-pages"), overbudget, copied,
+		(bytes + field(freeze, "delta-bytes") + field(fork, "bytes")) / 1048576,
 		out == "-" ? "streamed, " : "", disk_kb / 1024, total_ms / 1000, foreseen, huge, why
 }' "$work/manifest.freeze" >&2

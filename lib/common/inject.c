@@ -80,6 +80,9 @@ struct ptrace_thread *inject_pick_thread(struct ptrace_stop *s)
 	return any;
 }
 
+/* the child a clone event announced during the call (inject_call) */
+static pid_t clone_child;
+
 /* Resumes with PTRACE_SYSCALL until the next syscall stop (entry or exit).
  * Other stops on the way: a signal is kept for the detach and suppressed
  * now, an event stop is passed. */
@@ -107,6 +110,13 @@ static int to_syscall_stop(struct ptrace_thread *t)
 			return 0;
 		if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP && !t->pending_signal)
 			t->pending_signal = WSTOPSIG(status);
+		if ((status >> 16) == PTRACE_EVENT_CLONE || (status >> 16) == PTRACE_EVENT_FORK ||
+		    (status >> 16) == PTRACE_EVENT_VFORK) {
+			unsigned long msg = 0;
+
+			if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &msg) == 0)
+				clone_child = (pid_t)msg;
+		}
 	}
 	errno = EIO;
 	return -1;
@@ -127,10 +137,10 @@ void inject_suspend_seccomp(bool on)
 
 /* The options for the call: with the filter suspended, CAP_SYS_ADMIN in
  * force for this request alone (the kernel checks it when the option is
- * set, not while it holds). */
-static int set_options(pid_t tid, bool suspend)
+ * set, not while it holds); extra: more options for the call alone. */
+static int set_options(pid_t tid, bool suspend, long extra)
 {
-	long options = OPTIONS | (suspend ? PTRACE_O_SUSPEND_SECCOMP : 0);
+	long options = OPTIONS | extra | (suspend ? PTRACE_O_SUSPEND_SECCOMP : 0);
 	int rc, saved;
 
 	if (!suspend)
@@ -145,17 +155,21 @@ static int set_options(pid_t tid, bool suspend)
 	return rc;
 }
 
-int inject_syscall(struct ptrace_thread *t, uint64_t syscall_addr, long nr, const uint64_t args[6],
-		   int64_t *ret)
+/* inject_syscall, with extra ptrace options on the thread for the call
+ * alone, and the tid of a child a clone event announced on the way (0 if
+ * none; child may be NULL). */
+static int inject_call(struct ptrace_thread *t, uint64_t syscall_addr, long nr, const uint64_t args[6],
+		       long extra_options, int64_t *ret, pid_t *child)
 {
 	struct user_regs_struct saved, regs;
 	int rc = -1, saved_errno;
 
-	if (set_options(t->tid, suspend_seccomp) < 0)
+	clone_child = 0;
+	if (set_options(t->tid, suspend_seccomp, extra_options) < 0)
 		return -1;
 	if (ptrace(PTRACE_GETREGS, t->tid, 0, &saved) < 0) {
 		saved_errno = errno;
-		set_options(t->tid, false);
+		set_options(t->tid, false, 0);
 		errno = saved_errno;
 		return -1;
 	}
@@ -180,6 +194,9 @@ int inject_syscall(struct ptrace_thread *t, uint64_t syscall_addr, long nr, cons
 	*ret = (int64_t)regs.rax;
 	rc = 0;
 restore:
+	/* said even when the call failed later: the child exists */
+	if (child)
+		*child = clone_child;
 	saved_errno = errno;
 	if ((int64_t)saved.orig_rax >= 0) {
 		switch ((int64_t)saved.rax) {
@@ -200,11 +217,113 @@ restore:
 		rc = -1;
 		saved_errno = errno;
 	}
-	/* the filter is in force again before the thread runs its code */
-	if (suspend_seccomp && set_options(t->tid, false) < 0 && rc == 0) {
+	/* the filter is in force again before the thread runs its code, and
+	 * the extra options are gone */
+	if ((suspend_seccomp || extra_options) && set_options(t->tid, false, 0) < 0 && rc == 0) {
 		rc = -1;
 		saved_errno = errno;
 	}
 	errno = saved_errno;
 	return rc;
+}
+
+int inject_syscall(struct ptrace_thread *t, uint64_t syscall_addr, long nr, const uint64_t args[6],
+		   int64_t *ret)
+{
+	return inject_call(t, syscall_addr, nr, args, 0, ret, NULL);
+}
+
+int inject_clone(struct ptrace_thread *t, uint64_t syscall_addr, uint64_t flags, int64_t *ret,
+		 pid_t *child)
+{
+	const uint64_t args[6] = { flags };
+	uint64_t mask, all = ~0ull;
+	int rc, saved;
+
+	/* Every signal blocked for the call: clone fails with -ERESTARTNOINTR
+	 * while the thread has one pending (copy_process, so that a group
+	 * signal reaches parent and child or neither), and the process is
+	 * stopped with whatever was sent meanwhile (a child's SIGCHLD) still
+	 * queued. The kernel recalculates the pending state when the thread
+	 * leaves its ptrace stop (ptrace_stop), so the signals are delivered
+	 * as usual once the mask is back. */
+	if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof mask, &mask) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, t->tid, sizeof all, &all) < 0)
+		return -1;
+	/* PTRACE_O_EXITKILL for the call alone: the child copies the
+	 * thread's ptrace flags at its birth (ptrace_init_task), so that it
+	 * is killed if we die, before it ever returns to user space */
+	rc = inject_call(t, syscall_addr, SYS_clone, args, PTRACE_O_EXITKILL, ret, child);
+	saved = errno;
+	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof mask, &mask) < 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	errno = saved;
+	return rc;
+}
+
+static int64_t us_between(const struct timespec *a, const struct timespec *b)
+{
+	return ((int64_t)b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
+}
+
+int inject_hold_process(struct inject_hold *h, pid_t pid, int task_dirfd, bool cancellable)
+{
+	sigset_t block;
+
+	sigemptyset(&h->cancel);
+	sigaddset(&h->cancel, SIGINT);
+	sigaddset(&h->cancel, SIGTERM);
+	block = h->cancel;
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &block, &h->old);
+	ptrace_stop_init(&h->ps, pid, task_dirfd);
+	if (ptrace_stop_all(&h->ps, INJECT_STOP_TIMEOUT_MS, cancellable ? &h->cancel : NULL) < 0) {
+		int saved = errno;
+
+		ptrace_stop_free(&h->ps);
+		sigprocmask(SIG_SETMASK, &h->old, NULL);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int64_t inject_release(struct inject_hold *h, int *failed)
+{
+	int64_t us;
+
+	*failed = ptrace_stop_detach_all(&h->ps);
+	us = us_between(&h->ps.first_seize, &h->ps.last_detach);
+	ptrace_stop_free(&h->ps);
+	sigprocmask(SIG_SETMASK, &h->old, NULL);
+	return us;
+}
+
+int inject_at(struct ptrace_stop *s, int proc_dirfd, int mem_fd, uint64_t insn, long nr,
+	      const uint64_t args[6], int64_t *ret)
+{
+	struct ptrace_thread *t = inject_pick_thread(s);
+
+	if (!t) {
+		errno = ESRCH;
+		return -1;
+	}
+	if (inject_check_syscall(proc_dirfd, mem_fd, &insn) < 0)
+		return -1;
+	return inject_syscall(t, insn, nr, args, ret);
+}
+
+int inject_check_syscall(int proc_dirfd, int mem_fd, uint64_t *insn)
+{
+	unsigned char two[2];
+
+	/* the address found before the stop must still hold 0f 05 */
+	if (*insn && (xio_pread_full(mem_fd, two, 2, (off_t)*insn) != 2 || two[0] != 0x0f ||
+		      two[1] != 0x05))
+		*insn = 0;
+	return *insn ? 0 : inject_find_syscall(proc_dirfd, mem_fd, insn);
 }

@@ -30,6 +30,7 @@
 
 #include "ptrace_stop.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,6 +50,44 @@ int inject_syscall(struct ptrace_thread *t, uint64_t syscall_addr, long nr, cons
  * call (the caller holds CAP_SYS_ADMIN permitted: see above). Off by
  * default. */
 void inject_suspend_seccomp(bool on);
+
+/* inject_syscall of clone(flags, 0, ...) (no new stack: the child never
+ * runs). The thread's ptrace options gain PTRACE_O_EXITKILL for the call
+ * alone, so that the child, attached to us from birth by
+ * PTRACE_O_TRACECLONE (flags without SIGCHLD as the exit signal: a clone
+ * event), inherits it and is killed if we die before it ever returns to
+ * user space; the thread itself would be killed only if we died inside
+ * the call. *ret: the child's pid in the target's pid namespace (or a
+ * negative errno); *child: its tid as we see it (PTRACE_GETEVENTMSG), 0
+ * when no clone event came. The child's first stop is left to wait for. */
+int inject_clone(struct ptrace_thread *t, uint64_t syscall_addr, uint64_t flags, int64_t *ret,
+		 pid_t *child);
+
+/* *insn: an address found before the stop, checked again now that the
+ * process is stopped (it must still hold 0f 05), else looked for again
+ * (0: not known). -1 with ENOENT when there is none. */
+int inject_check_syscall(int proc_dirfd, int mem_fd, uint64_t *insn);
+
+/* The ptrace stop for an injection outside lc-freeze's own stop: every
+ * thread (ptrace_stop_all), SIGINT and SIGTERM held off (and delivered
+ * after the release), SIGCHLD blocked for the waits. A cancellable stop
+ * gives up (EINTR) when SIGINT or SIGTERM arrives while it waits for the
+ * threads (the caller is being interrupted); a release is not, since it
+ * is what an interrupted caller does on its way out, with that signal
+ * still pending. */
+#define INJECT_STOP_TIMEOUT_MS 2000u
+struct inject_hold {
+	sigset_t cancel, old;
+	struct ptrace_stop ps;
+};
+int inject_hold_process(struct inject_hold *h, pid_t pid, int task_dirfd, bool cancellable);
+/* Detaches every thread (*failed: how many could not be), the signal mask
+ * as it was; returns the stop's length in microseconds. */
+int64_t inject_release(struct inject_hold *h, int *failed);
+/* inject_syscall in the best thread of s (inject_pick_thread) at insn,
+ * checked with inject_check_syscall. */
+int inject_at(struct ptrace_stop *s, int proc_dirfd, int mem_fd, uint64_t insn, long nr,
+	      const uint64_t args[6], int64_t *ret);
 
 /* The live stopped thread best suited to carry an injected call: one not
  * stopped in a signal's delivery. NULL when none is left. */

@@ -126,6 +126,19 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 		out->signal = u;
 	}
 	out->have_signal = true;
+	/* field 38, exit_signal (32-37 unsigned; 38 as a decimal int) */
+	{
+		uint64_t u = 0;
+		int64_t v = 0;
+
+		for (i = 32; i <= 37; i++)
+			if (expect_char(&p, ' ') < 0 || parse_u64(&p, 10, &u) < 0)
+				return 0;
+		if (expect_char(&p, ' ') < 0 || parse_i64(&p, &v) < 0)
+			return 0;
+		out->exit_signal = (int)v;
+		out->have_exit_signal = true;
+	}
 	return 0;
 }
 

@@ -24,6 +24,10 @@ struct procfs_stat {
 	 * of bits 0-30 only (signals 1-31: the kernel masks the rest) */
 	uint64_t signal;
 	bool have_signal;
+	/* field 38: the signal its parent gets when it dies (0: none, as for
+	 * lc-freeze's clone, snapshot.h) */
+	int exit_signal;
+	bool have_exit_signal;
 };
 
 /* Parses one /proc/PID/stat (or task/TID/stat) line. comm may hold spaces

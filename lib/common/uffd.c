@@ -38,7 +38,6 @@
  * kernel resolves them itself: writes by read(2) are still reported). */
 #define CREATE_FLAGS (O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)
 #define SCAN_REGIONS 512u
-#define STOP_TIMEOUT_MS 2000u
 #define END_OF_USER 0x7ffffffff000ull   /* 1 << 47 is EFAULT */
 
 static int api(int fd)
@@ -392,75 +391,6 @@ const char *uffd_seccomp_refuse(int mode, bool *suspend)
 	return NULL;
 }
 
-static int64_t us_between(const struct timespec *a, const struct timespec *b)
-{
-	return ((int64_t)b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
-}
-
-/* The ptrace stop for an injection: SIGINT and SIGTERM held off (and
- * delivered after the detach), SIGCHLD blocked for the waits. A stop that
- * is cancellable gives up when SIGINT or SIGTERM arrives while it waits
- * for the threads (the caller is being interrupted: the open and the
- * registrations); a release is not, since it is what the interrupted
- * caller does on its way out, with that signal still pending. */
-struct held {
-	sigset_t cancel, old;
-	struct ptrace_stop ps;
-};
-
-static int hold(struct held *h, pid_t pid, int task_dirfd, bool cancellable)
-{
-	sigset_t block;
-
-	sigemptyset(&h->cancel);
-	sigaddset(&h->cancel, SIGINT);
-	sigaddset(&h->cancel, SIGTERM);
-	block = h->cancel;
-	sigaddset(&block, SIGCHLD);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &block, &h->old);
-	ptrace_stop_init(&h->ps, pid, task_dirfd);
-	if (ptrace_stop_all(&h->ps, STOP_TIMEOUT_MS, cancellable ? &h->cancel : NULL) < 0) {
-		int saved = errno;
-
-		ptrace_stop_free(&h->ps);
-		sigprocmask(SIG_SETMASK, &h->old, NULL);
-		errno = saved;
-		return -1;
-	}
-	return 0;
-}
-
-static int64_t let_go(struct held *h, int *failed)
-{
-	int64_t us;
-
-	*failed = ptrace_stop_detach_all(&h->ps);
-	us = us_between(&h->ps.first_seize, &h->ps.last_detach);
-	ptrace_stop_free(&h->ps);
-	sigprocmask(SIG_SETMASK, &h->old, NULL);
-	return us;
-}
-
-static int inject_at(struct ptrace_stop *s, int proc_dirfd, int mem_fd, uint64_t insn, long nr,
-		     const uint64_t args[6], int64_t *ret)
-{
-	struct ptrace_thread *t = inject_pick_thread(s);
-	unsigned char two[2];
-
-	if (!t) {
-		errno = ESRCH;
-		return -1;
-	}
-	/* the address found before the stop must still hold 0f 05 */
-	if (insn && (xio_pread_full(mem_fd, two, 2, (off_t)insn) != 2 || two[0] != 0x0f || two[1] != 0x05))
-		insn = 0;
-	if (!insn && inject_find_syscall(proc_dirfd, mem_fd, &insn) < 0)
-		return -1;
-	return inject_syscall(t, insn, nr, args, ret);
-}
-
 int uffd_inject_close(struct ptrace_stop *s, int proc_dirfd, int mem_fd, int target_fd,
 		      uint64_t syscall_addr)
 {
@@ -494,7 +424,7 @@ int uffd_inject_open(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int 
 		     int *fd, int64_t *window_us, char *why, size_t whylen)
 {
 	uint64_t args[6] = { CREATE_FLAGS }, insn;
-	struct held h;
+	struct inject_hold h;
 	int64_t ret = -1;
 	int failed, rc = -1, saved = 0;
 
@@ -505,7 +435,7 @@ int uffd_inject_open(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int 
 			 strerror(errno));
 		return -1;
 	}
-	if (hold(&h, pid, task_dirfd, true) < 0) {
+	if (inject_hold_process(&h, pid, task_dirfd, true) < 0) {
 		snprintf(why, whylen, "cannot stop the process to inject userfaultfd: %s",
 			 errno == EBUSY ? "it is traced by another process" : strerror(errno));
 		return -1;
@@ -531,7 +461,7 @@ int uffd_inject_open(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int 
 		*target_fd = (int)ret;
 		rc = 0;
 	}
-	*window_us = let_go(&h, &failed);
+	*window_us = inject_release(&h, &failed);
 	if (failed && rc == 0) {
 		snprintf(why, whylen, "could not detach every thread");
 		saved = ESRCH;
@@ -614,14 +544,14 @@ int uffd_take(pid_t pid, int target_fd, int *fd)
 int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int target_fd,
 		 bool *closed, int64_t *window_us)
 {
-	struct held h;
+	struct inject_hold h;
 	int failed, ours, copy, rc = 0, saved = 0;
 
 	*closed = false;
 	*window_us = 0;
 	if ((ours = uffd_identify(pid, target_fd, &copy)) <= 0)
 		return ours;
-	if (hold(&h, pid, task_dirfd, false) < 0) {
+	if (inject_hold_process(&h, pid, task_dirfd, false) < 0) {
 		saved = errno;
 		close(copy);
 		errno = saved;
@@ -636,7 +566,7 @@ int uffd_release(pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd, int targ
 			*closed = true;
 		}
 	}
-	*window_us = let_go(&h, &failed);
+	*window_us = inject_release(&h, &failed);
 	/* the last copy, unless a child inherited one: the kernel
 	 * unregisters every range now, while the process runs */
 	close(copy);
@@ -670,7 +600,7 @@ static bool one_vma(const char **cursor, uint64_t start, uint64_t end)
 int uffd_register_held(pid_t pid, int task_dirfd, int maps_fd, int fd, const struct pagemap_run *vmas,
 		       size_t n, bool *registered, int64_t *window_us)
 {
-	struct held h;
+	struct inject_hold h;
 	char *maps;
 	const char *cursor;
 	int failed, saved = 0, rc = 0;
@@ -678,7 +608,7 @@ int uffd_register_held(pid_t pid, int task_dirfd, int maps_fd, int fd, const str
 	*window_us = 0;
 	for (size_t i = 0; i < n; i++)
 		registered[i] = false;
-	if (hold(&h, pid, task_dirfd, true) < 0)
+	if (inject_hold_process(&h, pid, task_dirfd, true) < 0)
 		return -1;
 	/* the maps as they are while nothing can change them */
 	maps = lseek(maps_fd, 0, SEEK_SET) == 0 ? xio_read_fd_all(maps_fd, NULL) : NULL;
@@ -713,7 +643,7 @@ int uffd_register_held(pid_t pid, int task_dirfd, int maps_fd, int fd, const str
 		i = j;
 	}
 	free(maps);
-	*window_us = let_go(&h, &failed);
+	*window_us = inject_release(&h, &failed);
 	if (failed && rc == 0) {
 		saved = ESRCH;
 		rc = -1;
@@ -777,13 +707,13 @@ static int children_of(pid_t pid, pid_t **pids, size_t *n, size_t *cap)
 static int close_in_child(pid_t child, int child_fd, int our_fd, uint64_t syscall_addr)
 {
 	char path[64];
-	struct held h;
+	struct inject_hold h;
 	int task_dirfd, failed, rc = -1;
 
 	snprintf(path, sizeof path, "/proc/%d/task", (int)child);
 	if ((task_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
-	if (hold(&h, child, task_dirfd, false) == 0) {
+	if (inject_hold_process(&h, child, task_dirfd, false) == 0) {
 		struct ptrace_thread *t = inject_pick_thread(&h.ps);
 		uint64_t args[6] = { (uint64_t)child_fd };
 		int64_t ret;
@@ -793,7 +723,7 @@ static int close_in_child(pid_t child, int child_fd, int our_fd, uint64_t syscal
 		if (t && uffd_same_file(child, child_fd, our_fd) &&
 		    inject_syscall(t, syscall_addr, SYS_close, args, &ret) == 0 && ret == 0)
 			rc = 0;
-		let_go(&h, &failed);
+		inject_release(&h, &failed);
 	}
 	close(task_dirfd);
 	return rc;

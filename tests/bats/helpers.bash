@@ -172,10 +172,24 @@ lc_cleanup_targets() {
 	return 0
 }
 
+# lc_clones_of PID - the children of PID (any thread's) with no exit
+# signal (field 38 of their stat is 0), running or zombie: what -T fork's
+# clone would be, had a dump left it. Programs rarely make such children.
+lc_clones_of() {
+	local child
+
+	for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		[ "$(lc_proc_field "$child" 38 2>/dev/null)" = 0 ] && echo "$child"
+	done
+	return 0
+}
+
 # lc_assert_nothing_left PID - a dump left nothing in the process: no
 # userfaultfd among its fds, no VMA registered with one (uw in smaps'
-# VmFlags), and it is not stopped
+# VmFlags), no clone (-T fork), and it is not stopped
 lc_assert_nothing_left() {
+	run -0 lc_clones_of "$1"
+	assert_output ""
 	run -0 bash -c "ls -l /proc/$1/fd | grep -c 'anon_inode:\[userfaultfd\]' || true"
 	assert_output 0
 	run -0 bash -c "grep -c '^VmFlags:.* uw' /proc/$1/smaps || true"

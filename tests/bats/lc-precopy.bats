@@ -421,7 +421,7 @@ soft_dirty_kernel() {
 	assert_regex "$stderr" 'no staging file'
 	run --separate-stderr -2 lc-precopy -s "$STAGE" 12x
 	run -0 lc-precopy -h
-	assert_regex "$output" '^usage: lc-precopy -s STAGE \[-c\] \[-T auto\|soft-dirty\|uffd\|none\] \[-p MAXPASSES\]'
+	assert_regex "$output" '^usage: lc-precopy -s STAGE \[-c\] \[-T auto\|soft-dirty\|uffd\|fork\|none\] \[-p MAXPASSES\]'
 	run --separate-stderr -2 lc-precopy -c -T none -s "$STAGE" 1
 	assert_regex "$stderr" '-c continues with the tracker the manifest names'
 	[ ! -e "$STAGE" ]

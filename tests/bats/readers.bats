@@ -50,35 +50,6 @@ c_target_core() {
 	fi
 }
 
-# gdb_core BIN CORE COMMAND... - runs gdb in batch mode on a core.
-gdb_core() {
-	local bin=$1 core=$2 args=() c
-	shift 2
-	for c in "$@"; do
-		args+=(-ex "$c")
-	done
-	gdb -batch -nx -iex 'set debuginfod enabled off' "${args[@]}" "$bin" "$core"
-}
-
-# expected_threads - "TID FUNCTION" for every thread of lc-target, from its
-# info file: the function the target put each thread in.
-expected_threads() {
-	local i
-
-	echo "$(lc_info main.tid) $(lc_info main.func)"
-	for ((i = 0; i < $(lc_info threads); i++)); do
-		echo "$(lc_info "thread.$i.tid") $(lc_info "thread.$i.func")"
-	done
-}
-
-# per_thread - reads `thread apply all ...` output of gdb on stdin and
-# prefixes every line with the LWP of the thread it belongs to.
-per_thread() {
-	awk '/^Thread [0-9]+ \(.*LWP [0-9]+\)\)?:$/ {
-		lwp = $0; sub(/.*LWP /, "", lwp); sub(/\).*/, "", lwp); next }
-	lwp != "" && NF { print lwp, $0 }'
-}
-
 # restart_rewound OURS THEIRS - THEIRS ("TID rip 0xRIP 0xRIP <FN+OFF>"
 # lines of gdb's info registers), with a thread's line replaced by OURS's
 # where its rip is exactly 2 below ours in the same function
@@ -95,12 +66,6 @@ restart_rewound() {
 		fi
 		printf '%s\n' "$line"
 	done <<<"$2"
-}
-
-# gdb_frames - `thread apply all bt` output on stdin to "TID FUNCTION"
-# lines, one per frame.
-gdb_frames() {
-	per_thread | awk '$2 ~ /^#[0-9]+$/ { f = ($3 ~ /^0x/ && $4 == "in") ? $5 : $3; print $1, f }'
 }
 
 @test "gdb: thread apply all bt shows the function lc-target put each thread in" {
@@ -383,12 +348,6 @@ vdso_target_core() {
 	assert_line --regexp "^$VDSO_TID [0-9]+ lc-vdsospin\`spin_main\$"
 }
 
-# eu_stack_frames - eu-stack output on stdin to "TID N FUNCTION" lines.
-eu_stack_frames() {
-	awk '/^TID [0-9]+:$/ { tid = $2; sub(/:/, "", tid); next }
-	tid != "" && $1 ~ /^#[0-9]+$/ { n = substr($1, 2); print tid, n + 0, $3 }'
-}
-
 @test "eu-stack --core shows every thread in the function lc-target put it in" {
 	require_cmd eu-stack
 	c_target_core
@@ -420,23 +379,6 @@ eu_stack_frames() {
 	assert_line --regexp '^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ .* (/[^ ]*/)?libc\.so\.6$'
 	assert_line --regexp '^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ .* (/[^ ]*/)?ld-linux-x86-64\.so\.2$'
 	assert_line --regexp '^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ \. - linux-vdso\.so\.1$'
-}
-
-# lldb_frames BIN CORE - "TID N MODULE`FUNCTION" for every frame of every
-# thread that lldb finds in the core (`thread list` gives the tids,
-# `thread backtrace all` the frames).
-lldb_frames() {
-	lldb --batch -o "target create --core $2 $1" -o 'thread list' -o 'thread backtrace all' </dev/null |
-		awk '
-		/^[* ] thread #[0-9]+: tid = [0-9]+,/ {
-			match($0, /#[0-9]+/); i = substr($0, RSTART + 1, RLENGTH - 1)
-			match($0, /tid = [0-9]+/); tid[i] = substr($0, RSTART + 6, RLENGTH - 6); next }
-		/^[* ] thread #[0-9]+,/ {
-			match($0, /#[0-9]+/); cur = tid[substr($0, RSTART + 1, RLENGTH - 1)]; next }
-		cur != "" && /^ +[* ]? *frame #[0-9]+: / {
-			n = $0; sub(/.*frame #/, "", n); sub(/:.*/, "", n)
-			f = $0; sub(/.*frame #[0-9]+: 0x[0-9a-f]+ ?/, "", f)
-			sub(/[( ].*/, "", f); print cur, n, f }'
 }
 
 @test "lldb: thread backtrace all shows every thread in the function lc-target put it in" {

@@ -116,6 +116,14 @@ dump_and_check() {
 	dump_and_check 5 -T none
 }
 
+@test "torture: 10 dumps with -T fork (a clone copied after the stop) each show one instant; no clone is left" {
+	start_torture
+	dump_and_check 10 -T fork
+	assert_regex "$LAST_DUMP_STDERR" 'a copy-on-write clone \(fork\)'
+	run -0 lc_clones_of "$TORTURE_PID"
+	assert_output ""
+}
+
 @test "torture: the checker catches a core that holds zeros or an older generation where data was" {
 	# without this, a checker that accepts everything would pass the tests above
 	start_torture --quiet-after 2

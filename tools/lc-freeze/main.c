@@ -10,6 +10,7 @@
 #include "estimate.h"
 #include "finalmaps.h"
 #include "finish.h"
+#include "forked.h"
 #include "hold.h"
 #include "inject.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 #include "pagemap.h"
 #include "ptrace_stop.h"
 #include "runs.h"
+#include "snapshot.h"
 #include "stage.h"
 #include "stagemap.h"
 #include "target.h"
@@ -73,7 +75,10 @@ static void usage(FILE *out)
 		"  -M MIB    at most MIB MiB of memory, allocated before the stop, for the\n"
 		"            final delta (default: 1.5 times the delta foreseen and 4, at\n"
 		"            most 1024 and a quarter of MemAvailable; 0: none)\n"
-		"  -h        this help\n");
+		"  -h        this help\n"
+		"       lc-freeze -R TID PID\n"
+		"  -R TID    reap the clone TID (-T fork) that a lc-freeze killed after\n"
+		"            making it left in process PID as a zombie\n");
 }
 
 struct options {
@@ -81,6 +86,7 @@ struct options {
 	long budget_ms;         /* -1: none */
 	bool budget_anyway;     /* -a: the budget is reported, never a reason to resume */
 	long hold_mib;          /* -M; -1: the default */
+	pid_t reap_tid;         /* -R; 0: none */
 	pid_t pid;
 };
 
@@ -107,7 +113,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	o->budget_ms = -1;
 	o->hold_mib = -1;
-	while ((c = getopt(argc, argv, "s:n:b:aM:h")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:b:aM:R:h")) != -1) {
 		switch (c) {
 		case 's':
 			o->stage = optarg;
@@ -130,6 +136,12 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'R':
+			if (target_parse_pid(optarg, &o->reap_tid) < 0) {
+				log_error("bad clone \"%s\" (want a decimal thread id)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			exit(EXIT_OK);
@@ -138,7 +150,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1 || !o->stage || !o->notes || (o->budget_anyway && o->budget_ms < 0)) {
+	if (optind != argc - 1 || (o->reap_tid ? o->stage || o->notes || o->budget_ms >= 0
+			 : !o->stage || !o->notes || (o->budget_anyway && o->budget_ms < 0))) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -216,11 +229,12 @@ static uint64_t expected_delta_pages(const struct manifest *m, bool first)
 	return pages;
 }
 
-/* The test-only hold (LIVECORE_TEST_STOP_DELAY_MS): keeps the target
- * stopped that long, still answering SIGINT/SIGTERM. */
-static int test_delay(const sigset_t *cancel)
+/* The test-only holds: LIVECORE_TEST_STOP_DELAY_MS keeps the target
+ * stopped that long, LIVECORE_TEST_CLONE_DELAY_MS delays the copy from
+ * the clone (-T fork), both still answering SIGINT/SIGTERM. */
+static int test_delay(const char *name, const sigset_t *cancel)
 {
-	const char *v = getenv("LIVECORE_TEST_STOP_DELAY_MS");
+	const char *v = getenv(name);
 	long ms = v ? strtol(v, NULL, 10) : 0;
 	struct timespec ts;
 
@@ -269,6 +283,17 @@ struct freeze {
 	uint64_t uffd_syscall;  /* uffd: a syscall instruction in its [vdso], or 0 */
 	int64_t uffd_close_us;  /* the close injected during the stop; -1 if none */
 	struct pagemap_runs huge;  /* uffd: the huge pages lc-precopy protected (thp.h) */
+	/* -T fork (forked.h): the clone, what is copied from it, and from the
+	 * process inside the stop */
+	bool fork;
+	bool announced;            /* the fork-clone header is out (manifest_write_early) */
+	uint64_t fork_syscall;     /* a syscall instruction in its [vdso], or 0 */
+	struct snapshot snap;
+	struct copy_list from_clone;
+	struct pagemap_runs from_target;
+	struct copy_result clone_cr;
+	int64_t clone_copy_us, reap_us;
+	uint64_t clone_private;
 	int pidfd;              /* uffd with huge pages: the target, for the collapse */
 	struct thp_result thp;
 	bool thp_done;
@@ -297,8 +322,10 @@ static int check_inputs(struct freeze *f)
 	v = manifest_header_get(&f->in, "stop-copy");
 	if (v && !strcmp(v, "dirty")) {
 		f->copy_all = false;
+	} else if (v && !strcmp(v, "fork")) {
+		f->fork = true;
 	} else if (v && strcmp(v, "all")) {
-		log_error("standard input: unknown stop-copy \"%s\" (want all or dirty)", v);
+		log_error("standard input: unknown stop-copy \"%s\" (want all, dirty or fork)", v);
 		return EXIT_BAD_INPUT;
 	}
 	if ((opened = cli_open_target(f->o.pid, &f->t)) != EXIT_OK)
@@ -331,7 +358,7 @@ static int open_everything(struct freeze *f)
 	const char *tracking = manifest_header_get(&f->in, "tracking");
 	bool soft_dirty = !f->copy_all && tracking && !strcmp(tracking, "soft-dirty");
 	bool uffd = !f->copy_all && tracking && !strcmp(tracking, "uffd"), suspend = false;
-	cap_value_t keep[3] = { CAP_SYS_PTRACE };
+	cap_value_t keep[4] = { CAP_SYS_PTRACE };
 	int n_keep = 1;
 
 	if (caps_raise() < 0 || open_handles(&f->t, &f->in, f->o.stage, soft_dirty, &f->h) < 0) {
@@ -367,18 +394,22 @@ static int open_everything(struct freeze *f)
 	/* uffd in a process under seccomp: the close(2) injected in the stop
 	 * (and in a child that inherited the fd) runs with the filter
 	 * suspended, CAP_SYS_ADMIN in force for that PTRACE_SETOPTIONS alone */
-	if (uffd) {
+	if (uffd || f->fork) {
 		const char *refused = uffd_seccomp_refuse(f->t.status.seccomp, &suspend);
 
 		if (refused) {
-			log_error("cannot close the userfaultfd lc-precopy left in process %d: %s",
-				  (int)f->o.pid, refused);
+			log_error(uffd ? "cannot close the userfaultfd lc-precopy left in process %d: %s"
+				       : "cannot clone process %d: %s", (int)f->o.pid, refused);
 			return EXIT_DENIED;
 		}
 		if (suspend)
 			keep[n_keep++] = CAP_SYS_ADMIN;
 		inject_suspend_seccomp(suspend);
 	}
+	/* fork: the clone's /proc/PID/mem is opened after the stop (mode
+	 * 0600 of the process's uid: another uid's needs this one) */
+	if (f->fork)
+		keep[n_keep++] = CAP_DAC_READ_SEARCH;
 	if (caps_keep(keep, n_keep, attached, 1) < 0) {
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
@@ -435,6 +466,9 @@ static int open_everything(struct freeze *f)
 				f->uffd_syscall = 0;
 		}
 	}
+	/* found now, not inside the stop (checked again there) */
+	if (f->fork && inject_find_syscall(f->t.proc_dirfd, f->h.mem, &f->fork_syscall) < 0)
+		f->fork_syscall = 0;
 	{
 		char why[300];
 
@@ -526,7 +560,7 @@ static bool over_budget(struct freeze *f)
 	return true;
 }
 
-static int copy_delta(struct freeze *f)
+static int copy_delta(struct freeze *f, const struct copy_list *list)
 {
 	struct copy_source src = { .method = COPY_PROCESS_VM_READV, .pid = f->o.pid, .mem_fd = f->h.mem };
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -543,7 +577,7 @@ static int copy_delta(struct freeze *f)
 	copy_result_init(&held);
 	/* as much as fits into the memory touched before the stop (hold.h),
 	 * the rest to the staging file */
-	if (hold_split(&f->hold, &f->plan.plan.copy, f->in.page_size, &mem, &rest) < 0) {
+	if (hold_split(&f->hold, list, f->in.page_size, &mem, &rest) < 0) {
 		log_errno("cannot plan the final delta");
 		status = EXIT_FAILURE_IO;
 		goto out;
@@ -583,6 +617,85 @@ out:
 	copy_list_free(&mem);
 	copy_list_free(&rest);
 	copy_result_free(&held);
+	return status;
+}
+
+/* -T fork, inside the stop: the clone, and what it does not hold copied
+ * from the process (forked.h). A clone that fails fails the dump: the
+ * process is resumed as it was, and nothing of the clone is left. */
+static int fork_in_stop(struct freeze *f)
+{
+	struct copy_list from_target;
+	int status = EXIT_OK;
+
+	copy_list_init(&from_target);
+	if (forked_split(&f->out, &f->plan.plan.copy, &from_target, &f->from_clone, &f->from_target) < 0) {
+		log_errno("cannot plan the copy");
+		status = EXIT_FAILURE_IO;
+	} else if (snapshot_take(&f->snap, &f->ps, f->t.proc_dirfd, f->h.mem, f->fork_syscall) < 0) {
+		int saved = errno;
+
+		if (saved == EAGAIN)
+			log_error("cannot clone process %d: its cgroup's pids.max or its user's "
+				  "RLIMIT_NPROC is reached", (int)f->o.pid);
+		else
+			log_errno("cannot clone process %d", (int)f->o.pid);
+		status = saved == EAGAIN || saved == ENOMEM ? EXIT_DENIED : exit_for_errno(saved);
+	} else {
+		status = copy_delta(f, &from_target);
+	}
+	copy_list_free(&from_target);
+	return status;
+}
+
+/* -T fork, after the stop: every other page from the clone, which is then
+ * killed and reaped (snapshot.h). The process runs meanwhile; each page it
+ * writes first costs it a copy, which the clone keeps (clone_private). */
+static int fork_after_stop(struct freeze *f)
+{
+	static const cap_value_t ptrace_only[] = { CAP_SYS_PTRACE, CAP_SYS_ADMIN };
+	/* pread of /proc/PID/mem, not process_vm_readv: that one pins the
+	 * pages it reads (FOLL_PIN), and pinning an anonymous page the clone
+	 * shares with the process copies it (the kernel's GUP unsharing,
+	 * Linux 5.19+): the whole snapshot was duplicated here, 512 of 512
+	 * MB of an idle process; /proc/PID/mem reads without a pin */
+	struct copy_source src = { .method = COPY_PROC_MEM, .pid = f->snap.tid };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct copy_options opt = {
+		.workers = cpus < 1 ? 1 : cpus > (long)MAX_WORKERS ? MAX_WORKERS : (unsigned)cpus,
+		.page_size = f->in.page_size,
+		.write = COPY_WRITE_AUTO,
+	};
+	struct timespec a;
+	int status = EXIT_OK, opened;
+
+	opened = caps_raise() == 0 ? snapshot_open(&f->snap) : -1;
+	if (opened < 0)
+		log_errno("cannot open the memory of the clone of process %d", (int)f->o.pid);
+	caps_lower();
+	/* the open was the last use of CAP_DAC_READ_SEARCH */
+	if (caps_keep(ptrace_only, caps_permitted(CAP_SYS_ADMIN) ? 2 : 1, ptrace_only, 1) < 0) {
+		log_errno("cannot drop capabilities");
+		opened = -1;
+	}
+	src.mem_fd = f->snap.mem_fd;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	if (opened < 0) {
+		status = EXIT_FAILURE_IO;
+	} else if (test_delay("LIVECORE_TEST_CLONE_DELAY_MS", &f->cancel) < 0) {
+		log_error("interrupted; the clone is killed");
+		status = EXIT_INTERRUPTED;
+	} else if (f->from_clone.n && copy_run(&src, f->h.stage, &f->from_clone, &opt, &f->clone_cr) < 0) {
+		log_errno("cannot copy the clone of process %d into %s", (int)f->o.pid, f->o.stage);
+		status = EXIT_FAILURE_IO;
+	}
+	f->clone_copy_us = finish_us_since(&a);
+	if (snapshot_private_bytes(&f->snap, &f->clone_private) < 0)
+		f->clone_private = 0;
+	if (snapshot_end(&f->snap, f->o.pid, f->t.proc_dirfd, f->h.task, f->h.mem, f->fork_syscall,
+			 &f->reap_us) < 0)
+		log_errno("cannot reap the clone in process %d (a zombie is left until it exits or "
+			  "waits for it)", (int)f->o.pid);
 	return status;
 }
 
@@ -644,7 +757,8 @@ static int stop(struct freeze *f)
 	clock_gettime(CLOCK_MONOTONIC, &f->tm.seized);
 	/* the threads' stat files, read beside the registers and the maps */
 	capture_read_stats(&f->cap, &f->ps, f->h.task);
-	if (test_delay(&f->cancel) < 0 || ptrace_stop_signal_pending(&f->cancel)) {
+	if (test_delay("LIVECORE_TEST_STOP_DELAY_MS", &f->cancel) < 0 ||
+	    ptrace_stop_signal_pending(&f->cancel)) {
 		status = EXIT_INTERRUPTED;
 		goto resume;
 	}
@@ -666,10 +780,15 @@ static int stop(struct freeze *f)
 		status = EXIT_INTERRUPTED;
 		goto resume;
 	}
-	if (over_budget(f))
-		return EXIT_BUDGET;
-	if ((status = copy_delta(f)) != EXIT_OK)
-		goto resume;
+	if (f->fork) {
+		if ((status = fork_in_stop(f)) != EXIT_OK)
+			goto resume;
+	} else {
+		if (over_budget(f))
+			return EXIT_BUDGET;
+		if ((status = copy_delta(f, &f->plan.plan.copy)) != EXIT_OK)
+			goto resume;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &f->tm.delta);
 resume:
 	/* uffd: the final scan is done (or the dump failed): the target's fd
@@ -790,13 +909,40 @@ static int64_t foresee_pause_us(const struct freeze *f)
 	return estimate_pause_us(&e);
 }
 
+/* -T fork: what the clone cost and gave, said and put in the manifest;
+ * the pages it could not give join the stop's. */
+static int fork_results(struct freeze *f)
+{
+	log_info("clone of process %d made in the stop in %.1f ms; %" PRIu64 " MB copied from it "
+		 "in %.0f ms while the process ran, which duplicated %" PRIu64 " MB of its memory",
+		 (int)f->o.pid, (double)f->snap.clone_us / 1000, f->clone_cr.bytes / 1000000,
+		 (double)f->clone_copy_us / 1000, f->clone_private / 1000000);
+	if (runs_union_into(&f->cr.unreadable, &f->clone_cr.unreadable) < 0 ||
+	    manifest_header_set(&f->out, "fork",
+				"clone-us=%" PRId64 " bytes=%" PRIu64 " copy-us=%" PRId64
+				" duplicated=%" PRIu64 " reap-us=%" PRId64, f->snap.clone_us,
+				f->clone_cr.bytes, f->clone_copy_us, f->clone_private, f->reap_us) < 0) {
+		log_errno("cannot build the manifest");
+		return -1;
+	}
+	for (size_t i = 0; i < f->from_target.n; i++)
+		if (manifest_header_add(&f->out, "fork-from-target", "%" PRIx64 "-%" PRIx64,
+					f->from_target.run[i].start, f->from_target.run[i].end) < 0) {
+			log_errno("cannot build the manifest");
+			return -1;
+		}
+	return 0;
+}
+
 /* The target runs again: the staging file, the notes, the manifest. */
 static int write_results(struct freeze *f)
 {
 	/* SIGINT and SIGTERM may end us now (the notes file's temporary name
 	 * is removed on the way out) */
 	sigprocmask(SIG_SETMASK, &f->old_mask, NULL);
-	finish_log(&f->ps, &f->tm, &f->cr, f->cap.n_threads, f->copy_all, f->held_stopped);
+	finish_log(&f->ps, &f->tm, &f->cr, f->cap.n_threads, f->copy_all && !f->fork, f->held_stopped);
+	if (f->fork && fork_results(f) < 0)
+		return EXIT_FAILURE_IO;
 	/* the model learns which pages the stop could not read; the records
 	 * get their extents */
 	if (stagemap_copied(&f->sm, &f->plan.plan, &f->cr.unreadable, &(struct pagemap_runs){ 0 }) < 0 ||
@@ -844,10 +990,114 @@ static int write_results(struct freeze *f)
 	     manifest_header_set(&f->out, "thp-restore",
 				 "split=%" PRIu64 " collapsed=%" PRIu64 " us=%" PRId64, f->thp.split,
 				 f->thp.collapsed, f->thp.us) < 0) ||
-	    manifest_write(stdout, &f->out) < 0 || fflush(stdout) == EOF) {
+	    (f->announced ? manifest_write_rest(stdout, &f->out, "fork-clone")
+			  : manifest_write(stdout, &f->out)) < 0 || fflush(stdout) == EOF) {
 		log_errno("cannot write the manifest to standard output");
 		return EXIT_FAILURE_IO;
 	}
+	return EXIT_OK;
+}
+
+/* The clone's state, parent, exit signal and pid in its own (the
+ * process's) pid namespace; -1 when it is gone. */
+static int clone_state(pid_t tid, struct procfs_stat *st, pid_t *ns_pid)
+{
+	char path[64], *text, *at;
+	int rc;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+	if (!(text = xio_read_path_all(path, NULL)))
+		return -1;
+	rc = procfs_parse_stat(text, st);
+	free(text);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+	if (rc < 0 || !(text = xio_read_path_all(path, NULL)))
+		return -1;
+	/* NSpid: its pid in each namespace, ours first, its own last */
+	*ns_pid = 0;
+	if ((at = strstr(text, "\nNSpid:")))
+		for (char *p = at + strlen("\nNSpid:"); *p && *p != '\n';) {
+			char *end;
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			*ns_pid = (pid_t)v;
+			p = end;
+		}
+	free(text);
+	return *ns_pid > 0 ? 0 : -1;
+}
+
+/* -R TID: the zombie of a clone that a lc-freeze killed after making it
+ * left in process PID (the kernel killed the clone: PTRACE_O_EXITKILL,
+ * snapshot.h), reaped there. Nothing is done to a TID that is not such a
+ * clone: gone, another process's child, or one with an exit signal; one
+ * still alive after 2 s belongs to a lc-freeze that still runs. */
+static int reap_left_clone(struct freeze *f)
+{
+	static const cap_value_t attached[] = { CAP_SYS_PTRACE };
+	cap_value_t keep[2] = { CAP_SYS_PTRACE };
+	struct procfs_stat st;
+	pid_t ns_pid = 0;
+	bool suspend = false;
+	const char *refused;
+	uint64_t insn = 0;
+	int64_t us;
+	int opened, i;
+
+	if ((opened = cli_open_target(f->o.pid, &f->t)) != EXIT_OK)
+		return opened;
+	if (caps_check_own_target(f->t.status.uid) < 0) {
+		log_error("process %d belongs to uid %u: with file capabilities lc-freeze reaps only in "
+			  "the caller's own processes", (int)f->o.pid, (unsigned)f->t.status.uid[0]);
+		return EXIT_DENIED;
+	}
+	for (i = 0; i < 200; i++) {
+		if (clone_state(f->o.reap_tid, &st, &ns_pid) < 0)
+			return EXIT_OK;         /* gone: nothing to reap */
+		if (st.ppid != f->o.pid || !st.have_exit_signal || st.exit_signal != 0) {
+			log_info("process %d is not a clone of process %d: left alone",
+				 (int)f->o.reap_tid, (int)f->o.pid);
+			return EXIT_OK;
+		}
+		if (st.state == 'Z')
+			break;
+		nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+	}
+	if (st.state != 'Z') {
+		log_error("the clone %d of process %d is alive: the lc-freeze that made it still runs",
+			  (int)f->o.reap_tid, (int)f->o.pid);
+		return EXIT_FAILURE_IO;
+	}
+	if ((refused = uffd_seccomp_refuse(f->t.status.seccomp, &suspend))) {
+		log_error("cannot reap the clone %d in process %d: %s", (int)f->o.reap_tid, (int)f->o.pid,
+			  refused);
+		return EXIT_DENIED;
+	}
+	inject_suspend_seccomp(suspend);
+	if (suspend)
+		keep[1] = CAP_SYS_ADMIN;
+	if (caps_raise() < 0 ||
+	    (f->h.mem = xio_openat(f->t.proc_dirfd, "mem", O_RDONLY, 1)) < 0 ||
+	    (f->h.task = xio_openat(f->t.proc_dirfd, "task", O_RDONLY | O_DIRECTORY, 1)) < 0) {
+		int saved = errno;
+
+		caps_lower();
+		errno = saved;
+		log_errno("cannot open the memory of process %d", (int)f->o.pid);
+		return exit_for_errno(saved);
+	}
+	if (caps_keep(keep, suspend ? 2 : 1, attached, 1) < 0) {
+		log_errno("cannot drop capabilities");
+		return EXIT_FAILURE_IO;
+	}
+	if (snapshot_reap(ns_pid, f->o.pid, f->t.proc_dirfd, f->h.task, f->h.mem, insn, &us) < 0) {
+		log_errno("cannot reap the clone %d in process %d", (int)f->o.reap_tid, (int)f->o.pid);
+		return exit_for_errno(errno);
+	}
+	log_info("reaped the clone %d left in process %d (a stop of %" PRId64 " us)",
+		 (int)f->o.reap_tid, (int)f->o.pid, us);
 	return EXIT_OK;
 }
 
@@ -874,6 +1124,8 @@ int main(int argc, char **argv)
 	}
 	if ((status = parse_options(argc, argv, &f.o)) != EXIT_OK)
 		return status;
+	if (f.o.reap_tid)
+		return reap_left_clone(&f);
 	manifest_init(&f.in);
 	manifest_init(&f.out);
 	pagemap_runs_init(&f.huge);
@@ -881,6 +1133,11 @@ int main(int argc, char **argv)
 	stagemap_init(&f.sm, (unsigned)sysconf(_SC_PAGESIZE));
 	copy_result_init(&f.cr);
 	hold_init(&f.hold);
+	snapshot_init(&f.snap);
+	copy_list_init(&f.from_clone);
+	pagemap_runs_init(&f.from_target);
+	copy_result_init(&f.clone_cr);
+	f.reap_us = f.clone_copy_us = -1;
 	f.tm.flush_us = -1;
 	capture_init(&f.cap);
 	if ((status = check_inputs(&f)) != EXIT_OK || (status = open_everything(&f)) != EXIT_OK)
@@ -899,6 +1156,24 @@ int main(int argc, char **argv)
 	status = stop(&f);
 	if (f.uffd_close_us >= 0)
 		uffd_release_children_of(&f);
+	/* the clone's tid goes out at once: if this process is killed now,
+	 * the kernel kills the clone, and whoever reads our output reaps its
+	 * zombie (lc-freeze -R; livecore.sh does) */
+	if (f.snap.tid) {
+		char tid[32];
+
+		snprintf(tid, sizeof tid, "tid=%d", (int)f.snap.tid);
+		f.announced = manifest_write_early(stdout, "fork-clone", tid) == 0;
+	}
+	if (f.snap.tid && !f.announced) {
+		log_errno("cannot write the manifest to standard output");
+		status = EXIT_FAILURE_IO;
+	}
+	if (f.snap.tid && status == EXIT_OK)
+		status = fork_after_stop(&f);
+	else if (f.snap.tid)
+		snapshot_end(&f.snap, f.o.pid, f.t.proc_dirfd, f.h.task, f.h.mem, f.fork_syscall,
+			     &f.reap_us);
 	if (status != EXIT_OK)
 		goto out;
 	if (f.uffd_close_us >= 0 && f.pidfd >= 0)
@@ -918,6 +1193,9 @@ out:
 	capture_free(&f.cap);
 	copy_result_free(&f.cr);
 	hold_free(&f.hold);
+	copy_list_free(&f.from_clone);
+	pagemap_runs_free(&f.from_target);
+	copy_result_free(&f.clone_cr);
 	finalmaps_result_free(&f.plan);
 	stagemap_free(&f.sm);
 	ptrace_stop_free(&f.ps);

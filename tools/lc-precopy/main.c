@@ -42,14 +42,15 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: lc-precopy -s STAGE [-c] [-T auto|soft-dirty|uffd|none] [-p MAXPASSES]\n"
+		"usage: lc-precopy -s STAGE [-c] [-T auto|soft-dirty|uffd|fork|none] [-p MAXPASSES]\n"
 		"                  [-t DIRTY_PCT] [-j WORKERS] [-q] [-P] [-g] PID < MANIFEST > MANIFEST\n"
 		"  -s STAGE      create the staging file STAGE (0600; never an existing file)\n"
 		"  -c            continue: STAGE exists and MANIFEST is one lc-precopy wrote for it;\n"
 		"                run more passes with its tracker, append new extents\n"
 		"  -T MODE       dirty tracking: auto (default: soft-dirty if it works here,\n"
 		"                else uffd, else none), soft-dirty or uffd (fail if it does\n"
-		"                not work), none (one pass)\n"
+		"                not work), fork (no pass: lc-freeze copies a clone of\n"
+		"                the process made in the stop), none (one pass)\n"
 		"  -p MAXPASSES  at most this many passes (default %d)\n"
 		"  -t DIRTY_PCT  stop when fewer pages than this percent of the first pass\n"
 		"                are dirty (default: %d with soft-dirty, 0 with uffd; without\n"
@@ -73,6 +74,7 @@ struct options {
 	enum track_request tracking;
 	unsigned max_passes, dirty_pct, workers;
 	bool quiet, resume, tracking_given, with_parent, own_group;
+	bool fork;              /* -T fork: no tracker, no pass */
 	int release_fd;         /* -R: -1 when not given */
 	pid_t pid;
 };
@@ -158,8 +160,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'T':
 			o->tracking_given = true;
-			if (track_request_parse(optarg, &o->tracking) < 0) {
-				log_error("bad tracking mode \"%s\" (want auto, soft-dirty, uffd or none)", optarg);
+			/* the snapshot is lc-freeze's: here it is no tracker */
+			o->fork = !strcmp(optarg, "fork");
+			if (track_request_parse(o->fork ? "none" : optarg, &o->tracking) < 0) {
+				log_error("bad tracking mode \"%s\" (want auto, soft-dirty, uffd, fork or none)",
+					  optarg);
 				return -1;
 			}
 			break;
@@ -335,6 +340,11 @@ static int resume_mode(const struct manifest *in, enum track_mode *mode)
 	if (!tracking || !stop_copy || !manifest_header_get(in, "stage-end")) {
 		log_error("standard input: -c needs a manifest lc-precopy wrote (tracking, stop-copy "
 			  "and stage-end headers)");
+		return EXIT_BAD_INPUT;
+	}
+	if (!strcmp(stop_copy, "fork")) {
+		log_error("standard input: -T fork has no passes to continue (the snapshot is taken "
+			  "in the stop)");
 		return EXIT_BAD_INPUT;
 	}
 	if (!strcmp(stop_copy, "all") || !strcmp(tracking, "none"))
@@ -567,6 +577,8 @@ int main(int argc, char **argv)
 	p.dirty_pct = o.dirty_pct;
 	p.workers = o.workers;
 	p.held_stopped = held_stopped;
+	/* a stopped process is copied once in the stop, as without -T fork */
+	p.fork = o.fork && !held_stopped;
 	if (o.resume && precopy_resume(&p, err, sizeof err) < 0) {
 		log_error("%s", err);
 		status = errno == ENOMEM ? EXIT_FAILURE_IO : EXIT_BAD_INPUT;

@@ -413,7 +413,7 @@ int precopy_run(struct precopy *p, char *err, size_t errlen)
 	struct stat st;
 	bool more = true;
 
-	if (p->held_stopped)
+	if (p->held_stopped || p->fork)
 		return no_pass(p, err, errlen);
 
 	/* -c runs at least one pass, whatever the convergence test says: the
@@ -497,9 +497,10 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 		if (manifest_header_add(out, "tracking-fallback", "%s", line) < 0)
 			return -1;
 	}
-	if (manifest_header_add(out, "tracking", "%s", track_mode_name(p->tracker.mode)) < 0 ||
+	if (manifest_header_add(out, "tracking", "%s",
+				p->fork ? "fork" : track_mode_name(p->tracker.mode)) < 0 ||
 	    manifest_header_add(out, "stop-copy", "%s",
-				p->tracker.mode == TRACK_NONE ? "all" : "dirty") < 0)
+				p->fork ? "fork" : p->tracker.mode == TRACK_NONE ? "all" : "dirty") < 0)
 		return -1;
 	for (unsigned i = 0; i < p->n_kept_pass; i++)
 		if (manifest_header_add(out, "pass", "%s", p->kept_pass[i]) < 0)

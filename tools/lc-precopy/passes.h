@@ -54,6 +54,7 @@ struct precopy {
 	unsigned workers;
 	bool resume;                /* -c: continue from the input's staged model */
 	bool held_stopped;          /* every thread is stopped (SIGSTOP): no pass at all */
+	bool fork;                  /* -T fork: no pass; lc-freeze copies its clone */
 	int smaps_fd, mem_fd, stage_fd;
 	struct pagemap pm;
 	struct tracker tracker;

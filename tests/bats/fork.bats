@@ -1,0 +1,236 @@
+#!/usr/bin/env bats
+# -T fork (issue 15): a copy-on-write clone of the process made in the
+# stop, copied after it. What a clone does not hold as the process had it
+# (MAP_SHARED, MADV_WIPEONFORK, MADV_DONTFORK) comes from the process in
+# the stop; the process never sees the clone (no SIGCHLD, nothing for its
+# wait, no fd held open by it), and no clone is left on any outcome.
+# lc-forkee (tests/targets/lc-forkee.c) is the process; the torture target
+# runs with -T fork in torture.bats.
+bats_require_minimum_version 1.8.0
+bats_load_library bats-support
+bats_load_library bats-assert
+
+setup() {
+	load helpers
+	load readers
+	FORKEE="$LIVECORE_BUILD/targets/lc-forkee"
+	COREREAD="$LIVECORE_BUILD/targets/lc-coreread"
+	T=$BATS_TEST_TMPDIR
+	export HOME="$T/home"
+	mkdir -p "$HOME"
+}
+
+teardown() {
+	lc_cleanup_targets
+}
+
+# word CORE ADDR [N] - N words of CORE at ADDR, as 0x-hex, on one line
+word() {
+	"$COREREAD" -w "$1" "$2" "${3:-1}" | while read -r w; do printf '0x%x ' "$w"; done
+}
+
+# pattern ADDR [N] - what lc-forkee wrote at ADDR (each word: its address
+# XOR the pattern), as word prints it
+pattern() {
+	local i
+	for ((i = 0; i < ${2:-1}; i++)); do
+		printf '0x%x ' $((($1 + 8 * i) ^ 0x5deece66d1f0c0de))
+	done
+}
+
+# from_target MANIFEST ADDR - ADDR lies in a fork-from-target range
+from_target() {
+	local range
+	for range in $(awk '$2 == "fork-from-target" { print $3 }' "$1"); do
+		(($2 >= 0x${range%-*} && $2 < 0x${range#*-})) && return 0
+	done
+	return 1
+}
+
+@test "fork: shared, wipe-on-fork and dont-fork memory as the process had it in the stop; the counters agree; no SIGCHLD, no child for its wait, no clone left; a fifo it closes during the copy reaches EOF before the dump ends" {
+	mkfifo "$T/fifo"
+	(cat "$T/fifo" >/dev/null && touch "$T/eof") &
+	lc_start_program "$FORKEE" "$T/info" --threads 3 --mib 64 --fifo "$T/fifo"
+	pid=$LC_STARTED_PID
+	# the copy from the clone waits 3 s: the process closes the fifo then
+	LIVECORE_TEST_CLONE_DELAY_MS=3000 livecore.sh -k -w "$T" -T fork "$pid" "$T/f.core" \
+		2>"$T/stderr" &
+	dumper=$!
+	lc_wait_state "$pid" SR
+	for ((i = 0; i < 200; i++)); do
+		[ -n "$(lc_clones_of "$pid")" ] && break
+		sleep 0.01
+	done
+	run -0 lc_clones_of "$pid"
+	refute_output ""
+	clone=$output
+	kill -USR1 "$pid"
+	for ((i = 0; i < 200; i++)); do
+		[ -e "$T/eof" ] && break
+		sleep 0.01
+	done
+	# EOF while the clone lived: it shares the fd table, holds no copy
+	[ -e "$T/eof" ] && [ -d "/proc/$clone" ] && kill -0 "$dumper"
+	wait "$dumper" || fail "livecore.sh failed: $(cat "$T/stderr")"
+	run -0 cat "$T/stderr"
+	assert_output --regexp 'livecore: pause [0-9.]+ ms .* a copy-on-write clone \(fork\) made in [0-9.]+ ms of it, [0-9.]+ MiB copied from the clone in [0-9.]+ s while the process ran, duplicating [0-9.]+ MiB of its memory'
+	# the memory a clone does not hold came from the process, in the stop
+	for r in shared wipe dontfork; do
+		a=$(lc_info "$r.addr" "$T/info")
+		assert_equal "$(word "$T/f.core" $((a + 4096)) 4)" "$(pattern $((a + 4096)) 4)"
+	done
+	a=$(lc_info private.addr "$T/info")
+	assert_equal "$(word "$T/f.core" $((a + 8192)) 4)" "$(pattern $((a + 8192)) 4)"
+	work=$(find "$T" -maxdepth 1 -name '.livecore.*')
+	for r in shared wipe dontfork; do
+		from_target "$work/manifest.freeze" "$(lc_info "$r.addr" "$T/info")"
+	done
+	! from_target "$work/manifest.freeze" "$(lc_info private.addr "$T/info")"
+	# shared is written first: at one instant private <= shared <= private + 1
+	private=$("$COREREAD" -w "$T/f.core" "$(lc_info counter.private "$T/info")")
+	shared=$("$COREREAD" -w "$T/f.core" "$(lc_info counter.shared "$T/info")")
+	lc_say "counters in the core: private $private, shared $shared"
+	[ "$private" -gt 0 ] && [ "$shared" -ge "$private" ] && [ "$shared" -le $((private + 1)) ]
+	# the process saw nothing: no SIGCHLD, no child reaped, no clone left
+	sleep 0.1
+	run -0 cat "$T/info.state"
+	assert_output "sigchld=0 reaped=0"
+	lc_assert_nothing_left "$pid"
+	[ ! -d "/proc/$clone" ]
+}
+
+@test "fork: gdb, eu-stack and lldb find every thread of lc-target in a fork core where they find it in a none core" {
+	command -v gdb >/dev/null || skip "needs: gdb"
+	command -v eu-stack >/dev/null || skip "needs: eu-stack"
+	command -v lldb >/dev/null || skip "needs: lldb"
+	lc_start_target --threads 4 --pattern-mib 8 --tls
+	bin=$(lc_info exe)
+	run -0 --separate-stderr livecore.sh -q -T fork "$LC_TARGET_PID" "$T/fork.core"
+	run -0 --separate-stderr livecore.sh -q -T none "$LC_TARGET_PID" "$T/none.core"
+	for c in fork none; do
+		gdb_core "$bin" "$T/$c.core" 'thread apply all bt' | gdb_frames >"$T/$c.gdb"
+		eu-stack --core "$T/$c.core" -e "$bin" | eu_stack_frames >"$T/$c.eu"
+		lldb_frames "$bin" "$T/$c.core" 2>/dev/null >"$T/$c.lldb"
+	done
+	for r in gdb eu lldb; do
+		[ -s "$T/fork.$r" ] || fail "$r found no frame in the fork core"
+		run -0 diff "$T/none.$r" "$T/fork.$r"
+	done
+	while read -r tid fn; do
+		run -0 grep -c "^$tid $fn\$" "$T/fork.gdb"
+		run -0 grep -c "^$tid [0-9]* $fn\$" "$T/fork.eu"
+	done < <(expected_threads)
+	lc_assert_nothing_left "$LC_TARGET_PID"
+}
+
+@test "fork: a clone its cgroup's pids.max refuses: the dump fails saying so, the process runs on, nothing is left" {
+	lc_require_root
+	cg=/sys/fs/cgroup/pids
+	[ -w "$cg/cgroup.procs" ] || cg=/sys/fs/cgroup/unified
+	[ -w "$cg/cgroup.procs" ] || skip "needs: a writable pids cgroup"
+	grep -qw pids "$cg/cgroup.controllers" 2>/dev/null || [ "$cg" = /sys/fs/cgroup/pids ] ||
+		skip "needs: the pids controller"
+	lc_start_program "$FORKEE" "$T/info" --threads 2
+	pid=$LC_STARTED_PID
+	mkdir "$cg/livecore-test-$$"
+	echo "$pid" >"$cg/livecore-test-$$/cgroup.procs"
+	# its three tasks, and not one more
+	echo 3 >"$cg/livecore-test-$$/pids.max"
+	run --separate-stderr livecore.sh -T fork "$pid" "$T/f.core"
+	echo "$pid" >"$cg/cgroup.procs"
+	rmdir "$cg/livecore-test-$$"
+	[ "$status" -ne 0 ]
+	assert_regex "$stderr" "lc-freeze: cannot clone process $pid: its cgroup's pids.max or its user's RLIMIT_NPROC is reached"
+	[ ! -e "$T/f.core" ]
+	kill -0 "$pid"
+	lc_assert_nothing_left "$pid"
+}
+
+# dump_killed SIGNAL WHO - a -T fork dump of lc-forkee whose copy from the
+# clone waits; once the clone exists, SIGNAL goes to WHO (lc-freeze or
+# livecore.sh). Sets pid, clone, rc (livecore.sh's status) and DUMP_STDERR.
+dump_killed() {
+	lc_start_program "$FORKEE" "$T/info" --threads 2
+	pid=$LC_STARTED_PID
+	LIVECORE_TEST_CLONE_DELAY_MS=20000 livecore.sh -T fork "$pid" "$T/f.core" 2>"$T/stderr" &
+	local dumper=$! i
+	for ((i = 0; i < 500; i++)); do
+		clone=$(lc_clones_of "$pid")
+		[ -n "$clone" ] && break
+		sleep 0.01
+	done
+	[ -n "$clone" ] || fail "no clone appeared"
+	if [ "$2" = lc-freeze ]; then
+		pkill "-$1" -P "$dumper" -x lc-freeze
+	else
+		kill "-$1" "$dumper"
+	fi
+	rc=0
+	wait "$dumper" || rc=$?
+	DUMP_STDERR=$(cat "$T/stderr")
+}
+
+# nothing_of_the_clone - the process runs, no copy of it ever ran its code,
+# no clone (or its zombie) is left, no core
+nothing_of_the_clone() {
+	kill -0 "$pid"
+	[ ! -e "$T/info.clone-ran" ]
+	[ ! -d "/proc/$clone" ] || fail "the clone $clone is left: $(cat "/proc/$clone/stat")"
+	lc_assert_nothing_left "$pid"
+	[ ! -e "$T/f.core" ]
+	run -0 cat "$T/info.state"
+	assert_output "sigchld=0 reaped=0"
+}
+
+@test "fork: lc-freeze killed (SIGKILL) while it copies the clone: the kernel kills the clone before it runs, livecore.sh reaps its zombie, the process runs on" {
+	dump_killed KILL lc-freeze
+	[ "$rc" = 137 ]
+	nothing_of_the_clone
+}
+
+@test "fork: lc-freeze killed (SIGKILL) after the clone: the kernel kills the clone (SIGKILL, not a fault of running the process's code); lc-freeze -R reaps its zombie" {
+	lc_start_program "$FORKEE" "$T/info" --threads 2
+	pid=$LC_STARTED_PID
+	lc-maps "$pid" >"$T/m1"
+	lc-precopy -q -T fork -s "$T/stage" "$pid" <"$T/m1" >"$T/m2"
+	LIVECORE_TEST_CLONE_DELAY_MS=20000 lc-freeze -s "$T/stage" -n "$T/notes" "$pid" \
+		<"$T/m2" >"$T/m3" 2>"$T/err" &
+	freeze=$!
+	for ((i = 0; i < 500; i++)); do
+		clone=$(awk '$2 == "fork-clone" { sub("tid=", "", $3); print $3 }' "$T/m3")
+		[ -n "$clone" ] && break
+		sleep 0.01
+	done
+	[ -n "$clone" ] || fail "lc-freeze wrote no fork-clone header: $(cat "$T/err")"
+	kill -KILL "$freeze"
+	wait "$freeze" || true
+	lc_wait_state "$clone" Z
+	# the wait status the process would get: killed by SIGKILL
+	assert_equal "$(lc_proc_field "$clone" 52)" 9
+	run -0 --separate-stderr lc-freeze -R "$clone" "$pid"
+	assert_regex "$stderr" "reaped the clone $clone left in process $pid"
+	[ ! -d "/proc/$clone" ]
+	kill -0 "$pid"
+	[ ! -e "$T/info.clone-ran" ]
+	lc_assert_nothing_left "$pid"
+}
+
+@test "fork: livecore.sh interrupted (SIGTERM) while the clone is copied: lc-freeze kills and reaps the clone, no core" {
+	dump_killed TERM livecore.sh
+	[ "$rc" = 8 ]
+	assert_regex "$DUMP_STDERR" 'lc-freeze: interrupted; the clone is killed'
+	nothing_of_the_clone
+}
+
+@test "fork: lc-freeze -R reaps only a clone's zombie: a live process, another's child, a tid that is gone are left alone" {
+	lc_start_program "$FORKEE" "$T/info"
+	pid=$LC_STARTED_PID
+	# the process itself, a child of another process, a tid long gone
+	run -0 --separate-stderr lc-freeze -R "$pid" "$pid"
+	assert_regex "$stderr" "process $pid is not a clone of process $pid: left alone"
+	run -0 --separate-stderr lc-freeze -R $$ "$pid"
+	run -0 --separate-stderr lc-freeze -R 4194304 "$pid"
+	assert_equal "$stderr" ""
+	kill -0 "$pid" && kill -0 $$
+	run -2 --separate-stderr lc-freeze -R 12 -s x "$pid"
+}

@@ -1,0 +1,35 @@
+/* forked - what lc-freeze does differently with -T fork (lc-freeze(1),
+ * snapshot.h): the stop copies from the process only what a clone does
+ * not hold as it was at the stop, makes the clone, and resumes; the rest
+ * is copied from the clone afterwards.
+ *
+ * From the process, inside the stop:
+ *  - shared mappings (MAP_SHARED, shared anonymous memory): the clone maps
+ *    the same pages, and the process's later writes would show through;
+ *  - MADV_DONTFORK (VmFlags dc): the clone has no such mapping;
+ *  - MADV_WIPEONFORK (wf): the clone's is empty;
+ *  - a mapping made since lc-maps read smaps (VmFlags "-"): whether it is
+ *    one of those cannot be told from /proc/PID/maps.
+ * Everything else (private memory, file mappings' private copies) comes
+ * from the clone. The manifest's fork-from-target headers name the
+ * mappings taken the first way. */
+#ifndef LC_FREEZE_FORKED_H
+#define LC_FREEZE_FORKED_H
+
+#include "copy.h"
+#include "manifest.h"
+#include "pagemap.h"
+
+#include <stdbool.h>
+
+/* Whether v's pages must be copied from the process inside the stop. */
+bool forked_from_target(const struct manifest_vma *v);
+
+/* plan's ranges cut where out's mappings change between the two ways:
+ * into *target (inside the stop) and *clone (afterwards); *target_vmas:
+ * the address ranges of out's mappings taken from the process. -1 on
+ * ENOMEM. */
+int forked_split(const struct manifest *out, const struct copy_list *plan, struct copy_list *target,
+		 struct copy_list *clone, struct pagemap_runs *target_vmas);
+
+#endif

@@ -106,6 +106,24 @@ torture_dumps() {
 	within 1 "$(du -k "$T/again.core" | cut -f1)" "$uffd"
 }
 
+# private_kb PID - the memory PID alone maps (smaps_rollup), in kB
+private_kb() { awk '/^Private_(Clean|Dirty):/ { n += $2 } END { print n }' "/proc/$1/smaps_rollup"; }
+
+@test "no side effects: a forked child whose memory is shared copy-on-write with its parent still shares it after a dump with the default tracker, -T none and -T fork" {
+	lc_start_program "$LIVECORE_BUILD/targets/lc-forkee" "$T/info" --mib 64 --cow-child
+	child=$(lc_info cow.pid "$T/info")
+	before=$(private_kb "$child")
+	for mode in "" "-T none" "-T fork"; do
+		# shellcheck disable=SC2086 # mode is options or nothing
+		run -0 --separate-stderr livecore.sh -q $mode "$child" "$T/c.core"
+		rm -f "$T/c.core"
+		after=$(private_kb "$child")
+		say "${mode:-default}: the child's own memory $before kB -> $after kB (64 MiB shared)"
+		# process_vm_readv pins, and a pinned shared page is copied
+		[ $((after - before)) -lt 1024 ]
+	done
+}
+
 @test "stopped: a SIGSTOPped process is copied once while held, stays stopped, and its core holds gcore's bytes" {
 	lc_start_target --pattern-mib 64 --threads 3
 	lc_stop_target "$LC_TARGET_PID"

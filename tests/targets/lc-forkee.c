@@ -1,4 +1,4 @@
-/* lc-forkee -o INFO [--mib N] [--threads N] [--fifo PATH]
+/* lc-forkee -o INFO [--mib N] [--threads N] [--fifo PATH] [--cow-child]
  *
  * A process for -T fork (tests/bats/fork.bats): memory a copy-on-write
  * clone does not hold as the process had it, and what the process would
@@ -19,6 +19,10 @@
  *    they change (a clone of it must give neither).
  *  - --fifo PATH: holds PATH open for writing; SIGUSR1 closes it (the
  *    reader then sees EOF, unless a copy of the fd table holds it).
+ *  - --cow-child: once its memory is written, it forks a child that
+ *    only sleeps (and dies with it): every page of the child is shared
+ *    copy-on-write with the process (cow.pid=), until one of them writes
+ *    it. A dump of the child must leave it so.
  *  - Every thread, each time it wakes, checks that getpid() is still the
  *    process's: a clone that ran the process's code would create
  *    INFO.clone-ran.
@@ -35,7 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,11 +125,14 @@ int main(int argc, char **argv)
 		{ "mib", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "fifo", required_argument, NULL, 'f' },
+		{ "cow-child", no_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *fifo = NULL;
 	long mib = 16, threads = 0;
 	int c, fifo_fd = -1, reaped = 0, seen_chld = -1, seen_reaped = -1;
+	bool cow_child = false;
+	pid_t cow = 0;
 	uint64_t *priv, *shared, *wipe, *dontfork, n = 0;
 	char tmp[4200];
 	FILE *f;
@@ -134,11 +143,13 @@ int main(int argc, char **argv)
 		case 'm': mib = atol(optarg); break;
 		case 't': threads = atol(optarg); break;
 		case 'f': fifo = optarg; break;
+		case 'c': cow_child = true; break;
 		default: return 2;
 		}
 	}
 	if (!info || mib < 1 || threads < 0 || optind != argc) {
-		fprintf(stderr, "usage: lc-forkee -o INFO [--mib N] [--threads N] [--fifo PATH]\n");
+		fprintf(stderr, "usage: lc-forkee -o INFO [--mib N] [--threads N] [--fifo PATH] "
+			"[--cow-child]\n");
 		return 2;
 	}
 	self = getpid();
@@ -150,6 +161,13 @@ int main(int argc, char **argv)
 	shared = region(SMALL, MAP_SHARED, -1, "shared");
 	wipe = region(SMALL, MAP_PRIVATE, MADV_WIPEONFORK, "wipe");
 	dontfork = region(SMALL, MAP_PRIVATE, MADV_DONTFORK, "dontfork");
+	if (cow_child && (cow = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;)
+			pause();
+	}
+	if (cow < 0)
+		die("fork");
 	for (long i = 0; i < threads; i++) {
 		pthread_t t;
 
@@ -163,6 +181,8 @@ int main(int argc, char **argv)
 		"dontfork.addr=%p\ncounter.private=%p\ncounter.shared=%p\n", (int)getpid(), (void *)priv,
 		(size_t)mib << 20, (void *)shared, (void *)wipe, (void *)dontfork, (void *)&priv[1],
 		(void *)&shared[1]);
+	if (cow)
+		fprintf(f, "cow.pid=%d\n", (int)cow);
 	if (fclose(f) != 0 || rename(tmp, info) < 0)
 		die(info);
 	for (;;) {

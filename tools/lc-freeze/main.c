@@ -562,7 +562,16 @@ static bool over_budget(struct freeze *f)
 
 static int copy_delta(struct freeze *f, const struct copy_list *list)
 {
-	struct copy_source src = { .method = COPY_PROCESS_VM_READV, .pid = f->o.pid, .mem_fd = f->h.mem };
+	/* With a tracker the delta is pages the process wrote, its own since
+	 * the write; without one (or from a clone's parent) it is every page,
+	 * some of which it may share copy-on-write with another process:
+	 * process_vm_readv's pin would make the kernel copy those (lc-precopy's
+	 * main.c), /proc/PID/mem takes none */
+	struct copy_source src = {
+		.method = f->copy_all ? COPY_PROC_MEM : COPY_PROCESS_VM_READV,
+		.pid = f->o.pid,
+		.mem_fd = f->h.mem,
+	};
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	struct copy_options opt = {
 		.workers = cpus < 1 ? 1 : cpus > (long)MAX_WORKERS ? MAX_WORKERS : (unsigned)cpus,

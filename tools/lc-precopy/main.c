@@ -304,7 +304,14 @@ static int open_sources(const struct target *t, enum track_mode mode, struct sou
  * batches, where /proc/PID/mem takes the mmap lock and copies twice for
  * every page (perf: 38% of a uffd pass's samples in that lock;
  * bench/copy-engine.sh -m 2048: a pass at 2.14 GB/s against 1.59, 0.23
- * CPU seconds a GiB against 0.41). A page process_vm_readv cannot read
+ * CPU seconds a GiB against 0.41). But the pin is a side effect where a
+ * page is shared copy-on-write with another process (a forked child, a
+ * database's backends and their postmaster): the kernel copies such a
+ * page before it lets a pin hold it (GUP unsharing, Linux 5.19+), so a
+ * forked process of 256 MiB kept 256 MiB more after a dump. The first
+ * pass, which reads every page, therefore reads /proc/PID/mem, which
+ * takes no pin (passes.c); later passes read pages the process wrote,
+ * which a write made its own. A page process_vm_readv cannot read
  * (a PROT_NONE mapping) is still read through /proc/PID/mem, which
  * forces, as the kernel's own dump does (copy.c). LIVECORE_COPY_METHOD
  * chooses instead, for benchmarks (bench/copy-engine.sh). */
@@ -588,6 +595,7 @@ int main(int argc, char **argv)
 	p.mem_fd = src.mem;
 	p.stage_fd = stage_fd;
 	p.src = (struct copy_source){ .method = method, .pid = o.pid, .mem_fd = src.mem };
+	p.method_forced = method_forced;
 	pagemap_open(&p.pm, src.pagemap, page_size);
 	if (track_open(&p.tracker, mode, src.clear_refs, &p.pm) < 0) {
 		log_errno("cannot start %s tracking", track_mode_name(mode));

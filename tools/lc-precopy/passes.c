@@ -184,6 +184,7 @@ static int one_pass(struct precopy *p, char *err, size_t errlen)
 	};
 	struct pass_stats s = { .number = p->n_kept_pass + p->n_pass + 1, .stop_us = -1 };
 	bool first = p->n_pass == 0 && !p->resume;
+	struct copy_source src;
 	uint64_t t0 = now_ms();
 	int rc = -1;
 
@@ -271,7 +272,12 @@ static int one_pass(struct precopy *p, char *err, size_t errlen)
 	atomic_store(&p->progress_pass, s.number);
 	atomic_store(&p->progress_done, 0);
 	atomic_store(&p->progress_total, copy_list_bytes(&plan.copy));
-	if (copy_run(&p->src, p->stage_fd, &plan.copy, &opt, &result) < 0) {
+	/* the first pass reads pages the process may share copy-on-write
+	 * with another; process_vm_readv's pin would copy them (main.c) */
+	src = p->src;
+	if (first && !p->method_forced)
+		src.method = COPY_PROC_MEM;
+	if (copy_run(&src, p->stage_fd, &plan.copy, &opt, &result) < 0) {
 		if (errno == ESRCH)
 			snprintf(err, errlen, "process %d exited during the copy", (int)p->pid);
 		else

@@ -58,7 +58,8 @@ struct precopy {
 	int smaps_fd, mem_fd, stage_fd;
 	struct pagemap pm;
 	struct tracker tracker;
-	struct copy_source src;
+	struct copy_source src;     /* the read method of passes after the first */
+	bool method_forced;         /* LIVECORE_COPY_METHOD: src's for every pass */
 	/* for the progress line: the current pass and its bytes */
 	_Atomic unsigned progress_pass;
 	_Atomic uint64_t progress_done, progress_total;

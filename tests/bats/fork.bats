@@ -22,6 +22,13 @@ setup() {
 
 teardown() {
 	lc_cleanup_targets
+	# the memory cgroup test's, empty now
+	local i
+	for ((i = 0; i < 100 && ${#CG} > 0; i++)); do
+		rmdir "$CG" 2>/dev/null && break
+		sleep 0.05
+	done
+	return 0
 }
 
 # word CORE ADDR [N] - N words of CORE at ADDR, as 0x-hex, on one line
@@ -233,4 +240,28 @@ nothing_of_the_clone() {
 	assert_equal "$stderr" ""
 	kill -0 "$pid" && kill -0 $$
 	run -2 --separate-stderr lc-freeze -R 12 -s x "$pid"
+}
+
+@test "fork: a memory cgroup with less free than the process's anonymous memory refuses -T fork before anything stops; with room, the dump is made" {
+	lc_require_root
+	own=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
+	cg=/sys/fs/cgroup/memory$own/livecore-test-$$
+	[ -n "$own" ] && mkdir "$cg" 2>/dev/null || skip "needs: a writable cgroup v1 memory controller"
+	CG=$cg
+	printf '#!/bin/sh\necho $$ >"%s/cgroup.procs" && exec "$@"\n' "$cg" >"$T/in-cgroup"
+	chmod +x "$T/in-cgroup"
+	LC_TARGET_RUNNER="$T/in-cgroup" lc_start_program "$FORKEE" "$T/info" --mib 64
+	pid=$LC_STARTED_PID
+	usage=$(cat "$cg/memory.usage_in_bytes")
+	# 16 MiB free: less than its 64 MiB that a clone may duplicate
+	echo $((usage + (16 << 20))) >"$cg/memory.limit_in_bytes"
+	run --separate-stderr livecore.sh -T fork "$pid" "$T/f.core"
+	[ "$status" = 4 ]
+	assert_regex "$stderr" "lc-freeze: process $pid: its memory cgroup has 1[0-9] MiB free, and the pages it writes while its clone lives are copied, up to its 6[4-9] MiB of anonymous memory: -T fork refused"
+	[ ! -e "$T/f.core" ]
+	run -0 lc_clones_of "$pid"
+	assert_output ""
+	echo $((usage + (256 << 20))) >"$cg/memory.limit_in_bytes"
+	run -0 --separate-stderr livecore.sh -q -T fork "$pid" "$T/f.core"
+	lc_assert_nothing_left "$pid"
 }

@@ -13,6 +13,7 @@
 #ifndef LC_FREEZE_ESTIMATE_H
 #define LC_FREEZE_ESTIMATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,10 @@ struct estimate_inputs {
 	uint64_t held_bytes;    /* ... and into memory touched before it (hold.h) */
 	uint64_t copy_rate;     /* bytes per millisecond, from the passes */
 	unsigned cpus;          /* the scan is split across them */
+	/* -T fork: the clone, and the resident memory whose page tables it
+	 * copies, in 4 KiB and in huge pages */
+	bool clone;
+	uint64_t clone_small_bytes, clone_huge_bytes;
 };
 
 /* Microseconds. */

@@ -629,6 +629,54 @@ out:
 	return status;
 }
 
+/* Rss, AnonHugePages and Anonymous of the process, in KiB (smaps_rollup,
+ * which any process that may ptrace-read it reads; 0444). */
+static int rollup_kib(int proc_dirfd, uint64_t *rss, uint64_t *huge, uint64_t *anon)
+{
+	int fd = openat(proc_dirfd, "smaps_rollup", O_RDONLY | O_CLOEXEC);
+	char *text, *at;
+
+	if (fd < 0)
+		return -1;
+	text = xio_read_fd_all(fd, NULL);
+	close(fd);
+	if (!text)
+		return -1;
+	if ((at = strstr(text, "\nRss:")))
+		*rss = strtoull(at + strlen("\nRss:"), NULL, 10);
+	if ((at = strstr(text, "\nAnonHugePages:")))
+		*huge = strtoull(at + strlen("\nAnonHugePages:"), NULL, 10);
+	if ((at = strstr(text, "\nAnonymous:")))
+		*anon = strtoull(at + strlen("\nAnonymous:"), NULL, 10);
+	free(text);
+	return 0;
+}
+
+/* -T fork, before the stop: the clone's memory cost must fit. While it
+ * lives, every page the process writes first is copied, and charged to
+ * the process's memory cgroup; at worst (the process rewrites all of its
+ * anonymous memory before the copy ends) that is its anonymous memory. A
+ * cgroup with less free than that refuses the dump: the process could be
+ * killed for memory a dump made it use. */
+static int fork_fits(struct freeze *f)
+{
+	uint64_t rss = 0, huge = 0, anon = 0, free;
+
+	if (rollup_kib(f->t.proc_dirfd, &rss, &huge, &anon) < 0) {
+		log_errno("cannot read /proc/%d/smaps_rollup", (int)f->o.pid);
+		return exit_for_errno(errno);
+	}
+	free = forked_headroom(f->t.proc_dirfd);
+	if (free / 1024 < anon) {
+		log_error("process %d: its memory cgroup has %" PRIu64 " MiB free, and the pages it "
+			  "writes while its clone lives are copied, up to its %" PRIu64 " MiB of "
+			  "anonymous memory: -T fork refused (use -T uffd or none)",
+			  (int)f->o.pid, free >> 20, anon >> 10);
+		return EXIT_DENIED;
+	}
+	return EXIT_OK;
+}
+
 /* -T fork, inside the stop: the clone, and what it does not hold copied
  * from the process (forked.h). A clone that fails fails the dump: the
  * process is resumed as it was, and nothing of the clone is left. */
@@ -902,6 +950,23 @@ static int64_t foresee_pause_us(const struct freeze *f)
 		.cpus = cpus < 1 ? 1u : (unsigned)cpus,
 	};
 
+	/* fork: the clone copies the page tables of what is resident; the
+	 * stop copies what a clone does not hold (at most the dump size of
+	 * those mappings), the rest is copied after it */
+	if (f->fork) {
+		uint64_t rss = 0, huge = 0, anon = 0, from_target = 0;
+
+		e.clone = true;
+		if (rollup_kib(f->t.proc_dirfd, &rss, &huge, &anon) == 0) {
+			e.clone_small_bytes = (rss > huge ? rss - huge : 0) << 10;
+			e.clone_huge_bytes = huge << 10;
+		}
+		for (size_t i = 0; i < f->in.n_vmas; i++)
+			if (forked_from_target(&f->in.vmas[i]))
+				from_target += f->in.vmas[i].dump_size;
+		e.delta_bytes = from_target;
+		return estimate_pause_us(&e);
+	}
 	/* the scan walks the page tables of what is populated: the staged
 	 * data, not the extents' span (4000 threads' stacks span 32 GiB) */
 	if (!f->copy_all)
@@ -1161,6 +1226,8 @@ int main(int argc, char **argv)
 	f.held_stopped = target_stopped(&f.t);
 	capture_prepare(&f.cap, f.h.task);
 	reserve_hold(&f);
+	if (f.fork && !f.held_stopped && (status = fork_fits(&f)) != EXIT_OK)
+		goto out;
 	f.tm.estimate_us = foresee_pause_us(&f);
 	status = stop(&f);
 	if (f.uffd_close_us >= 0)

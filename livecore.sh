@@ -241,6 +241,9 @@ while :; do
 	*) [ "$budget_explicit" = 1 ] || set -- "$@" -a ;;
 	esac
 	[ -n "$hold_mib" ] && set -- "$@" -M "$hold_mib"
+	# -T auto: over the budget, a clone rather than the delta's copy in
+	# the stop (the ladder, livecore(1))
+	case $tracking in '' | auto) set -- "$@" -F ;; esac
 	run "$work/manifest.precopy" "$work/manifest.freeze" "$LC_FREEZE" "$@" "$pid"
 	rc=$?
 	[ $rc -eq 6 ] || break
@@ -333,11 +336,13 @@ END {
 		cause = sprintf("%d threads, stopped and read one by one", field(freeze, "threads"))
 	else
 		cause = "the memory map and its final scan"
-	# fork: no passes; the clone, the copy from it, what it cost the process
+	# a clone (-T fork, or the stop over the budget): the clone, the copy
+	# from it, what it cost the process
 	copied = sprintf("%d pre-copy passes (%s)%s", passes, tracking, conv)
 	if (fork != "")
-		copied = sprintf("a copy-on-write clone (fork) made in %.2f ms of it, %.1f MiB copied from " \
+		copied = sprintf("%sa copy-on-write clone (fork) made in %.2f ms of it, %.1f MiB copied from " \
 			"the clone in %.2f s while the process ran, duplicating %.1f MiB of its memory",
+			tracking == "fork" ? "" : copied ", then ",
 			field(fork, "clone-us") / 1000, field(fork, "bytes") / 1048576,
 			field(fork, "copy-us") / 1e6, field(fork, "duplicated") / 1048576)
 	overbudget = over > 0 ? sprintf(", over the %d ms budget by %.2f ms (%s)", field(budget, "ms"), over,
@@ -347,6 +352,6 @@ END {
 		what, pause, field(freeze, "seize-us") / 1000, field(freeze, "regs-us") / 1000,
 		field(freeze, "maps-us") / 1000, field(freeze, "delta-us") / 1000,
 		field(freeze, "delta-pages"), overbudget, copied,
-		(bytes + field(freeze, "delta-bytes") + field(fork, "bytes")) / 1048576,
+		(bytes + field(freeze, "delta-bytes") + field(fork, "bytes") + field(fork, "late-bytes")) / 1048576,
 		out == "-" ? "streamed, " : "", disk_kb / 1024, total_ms / 1000, foreseen, huge, why
 }' "$work/manifest.freeze" >&2

@@ -73,6 +73,48 @@ uint64_t copy_list_bytes(const struct copy_list *l)
 	return n;
 }
 
+/* The first run of r that ends after addr. */
+static size_t first_ending_after(const struct pagemap_runs *r, uint64_t addr)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->run[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int append_part(struct copy_list *l, const struct copy_range *c, uint64_t from, uint64_t to)
+{
+	return to > from ? copy_list_append(l, from, to - from, c->offset + (from - c->addr)) : 0;
+}
+
+int copy_list_split(const struct copy_list *l, const struct pagemap_runs *runs,
+		    struct copy_list *inside, struct copy_list *outside)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct copy_range *c = &l->range[i];
+		uint64_t at = c->addr, end = c->addr + c->len;
+
+		for (size_t k = first_ending_after(runs, at); at < end; k++) {
+			uint64_t in_start = k < runs->n && runs->run[k].start < end ? runs->run[k].start : end;
+			uint64_t in_end = k < runs->n && runs->run[k].end < end ? runs->run[k].end : end;
+
+			if (in_start < at)
+				in_start = at;
+			if (append_part(outside, c, at, in_start) < 0 || append_part(inside, c, in_start, in_end) < 0)
+				return -1;
+			at = in_end;
+		}
+	}
+	return 0;
+}
+
 void copy_result_init(struct copy_result *r)
 {
 	r->bytes = 0;

@@ -81,6 +81,11 @@ void copy_list_clear(struct copy_list *l);
  * continue it. -1 on ENOMEM. */
 int copy_list_append(struct copy_list *l, uint64_t addr, uint64_t len, uint64_t offset);
 uint64_t copy_list_bytes(const struct copy_list *l);
+/* l's ranges cut where runs (ascending, disjoint) begin and end: the parts
+ * inside runs appended to *inside, the others to *outside, offsets kept.
+ * -1 on ENOMEM. */
+int copy_list_split(const struct copy_list *l, const struct pagemap_runs *runs,
+		    struct copy_list *inside, struct copy_list *outside);
 
 struct copy_source {
 	enum copy_method method;

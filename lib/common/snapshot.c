@@ -16,7 +16,7 @@
 
 void snapshot_init(struct snapshot *sn)
 {
-	*sn = (struct snapshot){ .mem_fd = -1, .clone_us = -1 };
+	*sn = (struct snapshot){ .mem_fd = -1, .pagemap_fd = -1, .clone_us = -1 };
 }
 
 static int64_t us_since(const struct timespec *a)
@@ -100,7 +100,10 @@ int snapshot_open(struct snapshot *sn)
 
 	snprintf(path, sizeof path, "/proc/%d/mem", (int)sn->tid);
 	sn->mem_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	return sn->mem_fd < 0 ? -1 : 0;
+	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)sn->tid);
+	if (sn->mem_fd >= 0)
+		sn->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return sn->mem_fd < 0 || sn->pagemap_fd < 0 ? -1 : 0;
 }
 
 int snapshot_private_bytes(const struct snapshot *sn, uint64_t *bytes)
@@ -152,7 +155,9 @@ int snapshot_end(struct snapshot *sn, pid_t pid, int proc_dirfd, int task_dirfd,
 	*reap_us = -1;
 	if (sn->mem_fd >= 0)
 		close(sn->mem_fd);
-	sn->mem_fd = -1;
+	if (sn->pagemap_fd >= 0)
+		close(sn->pagemap_fd);
+	sn->mem_fd = sn->pagemap_fd = -1;
 	if (sn->tid <= 0)
 		return 0;
 	kill_child(sn->tid);

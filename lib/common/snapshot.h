@@ -39,6 +39,7 @@ struct snapshot {
 	pid_t tid;              /* the clone as we see it; 0: none */
 	pid_t ns_pid;           /* its pid in the process's pid namespace */
 	int mem_fd;             /* /proc/TID/mem (snapshot_open); -1 */
+	int pagemap_fd;         /* /proc/TID/pagemap (snapshot_open); -1 */
 	int64_t clone_us;       /* the injected clone */
 };
 
@@ -52,9 +53,10 @@ void snapshot_init(struct snapshot *sn);
 int snapshot_take(struct snapshot *sn, struct ptrace_stop *s, int proc_dirfd, int mem_fd,
 		  uint64_t insn);
 
-/* Opens the clone's /proc/TID/mem (the copy engine's way to pages
- * process_vm_readv cannot read); the caller holds what opening it takes
- * (another uid's: CAP_DAC_READ_SEARCH). */
+/* Opens the clone's /proc/TID/mem, which the copy reads (never
+ * process_vm_readv: its pin makes the kernel copy a page the clone shares
+ * with the process), and its pagemap; the caller holds what opening them
+ * takes (another uid's: CAP_DAC_READ_SEARCH). */
 int snapshot_open(struct snapshot *sn);
 
 /* The memory the clone holds alone: pages the process wrote since the

@@ -265,3 +265,45 @@ nothing_of_the_clone() {
 	run -0 --separate-stderr livecore.sh -q -T fork "$pid" "$T/f.core"
 	lc_assert_nothing_left "$pid"
 }
+
+@test "fork: mappings made after lc-precopy read smaps come from the clone; one MADV_WIPEONFORK, empty there, is copied from the process after the stop and named fork-late" {
+	lc_start_program "$FORKEE" "$T/info" --threads 1
+	pid=$LC_STARTED_PID
+	lc-maps "$pid" >"$T/m1"
+	lc-precopy -q -T fork -s "$T/stage" "$pid" <"$T/m1" >"$T/m2"
+	# after lc-precopy, which reads smaps again
+	kill -USR2 "$pid"
+	for ((i = 0; i < 500; i++)); do
+		[ -e "$T/info.late" ] && break
+		sleep 0.01
+	done
+	plain=$(lc_info plain "$T/info.late")
+	wipe=$(lc_info wipe "$T/info.late")
+	run -0 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$pid" <"$T/m2"
+	printf '%s\n' "$output" >"$T/m3"
+	assert_regex "$stderr" "256 pages of mappings made during the dump are not in the clone \(MADV_DONTFORK or MADV_WIPEONFORK\): copied from the process after the stop, not as of it \(fork-late\)"
+	run -0 grep '^# fork-late ' "$T/m3"
+	assert_output "# fork-late $(printf '%x-%x' "$wipe" $((wipe + (1 << 20))))"
+	! from_target "$T/m3" "$plain"
+	! from_target "$T/m3" "$wipe"
+	lc-elfwrite -s "$T/stage" -n "$T/notes" -o "$T/f.core" <"$T/m3"
+	for a in $plain $wipe; do
+		assert_equal "$(word "$T/f.core" $((a + 4096)) 4)" "$(pattern $((a + 4096)) 4)"
+	done
+	lc_assert_nothing_left "$pid"
+}
+
+@test "fork, the ladder: the default mode gives a process writing faster than a pass copies a clone in the stop when copying its delta would be over the budget; -T uffd does not; both cores hold its memory" {
+	lc_start_program "$FORKEE" "$T/info" --mib 256 --writer
+	pid=$LC_STARTED_PID
+	a=$(lc_info private.addr "$T/info")
+	run -0 --separate-stderr livecore.sh "$pid" "$T/auto.core"
+	assert_regex "$stderr" "lc-freeze: the stop foreseen at [0-9.]+ ms with the delta copied in it, over the 20 ms budget: a clone of the process instead \(-T fork\), foreseen at [0-9.]+ ms"
+	assert_regex "$stderr" 'pre-copy passes \(uffd\), not converging .*, then a copy-on-write clone \(fork\) made in'
+	run -0 --separate-stderr livecore.sh -T uffd "$pid" "$T/uffd.core"
+	refute_regex "$stderr" 'clone'
+	for c in auto uffd; do
+		assert_equal "$(word "$T/$c.core" $((a + (200 << 20))) 4)" "$(pattern $((a + (200 << 20))) 4)"
+	done
+	lc_assert_nothing_left "$pid"
+}

@@ -168,8 +168,9 @@ interrupt_livecore() {
 @test "livecore.sh: a stop over the pause budget pre-copies again with lc-precopy -c, then succeeds or exits 6 with the target running" {
 	lc_start_target --pattern-mib 64 --dirty-rate 50000 --progress-file "$BATS_TEST_TMPDIR/progress"
 	# -p 1: one pass, so that the stop is left a dirty set over the budget
-	# (with uffd, lc-precopy would otherwise pass on until it converges)
-	run --separate-stderr livecore.sh -k -p 1 -b 1 -r 2 -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" \
+	# (with uffd, lc-precopy would otherwise pass on until it converges);
+	# -T uffd, not auto: auto's first step over the budget is a clone
+	run --separate-stderr livecore.sh -k -p 1 -b 1 -r 2 -T uffd -w "$BATS_TEST_TMPDIR" "$LC_TARGET_PID" \
 		"$BATS_TEST_TMPDIR/b.core"
 	rc=$status err=$stderr
 	echo "status $rc: $err"

@@ -1,4 +1,4 @@
-/* lc-forkee -o INFO [--mib N] [--threads N] [--fifo PATH] [--cow-child]
+/* lc-forkee -o INFO [--mib N] [--threads N] [--fifo PATH] [--cow-child] [--writer]
  *
  * A process for -T fork (tests/bats/fork.bats): memory a copy-on-write
  * clone does not hold as the process had it, and what the process would
@@ -14,6 +14,9 @@
  *    shared memory was read after the process ran on shows shared far
  *    ahead.
  *  - --threads N: N more threads, asleep in nanosleep.
+ *  - --writer: one more thread rewrites every page of private (each word
+ *    with the value it holds) as fast as it can: a process that writes
+ *    faster than a pre-copy pass copies.
  *  - It counts the SIGCHLDs it gets and the children its waitpid(-1,
  *    WNOHANG) reaps, and writes "sigchld=N reaped=N" to INFO.state when
  *    they change (a clone of it must give neither).
@@ -23,6 +26,9 @@
  *    only sleeps (and dies with it): every page of the child is shared
  *    copy-on-write with the process (cow.pid=), until one of them writes
  *    it. A dump of the child must leave it so.
+ *  - SIGUSR2: it maps two more 1 MiB private regions, one plain, one
+ *    MADV_WIPEONFORK, with the pattern, and writes INFO.late
+ *    ("plain=ADDR wipe=ADDR"): mappings a dump's lc-maps did not see.
  *  - Every thread, each time it wakes, checks that getpid() is still the
  *    process's: a clone that ran the process's code would create
  *    INFO.clone-ran.
@@ -49,7 +55,7 @@
 #define PATTERN 0x5deece66d1f0c0deull
 #define SMALL (1u << 20)
 
-static volatile sig_atomic_t sigchld_count, close_fifo;
+static volatile sig_atomic_t sigchld_count, close_fifo, map_late;
 static pid_t self;
 static const char *info;
 
@@ -82,6 +88,12 @@ static void on_sigusr1(int sig)
 	close_fifo = 1;
 }
 
+static void on_sigusr2(int sig)
+{
+	(void)sig;
+	map_late = 1;
+}
+
 static uint64_t *region(size_t size, int flags, int advice, const char *what)
 {
 	uint64_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
@@ -93,6 +105,21 @@ static uint64_t *region(size_t size, int flags, int advice, const char *what)
 	for (size_t i = 0; i < size / 8; i++)
 		p[i] = (uint64_t)(uintptr_t)&p[i] ^ PATTERN;
 	return p;
+}
+
+static uint64_t *priv;
+static size_t priv_size;
+
+static void *writer(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		/* word 1 of page 0 is the main thread's counter */
+		for (size_t i = 512; i < priv_size / 8; i += 8)
+			__atomic_store_n(&priv[i], (uint64_t)(uintptr_t)&priv[i] ^ PATTERN, __ATOMIC_RELAXED);
+		check_self();
+	}
+	return NULL;
 }
 
 static void *sleeper(void *arg)
@@ -126,15 +153,16 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "fifo", required_argument, NULL, 'f' },
 		{ "cow-child", no_argument, NULL, 'c' },
+		{ "writer", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *fifo = NULL;
 	long mib = 16, threads = 0;
 	int c, fifo_fd = -1, reaped = 0, seen_chld = -1, seen_reaped = -1;
-	bool cow_child = false;
+	bool cow_child = false, write = false;
 	pid_t cow = 0;
-	uint64_t *priv, *shared, *wipe, *dontfork, n = 0;
-	char tmp[4200];
+	uint64_t *shared, *wipe, *dontfork, n = 0;
+	char tmp[4200], tmp2[4200];
 	FILE *f;
 
 	while ((c = getopt_long(argc, argv, "o:", longs, NULL)) != -1) {
@@ -144,20 +172,23 @@ int main(int argc, char **argv)
 		case 't': threads = atol(optarg); break;
 		case 'f': fifo = optarg; break;
 		case 'c': cow_child = true; break;
+		case 'w': write = true; break;
 		default: return 2;
 		}
 	}
 	if (!info || mib < 1 || threads < 0 || optind != argc) {
 		fprintf(stderr, "usage: lc-forkee -o INFO [--mib N] [--threads N] [--fifo PATH] "
-			"[--cow-child]\n");
+			"[--cow-child] [--writer]\n");
 		return 2;
 	}
 	self = getpid();
 	signal(SIGCHLD, on_sigchld);
 	signal(SIGUSR1, on_sigusr1);
+	signal(SIGUSR2, on_sigusr2);
 	if (fifo && (fifo_fd = open(fifo, O_WRONLY | O_CLOEXEC)) < 0)
 		die(fifo);
-	priv = region((size_t)mib << 20, MAP_PRIVATE, -1, "private");
+	priv_size = (size_t)mib << 20;
+	priv = region(priv_size, MAP_PRIVATE, -1, "private");
 	shared = region(SMALL, MAP_SHARED, -1, "shared");
 	wipe = region(SMALL, MAP_PRIVATE, MADV_WIPEONFORK, "wipe");
 	dontfork = region(SMALL, MAP_PRIVATE, MADV_DONTFORK, "dontfork");
@@ -168,6 +199,12 @@ int main(int argc, char **argv)
 	}
 	if (cow < 0)
 		die("fork");
+	if (write) {
+		pthread_t t;
+
+		if ((errno = pthread_create(&t, NULL, writer, NULL)))
+			die("pthread_create");
+	}
 	for (long i = 0; i < threads; i++) {
 		pthread_t t;
 
@@ -198,6 +235,19 @@ int main(int argc, char **argv)
 			seen_chld = sigchld_count;
 			seen_reaped = reaped;
 			write_state(info, reaped);
+		}
+		if (map_late == 1) {
+			uint64_t *plain = region(SMALL, MAP_PRIVATE, -1, "late plain");
+			uint64_t *wiped = region(SMALL, MAP_PRIVATE, MADV_WIPEONFORK, "late wipe");
+
+			map_late = 2;
+			snprintf(tmp, sizeof tmp, "%s.late.tmp", info);
+			if (!(f = fopen(tmp, "w")))
+				die(tmp);
+			fprintf(f, "plain=%p\nwipe=%p\n", (void *)plain, (void *)wiped);
+			snprintf(tmp2, sizeof tmp2, "%s.late", info);
+			if (fclose(f) != 0 || rename(tmp, tmp2) < 0)
+				die(tmp2);
 		}
 		if (close_fifo && fifo_fd >= 0) {
 			close(fifo_fd);

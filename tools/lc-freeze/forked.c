@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+static bool unknown_flags(const struct manifest_vma *v);
+
 /* Whether the comma-joined VmFlags list holds flag. */
 static bool has_flag(const char *vmflags, const char *flag)
 {
@@ -19,61 +21,40 @@ static bool has_flag(const char *vmflags, const char *flag)
 	return false;
 }
 
+/* A mapping lc-maps did not see: the final map gives no VmFlags. */
+static bool unknown_flags(const struct manifest_vma *v)
+{
+	return !v->vmflags || !strcmp(v->vmflags, "-");
+}
+
 bool forked_from_target(const struct manifest_vma *v)
 {
-	if (v->perms[3] == 's' || !v->vmflags || !strcmp(v->vmflags, "-"))
-		return true;
+	/* a shared mapping the process can never write through (no mw:
+	 * a file opened read-only) changes only as its file does, which no
+	 * stop freezes: from the clone (a JVM's 123 MB modules image) */
+	if (v->perms[3] == 's')
+		return unknown_flags(v) || has_flag(v->vmflags, "mw");
+	/* a new private anonymous mapping comes from the clone, checked
+	 * after (forked.h); a new file mapping from the process */
+	if (unknown_flags(v))
+		return v->path && *v->path;
 	return has_flag(v->vmflags, "sh") || has_flag(v->vmflags, "dc") || has_flag(v->vmflags, "wf");
 }
 
-/* The first run of r that ends after addr (runs ascending, disjoint). */
-static size_t first_ending_after(const struct pagemap_runs *r, uint64_t addr)
-{
-	size_t lo = 0, hi = r->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (r->run[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static int add(struct copy_list *l, const struct copy_range *c, uint64_t from, uint64_t to)
-{
-	return to > from ? copy_list_append(l, from, to - from, c->offset + (from - c->addr)) : 0;
-}
-
 int forked_split(const struct manifest *out, const struct copy_list *plan, struct copy_list *target,
-		 struct copy_list *clone, struct pagemap_runs *target_vmas)
+		 struct copy_list *clone, struct pagemap_runs *target_vmas,
+		 struct pagemap_runs *unverified)
 {
-	for (size_t i = 0; i < out->n_vmas; i++)
-		if (forked_from_target(&out->vmas[i]) &&
-		    pagemap_runs_append(target_vmas, out->vmas[i].start, out->vmas[i].end) < 0)
+	for (size_t i = 0; i < out->n_vmas; i++) {
+		const struct manifest_vma *v = &out->vmas[i];
+
+		if (forked_from_target(v) && pagemap_runs_append(target_vmas, v->start, v->end) < 0)
 			return -1;
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct copy_range *c = &plan->range[i];
-		uint64_t at = c->addr, end = c->addr + c->len;
-
-		for (size_t k = first_ending_after(target_vmas, at); at < end; k++) {
-			uint64_t in_start = k < target_vmas->n ? target_vmas->run[k].start : end;
-			uint64_t in_end = k < target_vmas->n ? target_vmas->run[k].end : end;
-
-			if (in_start > end)
-				in_start = end;
-			if (in_end > end)
-				in_end = end;
-			if (in_start < at)
-				in_start = at;
-			if (add(clone, c, at, in_start) < 0 || add(target, c, in_start, in_end) < 0)
-				return -1;
-			at = in_end > at ? in_end : end;
-		}
+		if (!forked_from_target(v) && unknown_flags(v) &&
+		    pagemap_runs_append(unverified, v->start, v->end) < 0)
+			return -1;
 	}
-	return 0;
+	return copy_list_split(plan, target_vmas, target, clone);
 }
 
 /* A cgroup file's number: -1 for "max", a missing file or no number. */

@@ -6,13 +6,23 @@
  * From the process, inside the stop:
  *  - shared mappings (MAP_SHARED, shared anonymous memory): the clone maps
  *    the same pages, and the process's later writes would show through;
+ *    but not one it may never write through (VmFlags without mw: a file
+ *    opened read-only), which changes only as its file does, as every
+ *    shared mapping may under any dumper;
  *  - MADV_DONTFORK (VmFlags dc): the clone has no such mapping;
  *  - MADV_WIPEONFORK (wf): the clone's is empty;
- *  - a mapping made since lc-maps read smaps (VmFlags "-"): whether it is
- *    one of those cannot be told from /proc/PID/maps.
+ *  - a file mapping made since lc-maps(1) read smaps (VmFlags "-"): whether
+ *    it is one of those cannot be told from /proc/PID/maps.
  * Everything else (private memory, file mappings' private copies) comes
  * from the clone. The manifest's fork-from-target headers name the
- * mappings taken the first way. */
+ * mappings taken the first way. A private anonymous mapping made since
+ * lc-maps read smaps (a heap region a JVM commits: 120 MB copied in its
+ * stop when these came from the process) comes from the clone, checked
+ * first: a page the stop found populated that the clone does not hold
+ * (MADV_DONTFORK, MADV_WIPEONFORK given to the new mapping; fork copies
+ * every page table entry of a private anonymous mapping with pages) is
+ * copied from the process after the stop instead, and named in a
+ * fork-late header: not as of the stop. */
 #ifndef LC_FREEZE_FORKED_H
 #define LC_FREEZE_FORKED_H
 
@@ -28,10 +38,12 @@ bool forked_from_target(const struct manifest_vma *v);
 
 /* plan's ranges cut where out's mappings change between the two ways:
  * into *target (inside the stop) and *clone (afterwards); *target_vmas:
- * the address ranges of out's mappings taken from the process. -1 on
- * ENOMEM. */
+ * the address ranges of out's mappings taken from the process;
+ * *unverified: those of the new private anonymous mappings, to check in
+ * the clone. -1 on ENOMEM. */
 int forked_split(const struct manifest *out, const struct copy_list *plan, struct copy_list *target,
-		 struct copy_list *clone, struct pagemap_runs *target_vmas);
+		 struct copy_list *clone, struct pagemap_runs *target_vmas,
+		 struct pagemap_runs *unverified);
 
 /* The least memory free (limit - usage, 0 when over) in the process's
  * memory cgroup and its ancestors, as /proc/PID/cgroup (proc_dirfd) names

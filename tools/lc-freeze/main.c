@@ -65,13 +65,16 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: lc-freeze -s STAGE -n NOTES [-b PAUSE_BUDGET_MS [-a]] [-M MIB] PID < MANIFEST > MANIFEST\n"
+		"usage: lc-freeze -s STAGE -n NOTES [-b PAUSE_BUDGET_MS [-a] [-F]] [-M MIB] PID < MANIFEST > MANIFEST\n"
 		"  -s STAGE  the staging file lc-precopy wrote (the final delta goes there)\n"
 		"  -n NOTES  write the notes (registers, psinfo, auxv, files) to NOTES\n"
 		"  -b MS     pause budget: if copying the final delta would make the stop\n"
 		"            longer than MS milliseconds, resume at once and exit 6\n"
 		"  -a        with -b: stop anyway; the budget is recorded, and whether the\n"
 		"            pause exceeded it (another pre-copy pass cannot help)\n"
+		"  -F        with -b: when the stop would be over the budget and a clone of\n"
+		"            the process shorter, make one (as -T fork) and copy the delta\n"
+		"            from it after the stop\n"
 		"  -M MIB    at most MIB MiB of memory, allocated before the stop, for the\n"
 		"            final delta (default: 1.5 times the delta foreseen and 4, at\n"
 		"            most 1024 and a quarter of MemAvailable; 0: none)\n"
@@ -85,6 +88,7 @@ struct options {
 	const char *stage, *notes;
 	long budget_ms;         /* -1: none */
 	bool budget_anyway;     /* -a: the budget is reported, never a reason to resume */
+	bool clone_over_budget; /* -F: a clone when the stop would be over the budget */
 	long hold_mib;          /* -M; -1: the default */
 	pid_t reap_tid;         /* -R; 0: none */
 	pid_t pid;
@@ -113,7 +117,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	o->budget_ms = -1;
 	o->hold_mib = -1;
-	while ((c = getopt(argc, argv, "s:n:b:aM:R:h")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:b:aFM:R:h")) != -1) {
 		switch (c) {
 		case 's':
 			o->stage = optarg;
@@ -129,6 +133,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'a':
 			o->budget_anyway = true;
+			break;
+		case 'F':
+			o->clone_over_budget = true;
 			break;
 		case 'M':
 			if ((o->hold_mib = decimal(optarg)) < 0) {
@@ -151,7 +158,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		}
 	}
 	if (optind != argc - 1 || (o->reap_tid ? o->stage || o->notes || o->budget_ms >= 0
-			 : !o->stage || !o->notes || (o->budget_anyway && o->budget_ms < 0))) {
+			 : !o->stage || !o->notes ||
+			   ((o->budget_anyway || o->clone_over_budget) && o->budget_ms < 0))) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -286,14 +294,17 @@ struct freeze {
 	/* -T fork (forked.h): the clone, what is copied from it, and from the
 	 * process inside the stop */
 	bool fork;
+	bool can_clone;            /* -F, and a clone can be made (open_everything) */
 	bool announced;            /* the fork-clone header is out (manifest_write_early) */
 	uint64_t fork_syscall;     /* a syscall instruction in its [vdso], or 0 */
 	struct snapshot snap;
 	struct copy_list from_clone;
 	struct pagemap_runs from_target;
+	struct pagemap_runs unverified;    /* new private anonymous mappings (forked.h) */
+	struct pagemap_runs late;          /* ... whose pages came from the process, after */
 	struct copy_result clone_cr;
 	int64_t clone_copy_us, reap_us;
-	uint64_t clone_private;
+	uint64_t clone_private, late_bytes;
 	int pidfd;              /* uffd with huge pages: the target, for the collapse */
 	struct thp_result thp;
 	bool thp_done;
@@ -394,10 +405,11 @@ static int open_everything(struct freeze *f)
 	/* uffd in a process under seccomp: the close(2) injected in the stop
 	 * (and in a child that inherited the fd) runs with the filter
 	 * suspended, CAP_SYS_ADMIN in force for that PTRACE_SETOPTIONS alone */
-	if (uffd || f->fork) {
+	/* (-F: a clone that cannot be injected is not made, quietly) */
+	if (uffd || f->fork || f->o.clone_over_budget) {
 		const char *refused = uffd_seccomp_refuse(f->t.status.seccomp, &suspend);
 
-		if (refused) {
+		if (refused && (uffd || f->fork)) {
 			log_error(uffd ? "cannot close the userfaultfd lc-precopy left in process %d: %s"
 				       : "cannot clone process %d: %s", (int)f->o.pid, refused);
 			return EXIT_DENIED;
@@ -405,10 +417,11 @@ static int open_everything(struct freeze *f)
 		if (suspend)
 			keep[n_keep++] = CAP_SYS_ADMIN;
 		inject_suspend_seccomp(suspend);
+		f->can_clone = f->o.clone_over_budget && !refused && !f->fork;
 	}
 	/* fork: the clone's /proc/PID/mem is opened after the stop (mode
 	 * 0600 of the process's uid: another uid's needs this one) */
-	if (f->fork)
+	if (f->fork || f->can_clone)
 		keep[n_keep++] = CAP_DAC_READ_SEARCH;
 	if (caps_keep(keep, n_keep, attached, 1) < 0) {
 		log_errno("cannot drop capabilities");
@@ -467,7 +480,8 @@ static int open_everything(struct freeze *f)
 		}
 	}
 	/* found now, not inside the stop (checked again there) */
-	if (f->fork && inject_find_syscall(f->t.proc_dirfd, f->h.mem, &f->fork_syscall) < 0)
+	if ((f->fork || f->can_clone) &&
+	    inject_find_syscall(f->t.proc_dirfd, f->h.mem, &f->fork_syscall) < 0)
 		f->fork_syscall = 0;
 	{
 		char why[300];
@@ -658,20 +672,22 @@ static int rollup_kib(int proc_dirfd, uint64_t *rss, uint64_t *huge, uint64_t *a
  * anonymous memory before the copy ends) that is its anonymous memory. A
  * cgroup with less free than that refuses the dump: the process could be
  * killed for memory a dump made it use. */
-static int fork_fits(struct freeze *f)
+static int fork_fits(struct freeze *f, bool quiet)
 {
 	uint64_t rss = 0, huge = 0, anon = 0, free;
 
 	if (rollup_kib(f->t.proc_dirfd, &rss, &huge, &anon) < 0) {
-		log_errno("cannot read /proc/%d/smaps_rollup", (int)f->o.pid);
+		if (!quiet)
+			log_errno("cannot read /proc/%d/smaps_rollup", (int)f->o.pid);
 		return exit_for_errno(errno);
 	}
 	free = forked_headroom(f->t.proc_dirfd);
 	if (free / 1024 < anon) {
-		log_error("process %d: its memory cgroup has %" PRIu64 " MiB free, and the pages it "
-			  "writes while its clone lives are copied, up to its %" PRIu64 " MiB of "
-			  "anonymous memory: -T fork refused (use -T uffd or none)",
-			  (int)f->o.pid, free >> 20, anon >> 10);
+		(quiet ? log_info : log_error)("process %d: its memory cgroup has %" PRIu64 " MiB free, "
+			"and the pages it writes while its clone lives are copied, up to its %" PRIu64
+			" MiB of anonymous memory: %s", (int)f->o.pid, free >> 20, anon >> 10,
+			quiet ? "no clone, the delta is copied in the stop"
+			      : "-T fork refused (use -T uffd or none)");
 		return EXIT_DENIED;
 	}
 	return EXIT_OK;
@@ -686,7 +702,8 @@ static int fork_in_stop(struct freeze *f)
 	int status = EXIT_OK;
 
 	copy_list_init(&from_target);
-	if (forked_split(&f->out, &f->plan.plan.copy, &from_target, &f->from_clone, &f->from_target) < 0) {
+	if (forked_split(&f->out, &f->plan.plan.copy, &from_target, &f->from_clone, &f->from_target,
+			 &f->unverified) < 0) {
 		log_errno("cannot plan the copy");
 		status = EXIT_FAILURE_IO;
 	} else if (snapshot_take(&f->snap, &f->ps, f->t.proc_dirfd, f->h.mem, f->fork_syscall) < 0) {
@@ -703,6 +720,39 @@ static int fork_in_stop(struct freeze *f)
 	}
 	copy_list_free(&from_target);
 	return status;
+}
+
+/* -T fork, after the stop: the pages of the new private anonymous
+ * mappings the clone does not hold (forked.h), moved from the clone's
+ * copy to a copy from the process (*late), and their ranges to f->late. */
+static int fork_check_new(struct freeze *f, struct copy_list *late)
+{
+	struct pagemap_runs there, missing;
+	struct copy_list rest;
+	struct pagemap pm;
+	int rc = -1;
+
+	pagemap_runs_init(&there);
+	pagemap_runs_init(&missing);
+	copy_list_init(&rest);
+	if (pagemap_open(&pm, f->snap.pagemap_fd, f->in.page_size) < 0 ||
+	    pagemap_find_in(&pm, &f->unverified, PAGEMAP_POPULATED, NULL, &there) < 0 ||
+	    runs_subtract(&f->unverified, &there, &missing) < 0 ||
+	    copy_list_split(&f->from_clone, &missing, late, &rest) < 0)
+		goto out;
+	for (size_t i = 0; i < late->n; i++)
+		if (pagemap_runs_append(&f->late, late->range[i].addr,
+					late->range[i].addr + late->range[i].len) < 0)
+			goto out;
+	copy_list_free(&f->from_clone);
+	f->from_clone = rest;
+	copy_list_init(&rest);
+	rc = 0;
+out:
+	pagemap_runs_free(&there);
+	pagemap_runs_free(&missing);
+	copy_list_free(&rest);
+	return rc;
 }
 
 /* -T fork, after the stop: every other page from the clone, which is then
@@ -723,6 +773,9 @@ static int fork_after_stop(struct freeze *f)
 		.page_size = f->in.page_size,
 		.write = COPY_WRITE_AUTO,
 	};
+	struct copy_source target = { .method = COPY_PROC_MEM, .pid = f->o.pid, .mem_fd = f->h.mem };
+	struct copy_result late_cr;
+	struct copy_list late;
 	struct timespec a;
 	int status = EXIT_OK, opened;
 
@@ -736,16 +789,32 @@ static int fork_after_stop(struct freeze *f)
 		opened = -1;
 	}
 	src.mem_fd = f->snap.mem_fd;
+	copy_list_init(&late);
+	copy_result_init(&late_cr);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	if (opened < 0) {
 		status = EXIT_FAILURE_IO;
 	} else if (test_delay("LIVECORE_TEST_CLONE_DELAY_MS", &f->cancel) < 0) {
 		log_error("interrupted; the clone is killed");
 		status = EXIT_INTERRUPTED;
+	} else if (f->unverified.n && fork_check_new(f, &late) < 0) {
+		log_errno("cannot read the clone's pagemap");
+		status = EXIT_FAILURE_IO;
 	} else if (f->from_clone.n && copy_run(&src, f->h.stage, &f->from_clone, &opt, &f->clone_cr) < 0) {
 		log_errno("cannot copy the clone of process %d into %s", (int)f->o.pid, f->o.stage);
 		status = EXIT_FAILURE_IO;
+	} else if (late.n && (copy_run(&target, f->h.stage, &late, &opt, &late_cr) < 0 ||
+			      runs_union_into(&f->clone_cr.unreadable, &late_cr.unreadable) < 0)) {
+		log_errno("cannot copy process %d into %s", (int)f->o.pid, f->o.stage);
+		status = EXIT_FAILURE_IO;
+	} else if (late.n) {
+		log_info("%" PRIu64 " pages of mappings made during the dump are not in the clone "
+			 "(MADV_DONTFORK or MADV_WIPEONFORK): copied from the process after the stop, "
+			 "not as of it (fork-late)", copy_list_bytes(&late) / f->in.page_size);
 	}
+	f->late_bytes = late_cr.bytes;
+	copy_list_free(&late);
+	copy_result_free(&late_cr);
 	f->clone_copy_us = finish_us_since(&a);
 	if (snapshot_private_bytes(&f->snap, &f->clone_private) < 0)
 		f->clone_private = 0;
@@ -940,7 +1009,7 @@ static void restore_huge_pages(struct freeze *f)
  * the threads listed, the records, the staged data (what the scan walks
  * with a tracker; what the stop copies without one), the last pass's
  * dirty pages and the passes' copy rate. */
-static int64_t foresee_pause_us(const struct freeze *f)
+static int64_t foresee_pause_us(const struct freeze *f, bool clone)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	struct estimate_inputs e = {
@@ -950,27 +1019,27 @@ static int64_t foresee_pause_us(const struct freeze *f)
 		.cpus = cpus < 1 ? 1u : (unsigned)cpus,
 	};
 
-	/* fork: the clone copies the page tables of what is resident; the
-	 * stop copies what a clone does not hold (at most the dump size of
-	 * those mappings), the rest is copied after it */
-	if (f->fork) {
-		uint64_t rss = 0, huge = 0, anon = 0, from_target = 0;
+	/* the scan walks the page tables of what is populated: the staged
+	 * data, not the extents' span (4000 threads' stacks span 32 GiB) */
+	if (!f->copy_all)
+		e.scanned_bytes = pagemap_runs_pages(&f->sm.data, f->in.page_size) * f->in.page_size;
+	/* a clone copies the page tables of what is resident; the stop
+	 * copies what a clone does not hold (without a tracker at most the
+	 * dump size of those mappings; with one, the few pages written
+	 * there), the rest is copied after it */
+	if (clone) {
+		uint64_t rss = 0, huge = 0, anon = 0;
 
 		e.clone = true;
 		if (rollup_kib(f->t.proc_dirfd, &rss, &huge, &anon) == 0) {
 			e.clone_small_bytes = (rss > huge ? rss - huge : 0) << 10;
 			e.clone_huge_bytes = huge << 10;
 		}
-		for (size_t i = 0; i < f->in.n_vmas; i++)
+		for (size_t i = 0; f->copy_all && i < f->in.n_vmas; i++)
 			if (forked_from_target(&f->in.vmas[i]))
-				from_target += f->in.vmas[i].dump_size;
-		e.delta_bytes = from_target;
+				e.delta_bytes += f->in.vmas[i].dump_size;
 		return estimate_pause_us(&e);
 	}
-	/* the scan walks the page tables of what is populated: the staged
-	 * data, not the extents' span (4000 threads' stacks span 32 GiB) */
-	if (!f->copy_all)
-		e.scanned_bytes = pagemap_runs_pages(&f->sm.data, f->in.page_size) * f->in.page_size;
 	e.delta_bytes = expected_delta_pages(&f->in, f->copy_all) * f->in.page_size;
 	/* what fits in the memory reserved for it is read at memory's rate */
 	e.held_bytes = e.delta_bytes < f->hold.size ? e.delta_bytes : f->hold.size;
@@ -981,6 +1050,31 @@ static int64_t foresee_pause_us(const struct freeze *f)
 	if (e.delta_bytes >= STOP_DIRECT_MIN_BYTES)
 		e.copy_rate *= 2;
 	return estimate_pause_us(&e);
+}
+
+/* -F, the first step of the ladder (livecore(1), The pause budget): when
+ * the stop foreseen with the delta copied in it is over the budget, and
+ * one with a clone is shorter, the stop makes a clone instead (as -T fork
+ * does), and the delta is copied from the clone after the resume: the
+ * pause no longer grows with what a fast writer wrote. */
+static void choose_clone(struct freeze *f)
+{
+	int64_t with_copy = f->tm.estimate_us, with_clone;
+
+	if (!f->can_clone || f->fork || f->held_stopped || f->o.budget_ms < 0 ||
+	    with_copy <= (int64_t)f->o.budget_ms * 1000)
+		return;
+	with_clone = foresee_pause_us(f, true);
+	if (with_clone >= with_copy || fork_fits(f, true) != EXIT_OK)
+		return;
+	log_info("the stop foreseen at %.1f ms with the delta copied in it, over the %ld ms budget: "
+		 "a clone of the process instead (-T fork), foreseen at %.1f ms",
+		 (double)with_copy / 1000, f->o.budget_ms, (double)with_clone / 1000);
+	f->fork = true;
+	f->tm.estimate_us = with_clone;
+	/* the delta goes to the clone's copy, not to memory */
+	hold_free(&f->hold);
+	hold_init(&f->hold);
 }
 
 /* -T fork: what the clone cost and gave, said and put in the manifest;
@@ -994,14 +1088,21 @@ static int fork_results(struct freeze *f)
 	if (runs_union_into(&f->cr.unreadable, &f->clone_cr.unreadable) < 0 ||
 	    manifest_header_set(&f->out, "fork",
 				"clone-us=%" PRId64 " bytes=%" PRIu64 " copy-us=%" PRId64
-				" duplicated=%" PRIu64 " reap-us=%" PRId64, f->snap.clone_us,
-				f->clone_cr.bytes, f->clone_copy_us, f->clone_private, f->reap_us) < 0) {
+				" duplicated=%" PRIu64 " reap-us=%" PRId64 " late-bytes=%" PRIu64,
+				f->snap.clone_us, f->clone_cr.bytes, f->clone_copy_us, f->clone_private,
+				f->reap_us, f->late_bytes) < 0) {
 		log_errno("cannot build the manifest");
 		return -1;
 	}
 	for (size_t i = 0; i < f->from_target.n; i++)
 		if (manifest_header_add(&f->out, "fork-from-target", "%" PRIx64 "-%" PRIx64,
 					f->from_target.run[i].start, f->from_target.run[i].end) < 0) {
+			log_errno("cannot build the manifest");
+			return -1;
+		}
+	for (size_t i = 0; i < f->late.n; i++)
+		if (manifest_header_add(&f->out, "fork-late", "%" PRIx64 "-%" PRIx64,
+					f->late.run[i].start, f->late.run[i].end) < 0) {
 			log_errno("cannot build the manifest");
 			return -1;
 		}
@@ -1210,6 +1311,8 @@ int main(int argc, char **argv)
 	snapshot_init(&f.snap);
 	copy_list_init(&f.from_clone);
 	pagemap_runs_init(&f.from_target);
+	pagemap_runs_init(&f.unverified);
+	pagemap_runs_init(&f.late);
 	copy_result_init(&f.clone_cr);
 	f.reap_us = f.clone_copy_us = -1;
 	f.tm.flush_us = -1;
@@ -1226,9 +1329,10 @@ int main(int argc, char **argv)
 	f.held_stopped = target_stopped(&f.t);
 	capture_prepare(&f.cap, f.h.task);
 	reserve_hold(&f);
-	if (f.fork && !f.held_stopped && (status = fork_fits(&f)) != EXIT_OK)
+	if (f.fork && !f.held_stopped && (status = fork_fits(&f, false)) != EXIT_OK)
 		goto out;
-	f.tm.estimate_us = foresee_pause_us(&f);
+	f.tm.estimate_us = foresee_pause_us(&f, f.fork);
+	choose_clone(&f);
 	status = stop(&f);
 	if (f.uffd_close_us >= 0)
 		uffd_release_children_of(&f);
@@ -1271,6 +1375,8 @@ out:
 	hold_free(&f.hold);
 	copy_list_free(&f.from_clone);
 	pagemap_runs_free(&f.from_target);
+	pagemap_runs_free(&f.unverified);
+	pagemap_runs_free(&f.late);
 	copy_result_free(&f.clone_cr);
 	finalmaps_result_free(&f.plan);
 	stagemap_free(&f.sm);

@@ -3,6 +3,8 @@
 #include "xio.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -163,4 +165,123 @@ int snapshot_end(struct snapshot *sn, pid_t pid, int proc_dirfd, int task_dirfd,
 	kill_child(sn->tid);
 	sn->tid = 0;
 	return snapshot_reap(sn->ns_pid, pid, proc_dirfd, task_dirfd, mem_fd, insn, reap_us);
+}
+
+/* Whether a cgroup v1 hierarchy's controller list names memory. */
+static bool is_memory(const char *controllers)
+{
+	for (const char *p = controllers; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, "memory", 6) && (p[6] == ',' || p[6] == '\0'))
+			return true;
+	return false;
+}
+
+/* A cgroup file's number: -1 for "max", a missing file or no number. */
+static int64_t cgroup_number(const char *dir, const char *name)
+{
+	char path[4200], *text, *end;
+	long long v;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (!(text = xio_read_path_all(path, NULL)))
+		return -1;
+	v = strtoll(text, &end, 10);
+	if (end == text || v < 0)
+		v = -1;
+	free(text);
+	return v;
+}
+
+/* The least headroom of the cgroup at base + path and its ancestors. */
+static uint64_t least_headroom(const char *base, const char *path, const char *limit_file,
+			       const char *usage_file, uint64_t least)
+{
+	char dir[4200], *slash;
+
+	snprintf(dir, sizeof dir, "%s%s", base, path);
+	for (;;) {
+		int64_t limit = cgroup_number(dir, limit_file), usage = cgroup_number(dir, usage_file);
+
+		/* v1 says "no limit" with a number near 2^63 */
+		if (limit >= 0 && usage >= 0 && limit < (1ll << 62)) {
+			uint64_t free = limit > usage ? (uint64_t)(limit - usage) : 0;
+
+			if (free < least)
+				least = free;
+		}
+		slash = strrchr(dir, '/');
+		if (!slash || (size_t)(slash - dir) < strlen(base))
+			return least;
+		*slash = '\0';
+	}
+}
+
+uint64_t snapshot_headroom(int proc_dirfd)
+{
+	int fd = openat(proc_dirfd, "cgroup", O_RDONLY | O_CLOEXEC);
+	uint64_t least = UINT64_MAX;
+	char *text, *line, *save = NULL;
+
+	if (fd < 0)
+		return least;
+	text = xio_read_fd_all(fd, NULL);
+	close(fd);
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		char *controllers = strchr(line, ':'), *path;
+
+		if (!controllers || !(path = strchr(controllers + 1, ':')))
+			continue;
+		*path++ = '\0';
+		controllers++;
+		if (!*controllers) {
+			least = least_headroom("/sys/fs/cgroup", path, "memory.max", "memory.current", least);
+			least = least_headroom("/sys/fs/cgroup/unified", path, "memory.max", "memory.current",
+					       least);
+		} else if (is_memory(controllers)) {
+			least = least_headroom("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes",
+					       "memory.usage_in_bytes", least);
+		}
+	}
+	free(text);
+	return least;
+}
+
+int snapshot_rollup(int proc_dirfd, struct snapshot_rollup *r)
+{
+	int fd = openat(proc_dirfd, "smaps_rollup", O_RDONLY | O_CLOEXEC);
+	char *text, *at;
+
+	*r = (struct snapshot_rollup){ 0 };
+	if (fd < 0)
+		return -1;
+	text = xio_read_fd_all(fd, NULL);
+	close(fd);
+	if (!text)
+		return -1;
+	if ((at = strstr(text, "\nRss:")))
+		r->rss = strtoull(at + strlen("\nRss:"), NULL, 10) << 10;
+	if ((at = strstr(text, "\nAnonHugePages:")))
+		r->anon_huge = strtoull(at + strlen("\nAnonHugePages:"), NULL, 10) << 10;
+	if ((at = strstr(text, "\nAnonymous:")))
+		r->anon = strtoull(at + strlen("\nAnonymous:"), NULL, 10) << 10;
+	free(text);
+	return 0;
+}
+
+const char *snapshot_refused(int proc_dirfd, char *why, size_t whylen)
+{
+	struct snapshot_rollup r;
+	uint64_t free;
+
+	if (snapshot_rollup(proc_dirfd, &r) < 0) {
+		snprintf(why, whylen, "cannot read its smaps_rollup: %s", strerror(errno));
+		return why;
+	}
+	free = snapshot_headroom(proc_dirfd);
+	if (free >= r.anon)
+		return NULL;
+	snprintf(why, whylen, "its memory cgroup has %" PRIu64 " MiB free, and the pages it writes "
+		 "while its clone lives are copied, up to its %" PRIu64 " MiB of anonymous memory",
+		 free >> 20, r.anon >> 20);
+	return why;
 }

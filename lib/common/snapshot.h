@@ -79,4 +79,26 @@ int snapshot_end(struct snapshot *sn, pid_t pid, int proc_dirfd, int task_dirfd,
 int snapshot_reap(pid_t ns_pid, pid_t pid, int proc_dirfd, int task_dirfd, int mem_fd,
 		  uint64_t insn, int64_t *reap_us);
 
+/* What the process uses, in bytes (smaps_rollup): resident, anonymous,
+ * and of that in huge pages. */
+struct snapshot_rollup {
+	uint64_t rss, anon, anon_huge;
+};
+int snapshot_rollup(int proc_dirfd, struct snapshot_rollup *r);
+
+/* The least memory free (limit - usage, 0 when over) in the process's
+ * memory cgroup and its ancestors, as /proc/PID/cgroup (proc_dirfd) names
+ * them: cgroup v2 (memory.max, memory.current) under /sys/fs/cgroup or
+ * /sys/fs/cgroup/unified, v1 (memory.limit_in_bytes, memory.usage_in_bytes)
+ * under /sys/fs/cgroup/memory. UINT64_MAX when no limit was found. */
+uint64_t snapshot_headroom(int proc_dirfd);
+
+/* Why a clone of the process must not be made, in why; NULL when it may.
+ * While the clone lives, every page the process writes first is copied
+ * and charged to its memory cgroup: at worst (it rewrites all of its
+ * anonymous memory before the copy ends) its whole anonymous memory, and
+ * a cgroup with less free than that could have the process killed for
+ * memory a dump made it use. */
+const char *snapshot_refused(int proc_dirfd, char *why, size_t whylen);
+
 #endif

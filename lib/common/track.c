@@ -174,6 +174,13 @@ int track_choose(enum track_request req, enum track_mode *out, char *why, size_t
 	case TRACK_REQUEST_AUTO:
 		break;
 	}
+	/* tests only: auto as on a kernel with neither tracker */
+	if (getenv("LIVECORE_TEST_NO_TRACKER")) {
+		*out = TRACK_NONE;
+		snprintf(why, whylen, "LIVECORE_TEST_NO_TRACKER: as on a kernel with neither soft-dirty "
+			 "nor uffd");
+		return 0;
+	}
 	if (track_probe_soft_dirty(probe_why, sizeof probe_why) == 0) {
 		*out = TRACK_SOFT_DIRTY;
 		return 0;

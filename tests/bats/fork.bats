@@ -307,3 +307,52 @@ nothing_of_the_clone() {
 	done
 	lc_assert_nothing_left "$pid"
 }
+
+@test "fork, -T auto without a tracker (LIVECORE_TEST_NO_TRACKER): a clone in the stop, no pass; under seccomp without CAP_SYS_ADMIN, or the fallback forced, one pass and every page in the stop" {
+	lc_start_program "$FORKEE" "$T/info" --threads 1
+	pid=$LC_STARTED_PID
+	LIVECORE_TEST_NO_TRACKER=1 run -0 --separate-stderr livecore.sh -k -w "$T" "$pid" "$T/a.core"
+	assert_regex "$stderr" "lc-precopy: no dirty tracking \(LIVECORE_TEST_NO_TRACKER: as on a kernel with neither soft-dirty nor uffd\): no pass, a clone of process $pid in the stop \(-T fork\)"
+	assert_regex "$stderr" 'livecore: pause [0-9.]+ ms .*, a copy-on-write clone \(fork\) made in'
+	work=$(find "$T" -maxdepth 1 -name '.livecore.*')
+	run -0 grep -E '^# (tracking|stop-copy) ' "$work/manifest.freeze"
+	assert_output $'# tracking fork\n# stop-copy fork'
+	a=$(lc_info private.addr "$T/info")
+	assert_equal "$(word "$T/a.core" $((a + 8192)) 2)" "$(pattern $((a + 8192)) 2)"
+	# the fallback forced: no clone
+	LIVECORE_FORCE_TRACKING=none run -0 --separate-stderr livecore.sh "$pid" "$T/b.core"
+	refute_regex "$stderr" 'clone'
+	assert_regex "$stderr" 'tracker none: LIVECORE_FORCE_TRACKING=none: every page is copied in the stop'
+	lc_assert_nothing_left "$pid"
+	# a filter (any: a clone is injected as userfaultfd is), and nothing to
+	# suspend it with
+	lc_require_root
+	LC_TARGET_RUNNER="$LIVECORE_BUILD/targets/lc-seccomp-run kill" \
+		lc_start_program "$FORKEE" "$T/info2" --threads 1
+	pid=$LC_STARTED_PID
+	LIVECORE_TEST_NO_TRACKER=1 run -0 --separate-stderr setpriv --bounding-set -sys_admin -- \
+		livecore.sh "$pid" "$T/c.core"
+	assert_regex "$stderr" "no dirty tracking \(LIVECORE_TEST_NO_TRACKER: .*; no clone: process under seccomp, CAP_SYS_ADMIN not held"
+	refute_regex "$stderr" 'a copy-on-write clone'
+	kill -0 "$pid"
+	lc_assert_nothing_left "$pid"
+}
+
+@test "fork: a process under a seccomp filter is cloned with its filter suspended around the injected calls (CAP_SYS_ADMIN), keeps its filter and lives on" {
+	lc_require_root
+	LC_TARGET_RUNNER="$LIVECORE_BUILD/targets/lc-seccomp-run kill" \
+		lc_start_program "$FORKEE" "$T/info" --threads 2
+	pid=$LC_STARTED_PID
+	run -0 --separate-stderr livecore.sh -T fork "$pid" "$T/f.core"
+	assert_regex "$stderr" 'a copy-on-write clone \(fork\) made in'
+	a=$(lc_info private.addr "$T/info")
+	assert_equal "$(word "$T/f.core" $((a + 8192)) 2)" "$(pattern $((a + 8192)) 2)"
+	run -0 awk '$1 == "Seccomp:" { print $2 }' "/proc/$pid/status"
+	assert_output 2
+	kill -0 "$pid"
+	lc_assert_nothing_left "$pid"
+	# without CAP_SYS_ADMIN: refused, nothing stopped
+	run -4 --separate-stderr setpriv --bounding-set -sys_admin -- livecore.sh -T fork "$pid" "$T/g.core"
+	assert_regex "$stderr" "lc-freeze: cannot clone process $pid: process under seccomp, CAP_SYS_ADMIN not held"
+	lc_assert_nothing_left "$pid"
+}

@@ -31,7 +31,6 @@
 #include "pagemap.h"
 
 #include <stdbool.h>
-#include <stdint.h>
 
 /* Whether v's pages must be copied from the process inside the stop. */
 bool forked_from_target(const struct manifest_vma *v);
@@ -44,12 +43,5 @@ bool forked_from_target(const struct manifest_vma *v);
 int forked_split(const struct manifest *out, const struct copy_list *plan, struct copy_list *target,
 		 struct copy_list *clone, struct pagemap_runs *target_vmas,
 		 struct pagemap_runs *unverified);
-
-/* The least memory free (limit - usage, 0 when over) in the process's
- * memory cgroup and its ancestors, as /proc/PID/cgroup (proc_dirfd) names
- * them: cgroup v2 (memory.max, memory.current) under /sys/fs/cgroup or
- * /sys/fs/cgroup/unified, v1 (memory.limit_in_bytes, memory.usage_in_bytes)
- * under /sys/fs/cgroup/memory. UINT64_MAX when no limit was found. */
-uint64_t forked_headroom(int proc_dirfd);
 
 #endif

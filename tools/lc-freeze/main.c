@@ -643,54 +643,19 @@ out:
 	return status;
 }
 
-/* Rss, AnonHugePages and Anonymous of the process, in KiB (smaps_rollup,
- * which any process that may ptrace-read it reads; 0444). */
-static int rollup_kib(int proc_dirfd, uint64_t *rss, uint64_t *huge, uint64_t *anon)
-{
-	int fd = openat(proc_dirfd, "smaps_rollup", O_RDONLY | O_CLOEXEC);
-	char *text, *at;
-
-	if (fd < 0)
-		return -1;
-	text = xio_read_fd_all(fd, NULL);
-	close(fd);
-	if (!text)
-		return -1;
-	if ((at = strstr(text, "\nRss:")))
-		*rss = strtoull(at + strlen("\nRss:"), NULL, 10);
-	if ((at = strstr(text, "\nAnonHugePages:")))
-		*huge = strtoull(at + strlen("\nAnonHugePages:"), NULL, 10);
-	if ((at = strstr(text, "\nAnonymous:")))
-		*anon = strtoull(at + strlen("\nAnonymous:"), NULL, 10);
-	free(text);
-	return 0;
-}
-
-/* -T fork, before the stop: the clone's memory cost must fit. While it
- * lives, every page the process writes first is copied, and charged to
- * the process's memory cgroup; at worst (the process rewrites all of its
- * anonymous memory before the copy ends) that is its anonymous memory. A
- * cgroup with less free than that refuses the dump: the process could be
- * killed for memory a dump made it use. */
+/* -T fork and -F, before the stop: the clone's memory cost must fit
+ * (snapshot_refused). */
 static int fork_fits(struct freeze *f, bool quiet)
 {
-	uint64_t rss = 0, huge = 0, anon = 0, free;
+	char why[300];
 
-	if (rollup_kib(f->t.proc_dirfd, &rss, &huge, &anon) < 0) {
-		if (!quiet)
-			log_errno("cannot read /proc/%d/smaps_rollup", (int)f->o.pid);
-		return exit_for_errno(errno);
-	}
-	free = forked_headroom(f->t.proc_dirfd);
-	if (free / 1024 < anon) {
-		(quiet ? log_info : log_error)("process %d: its memory cgroup has %" PRIu64 " MiB free, "
-			"and the pages it writes while its clone lives are copied, up to its %" PRIu64
-			" MiB of anonymous memory: %s", (int)f->o.pid, free >> 20, anon >> 10,
-			quiet ? "no clone, the delta is copied in the stop"
-			      : "-T fork refused (use -T uffd or none)");
-		return EXIT_DENIED;
-	}
-	return EXIT_OK;
+	if (!snapshot_refused(f->t.proc_dirfd, why, sizeof why))
+		return EXIT_OK;
+	if (quiet)
+		log_info("process %d: %s: no clone, the delta is copied in the stop", (int)f->o.pid, why);
+	else
+		log_error("process %d: %s: -T fork refused (use -T uffd or none)", (int)f->o.pid, why);
+	return EXIT_DENIED;
 }
 
 /* -T fork, inside the stop: the clone, and what it does not hold copied
@@ -1028,12 +993,12 @@ static int64_t foresee_pause_us(const struct freeze *f, bool clone)
 	 * dump size of those mappings; with one, the few pages written
 	 * there), the rest is copied after it */
 	if (clone) {
-		uint64_t rss = 0, huge = 0, anon = 0;
+		struct snapshot_rollup r;
 
 		e.clone = true;
-		if (rollup_kib(f->t.proc_dirfd, &rss, &huge, &anon) == 0) {
-			e.clone_small_bytes = (rss > huge ? rss - huge : 0) << 10;
-			e.clone_huge_bytes = huge << 10;
+		if (snapshot_rollup(f->t.proc_dirfd, &r) == 0) {
+			e.clone_small_bytes = r.rss > r.anon_huge ? r.rss - r.anon_huge : 0;
+			e.clone_huge_bytes = r.anon_huge;
 		}
 		for (size_t i = 0; f->copy_all && i < f->in.n_vmas; i++)
 			if (forked_from_target(&f->in.vmas[i]))
@@ -1061,7 +1026,9 @@ static void choose_clone(struct freeze *f)
 {
 	int64_t with_copy = f->tm.estimate_us, with_clone;
 
-	if (!f->can_clone || f->fork || f->held_stopped || f->o.budget_ms < 0 ||
+	/* without a tracker, lc-precopy -T auto chose a clone already where
+	 * one can be made (lc-precopy(1)) */
+	if (!f->can_clone || f->fork || f->copy_all || f->held_stopped || f->o.budget_ms < 0 ||
 	    with_copy <= (int64_t)f->o.budget_ms * 1000)
 		return;
 	with_clone = foresee_pause_us(f, true);

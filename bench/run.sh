@@ -289,7 +289,11 @@ EOF
 		/^# / && $2 != "pass" {
 			for (i = 3; i <= NF; i++) { split($i, kv, "=")
 				if (kv[1] == "us") add($2, kv[2])
-				else if (kv[1] ~ /-us$/) add($2 "-" substr(kv[1], 1, length(kv[1]) - 3), kv[2]) } }
+				else if (kv[1] ~ /-us$/) add($2 "-" substr(kv[1], 1, length(kv[1]) - 3), kv[2])
+				# fork: what the clone made the process copy
+				else if ($2 == "fork" && kv[1] == "duplicated")
+					other = other (other == "" ? "" : ",") "fork-duplicated=" \
+						sprintf("%.0fMiB", kv[2] / 1048576) } }
 		END { printf "%.1f %.2f %.2f %.2f %.1f %d %s\n", v["pause-us"] / 1000, v["seize-us"] / 1000,
 			v["regs-us"] / 1000, v["maps-us"] / 1000, v["delta-us"] / 1000, v["delta-pages"],
 			other == "" ? "-" : other }' "$kept/manifest.freeze")

@@ -237,7 +237,7 @@ while :; do
 	# another pass cannot help a process that writes as fast as a pass
 	# copies (lc-precopy ended the passes so: precopy-end): stop anyway
 	case $(sed -n 's/^# precopy-end reason=\([a-z-]*\).*/\1/p' "$work/manifest.precopy") in
-	not-halving | copy-limit) set -- "$@" -a ;;
+	not-halving | copy-limit | outpaced) set -- "$@" -a ;;
 	*) [ "$budget_explicit" = 1 ] || set -- "$@" -a ;;
 	esac
 	[ -n "$hold_mib" ] && set -- "$@" -M "$hold_mib"
@@ -313,8 +313,8 @@ END {
 	# why the passes ended (lc-precopy(1)), the dirty pages each found,
 	# and the rate the process wrote at against the copy rate of the last pass
 	split("passes:at the pass limit:converged:converged:not-halving:not converging" \
-		":copy-limit:at 1.5x the bytes of pass 1", r, ":")
-	for (i = 1; i < 8; i += 2) reason[r[i]] = r[i + 1]
+		":copy-limit:at 1.5x the bytes of pass 1:outpaced:outpaced (pass 1 ended early)", r, ":")
+	for (i = 1; i < 10; i += 2) reason[r[i]] = r[i + 1]
 	why_end = field(ended, "reason")
 	conv = ended != "" ? sprintf(", %s (dirty pages %s; the process wrote %.1f MB/s, the last pass " \
 		"copied %.1f MB/s)", (why_end in reason) ? reason[why_end] : why_end, dirty,
@@ -328,7 +328,7 @@ END {
 		cause = sprintf("the clone of the process, %.2f ms, and %d pages it does not hold", \
 			field(fork, "clone-us") / 1000, field(freeze, "delta-pages"))
 	else if (delta_ms >= threads_ms && delta_ms >= maps_ms)
-		cause = (why_end == "not-halving" || why_end == "copy-limit") ? \
+		cause = (why_end == "not-halving" || why_end == "copy-limit" || why_end == "outpaced") ? \
 			sprintf("the stop copied %d pages: the process writes about as fast as a pass copies", \
 			field(freeze, "delta-pages")) : \
 			sprintf("the stop copied %d pages written since the last pass", field(freeze, "delta-pages"))

@@ -19,12 +19,15 @@
 # Per row and mode: the pause (min/median/max), lc-freeze's estimate (the
 # median dump's), the passes and why they ended (precopy-end), the bytes
 # copied (passes and stop) against the core's bytes on disk, the delta's
-# bytes held in memory (hold.h), the worst stall. The table goes to
+# bytes held in memory (hold.h), the worst stall. "clone" after why the
+# passes ended: the stop made a clone and the delta came from it (the
+# copied bytes count what was copied from the clone). The table goes to
 # docs/BENCHMARKS.md between the bench-writers markers and to standard
 # output. Root.
 #
 # Environment: BENCH_ROWS (default "rates jvm jvm-thp"), BENCH_RATES,
-# BENCH_MODES (default "uffd none"), BENCH_ROUNDS (default 3), BENCH_OUT
+# BENCH_MODES (default "auto uffd fork none": auto is the default mode,
+# whose stop over the budget makes a clone, lc-freeze -F), BENCH_ROUNDS (default 3), BENCH_OUT
 # (default docs/BENCHMARKS.md), BENCH_DIR (default /var/tmp), LIVECORE_BUILD.
 set -u
 
@@ -32,7 +35,7 @@ prog=bench/writers.sh
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${LIVECORE_BUILD:-$top/build}
 out_md=${BENCH_OUT:-$top/docs/BENCHMARKS.md}
-modes=${BENCH_MODES:-uffd none}
+modes=${BENCH_MODES:-auto uffd fork none}
 rounds=${BENCH_ROUNDS:-3}
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -81,9 +84,11 @@ dump() {
 		FNR == NR && /^# pass / { passes++; bytes += f($0, "bytes") }
 		FNR == NR && /^# precopy-end / { reason = f($0, "reason") }
 		FNR != NR && /^# freeze / { fz = $0 }
+		FNR != NR && /^# fork / { fork = $0; clone = 1 }
 		END {
 			printf "%.1f %.1f %d %s %.0f %.0f %.0f\n", f(fz, "pause-us") / 1000, f(fz, "estimate-us") / 1000,
-				passes, reason == "" ? "-" : reason, (bytes + f(fz, "delta-bytes")) / 1048576,
+				passes, (reason == "" ? "-" : reason) (clone ? ",clone" : ""),
+				(bytes + f(fz, "delta-bytes") + f(fork, "bytes") + f(fork, "late-bytes")) / 1048576,
 				disk_kib / 1024, f(fz, "delta-held") / 1048576 }' \
 		"$kept/manifest.precopy" "$kept/manifest.freeze"
 	rm -rf "$kept" "$work/core"

@@ -33,7 +33,8 @@ struct pass_stats {
 /* Why the passes ended, and what the last look saw (the precopy-end
  * header, lc-manifest(5)). */
 struct precopy_end {
-	const char *reason;         /* passes, converged, not-halving, copy-limit; NULL: none */
+	const char *reason;         /* passes, converged, not-halving, copy-limit, outpaced;
+				     * NULL: none */
 	uint64_t dirty;             /* pages written since the last pass began */
 	uint64_t interval_ms;       /* ... over this long */
 	uint64_t dirty_bps;         /* the process's write rate: dirty bytes a second */
@@ -85,6 +86,8 @@ struct precopy {
 	uint64_t last_peek;                 /* what the last look before a pass found; 0: none */
 	uint64_t first_bytes, copied;       /* pass 1's bytes; all passes' together */
 	uint64_t look_ms;                   /* when the tracker last looked and reset */
+	bool outpaced;                      /* pass 1 ended early: the process wrote faster */
+	uint64_t written_outpaced;          /* ... this many pages meanwhile */
 	struct precopy_end end;
 };
 

@@ -268,9 +268,12 @@ static int64_t us_between(const struct timespec *a, const struct timespec *b)
 	return ((int64_t)b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
 }
 
-int inject_hold_process(struct inject_hold *h, pid_t pid, int task_dirfd, bool cancellable)
+/* tid 0: every thread */
+static int hold(struct inject_hold *h, pid_t pid, pid_t tid, int task_dirfd, bool cancellable)
 {
+	const sigset_t *cancel = cancellable ? &h->cancel : NULL;
 	sigset_t block;
+	int rc;
 
 	sigemptyset(&h->cancel);
 	sigaddset(&h->cancel, SIGINT);
@@ -281,7 +284,9 @@ int inject_hold_process(struct inject_hold *h, pid_t pid, int task_dirfd, bool c
 	sigaddset(&block, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &block, &h->old);
 	ptrace_stop_init(&h->ps, pid, task_dirfd);
-	if (ptrace_stop_all(&h->ps, INJECT_STOP_TIMEOUT_MS, cancellable ? &h->cancel : NULL) < 0) {
+	rc = tid ? ptrace_stop_one(&h->ps, tid, INJECT_STOP_TIMEOUT_MS, cancel)
+		 : ptrace_stop_all(&h->ps, INJECT_STOP_TIMEOUT_MS, cancel);
+	if (rc < 0) {
 		int saved = errno;
 
 		ptrace_stop_free(&h->ps);
@@ -290,6 +295,16 @@ int inject_hold_process(struct inject_hold *h, pid_t pid, int task_dirfd, bool c
 		return -1;
 	}
 	return 0;
+}
+
+int inject_hold_process(struct inject_hold *h, pid_t pid, int task_dirfd, bool cancellable)
+{
+	return hold(h, pid, 0, task_dirfd, cancellable);
+}
+
+int inject_hold_thread(struct inject_hold *h, pid_t pid, pid_t tid, int task_dirfd, bool cancellable)
+{
+	return hold(h, pid, tid, task_dirfd, cancellable);
 }
 
 int64_t inject_release(struct inject_hold *h, int *failed)

@@ -81,6 +81,9 @@ struct inject_hold {
 	struct ptrace_stop ps;
 };
 int inject_hold_process(struct inject_hold *h, pid_t pid, int task_dirfd, bool cancellable);
+/* The same for thread tid of process pid alone (ptrace_stop_one): for a
+ * call any thread may make, the other threads run on. */
+int inject_hold_thread(struct inject_hold *h, pid_t pid, pid_t tid, int task_dirfd, bool cancellable);
 /* Detaches every thread (*failed: how many could not be), the signal mask
  * as it was; returns the stop's length in microseconds. */
 int64_t inject_release(struct inject_hold *h, int *failed);

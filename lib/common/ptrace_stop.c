@@ -505,6 +505,25 @@ fail:
 	return -1;
 }
 
+int ptrace_stop_one(struct ptrace_stop *s, pid_t tid, unsigned timeout_ms, const sigset_t *cancel)
+{
+	struct timespec t0;
+	int saved;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (seize_one(s, tid) < 0 || interrupt_new(s) < 0 ||
+	    wait_for_stops(s, &t0, timeout_ms, cancel) < 0)
+		goto fail;
+	if (s->n && !s->threads[0].gone)
+		return 0;
+	errno = ESRCH;
+fail:
+	saved = errno;
+	ptrace_stop_detach_all(s);
+	errno = saved;
+	return -1;
+}
+
 static int read_regset(pid_t tid, unsigned type, void *buf, size_t *len)
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = *len };

@@ -119,6 +119,11 @@ int ptrace_stop_reserve(struct ptrace_stop *s, size_t threads);
  * thread has been detached again. */
 int ptrace_stop_all(struct ptrace_stop *s, unsigned timeout_ms, const sigset_t *cancel);
 
+/* As ptrace_stop_all, for thread tid alone (and a thread it starts
+ * meanwhile): the other threads run on. ESRCH when it is gone or a zombie
+ * (a leader that called pthread_exit). */
+int ptrace_stop_one(struct ptrace_stop *s, pid_t tid, unsigned timeout_ms, const sigset_t *cancel);
+
 /* Reads every live stopped thread's registers with PTRACE_GETREGSET:
  * NT_PRSTATUS (struct user_regs_struct), NT_PRFPREG (512 bytes) and
  * NT_X86_XSTATE at the size the kernel reports. NT_PRFPREG is the XSAVE

@@ -138,7 +138,11 @@ int snapshot_reap(pid_t ns_pid, pid_t pid, int proc_dirfd, int task_dirfd, int m
 	int rc, failed, saved;
 
 	*reap_us = -1;
-	if (inject_hold_process(&h, pid, task_dirfd, false) < 0)
+	/* any thread of the process may reap its children: one is stopped,
+	 * not all (4000 threads: 53 ms), the leader, else every thread (a
+	 * leader that called pthread_exit is a zombie) */
+	if (inject_hold_thread(&h, pid, pid, task_dirfd, false) < 0 &&
+	    (errno != ESRCH || inject_hold_process(&h, pid, task_dirfd, false) < 0))
 		return -1;
 	rc = inject_at(&h.ps, proc_dirfd, mem_fd, insn, SYS_wait4, args, &ret);
 	saved = errno;

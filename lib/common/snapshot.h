@@ -21,9 +21,9 @@
  *    zombie belongs to its real parent, the process, which is never told
  *    (exit signal 0). snapshot_end therefore kills the child, takes its
  *    death as tracer, and then reaps the zombie in the process itself: a
- *    second ptrace stop in which wait4(child, __WALL) is injected. A
- *    zombie is left only if we are killed between the two; it holds no
- *    memory and the process's ordinary waits never see it.
+ *    second ptrace stop, of one thread, in which wait4(child, __WALL) is
+ *    injected. A zombie is left only if we are killed between the two; it
+ *    holds no memory and the process's ordinary waits never see it.
  *
  * What the child does not hold the stop copies from the process itself
  * (lc-freeze: MAP_SHARED, MADV_DONTFORK, MADV_WIPEONFORK). */
@@ -65,8 +65,9 @@ int snapshot_open(struct snapshot *sn);
 int snapshot_private_bytes(const struct snapshot *sn, uint64_t *bytes);
 
 /* Kills the clone, takes its death, and reaps its zombie in process pid
- * (a stop of every thread: inject_hold_process, with the filter of a
- * process under seccomp suspended as inject_suspend_seccomp says).
+ * (a stop of its leader alone, or of every thread where the leader is a
+ * zombie: inject_hold_thread, with the filter of a process under seccomp
+ * suspended as inject_suspend_seccomp says).
  * *reap_us: that stop's length, -1 if there was none. -1 with errno when
  * the reap failed (the zombie stays until the process exits); the clone
  * is dead in any case. */

@@ -280,7 +280,10 @@ static int one_pass(struct precopy *p, char *err, size_t errlen)
 	src = p->src;
 	if (first && !p->method_forced)
 		src.method = COPY_PROC_MEM;
-	if ((first && p->tracker.mode != TRACK_NONE ? copy_outpaced(p, &src, &plan, &opt, &result)
+	/* uffd alone: its look counts writes to pages it protected; a
+	 * soft-dirty look also counts every page of a mapping made or grown
+	 * since the reset (a heap that grows outpaced pass 1 in the guest) */
+	if ((first && p->tracker.mode == TRACK_UFFD ? copy_outpaced(p, &src, &plan, &opt, &result)
 						    : copy_run(&src, p->stage_fd, &plan.copy, &opt, &result)) < 0) {
 		if (errno == ESRCH)
 			snprintf(err, errlen, "process %d exited during the copy", (int)p->pid);
@@ -381,7 +384,7 @@ static int by_address(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-/* Pass 1 with a tracker, in quarters of its bytes: after each but the
+/* Pass 1 with the uffd tracker, in quarters of its bytes: after each but the
  * last, a look without a reset. A process that wrote since the pass began
  * as many bytes as the pass has copied outpaces it: no later pass can
  * catch up, and the rest of this one would be copied twice (a JVM's

@@ -377,3 +377,23 @@ nothing_of_the_clone() {
 	assert_regex "$stderr" "lc-freeze: cannot clone process $pid: process under seccomp, CAP_SYS_ADMIN not held"
 	lc_assert_nothing_left "$pid"
 }
+
+@test "fork: a process another tracer holds is refused (status 4), nothing stopped, no clone made" {
+	command -v strace >/dev/null || skip "needs: strace"
+	lc_start_program "$FORKEE" "$T/info" --threads 1
+	pid=$LC_STARTED_PID
+	strace -p "$pid" -o /dev/null 3>&- &
+	tracer=$!
+	for _ in $(seq 200); do
+		[ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$pid/status")" != 0 ] && break
+		sleep 0.01
+	done
+	run -4 --separate-stderr livecore.sh -T fork "$pid" "$T/f.core"
+	assert_regex "$stderr" "lc-freeze: process $pid is already traced by process $tracer: nothing was stopped"
+	[ ! -e "$T/f.core" ]
+	run -0 lc_clones_of "$pid"
+	assert_output ""
+	kill "$tracer"
+	wait "$tracer" || true
+	lc_assert_nothing_left "$pid"
+}

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,13 +45,28 @@ static int wait_report(pid_t tid)
 	return WIFSTOPPED(status) ? 1 : 0;
 }
 
-/* A child that must not live: killed, and its death taken as tracer. */
-static void kill_child(pid_t tid)
+/* A child that must not live: killed, and its death taken as tracer.
+ * SIGKILL to another uid's process needs CAP_KILL, which no tool holds (a
+ * tracer is no exception: the clone of a service user's process was left
+ * alive, then a zombie): then, as tracer, the clone is made to call
+ * exit_group at the syscall instruction insn of its [vdso], the kernel's
+ * code, which is all it ever runs. */
+static void kill_child(pid_t tid, uint64_t insn)
 {
-	if (kill(tid, SIGKILL) < 0)
-		return;
+	struct user_regs_struct regs;
+
+	if (kill(tid, SIGKILL) < 0) {
+		if (!insn || ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
+			return;
+		regs.rip = insn;
+		regs.rax = SYS_exit_group;
+		regs.orig_rax = (unsigned long long)-1;
+		regs.rdi = 0;
+		if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0 || ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+			return;
+	}
 	while (wait_report(tid) > 0)
-		;
+		ptrace(PTRACE_CONT, tid, 0, 0);
 }
 
 int snapshot_take(struct snapshot *sn, struct ptrace_stop *s, int proc_dirfd, int mem_fd,
@@ -86,13 +103,14 @@ int snapshot_take(struct snapshot *sn, struct ptrace_stop *s, int proc_dirfd, in
 	}
 	if (rc < 0) {
 		if (child > 0)
-			kill_child(child);
+			kill_child(child, insn);
 		errno = saved;
 		return -1;
 	}
 	sn->clone_us = us_since(&a);
 	sn->tid = child;
 	sn->ns_pid = (pid_t)ret;
+	sn->insn = insn;
 	return 0;
 }
 
@@ -166,7 +184,7 @@ int snapshot_end(struct snapshot *sn, pid_t pid, int proc_dirfd, int task_dirfd,
 	sn->mem_fd = sn->pagemap_fd = -1;
 	if (sn->tid <= 0)
 		return 0;
-	kill_child(sn->tid);
+	kill_child(sn->tid, sn->insn);
 	sn->tid = 0;
 	return snapshot_reap(sn->ns_pid, pid, proc_dirfd, task_dirfd, mem_fd, insn, reap_us);
 }

@@ -41,6 +41,7 @@ struct snapshot {
 	int mem_fd;             /* /proc/TID/mem (snapshot_open); -1 */
 	int pagemap_fd;         /* /proc/TID/pagemap (snapshot_open); -1 */
 	int64_t clone_us;       /* the injected clone */
+	uint64_t insn;          /* the syscall instruction it was made at (kill_child) */
 };
 
 void snapshot_init(struct snapshot *sn);

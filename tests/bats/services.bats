@@ -61,6 +61,19 @@ tool_of() { # DRIVER TOOL
 	lc_assert_nothing_left "$LC_TARGET_PID"
 }
 
+@test "services: -T fork dumps a nobody process (the clone's memory opened with CAP_DAC_READ_SEARCH, then dropped); gdb reads it; no clone is left" {
+	lc_require_root
+	lc_start_target_as nobody --threads 2 --pattern-mib 32 --tls
+	run -0 --separate-stderr env LIVECORE_DEBUG_PRIVILEGES=1 livecore.sh -w "$D" -T fork "$LC_TARGET_PID" "$D/f.core"
+	assert_regex "$stderr" 'a copy-on-write clone \(fork\) made in [0-9.]+ ms of it, [0-9.]+ MiB copied from the clone'
+	# nothing held once the clone is gone
+	assert_regex "$stderr" 'lc-freeze: privileges after the stop: CapInh=0+ CapPrm=0+ CapEff=0+ '
+	lc_assert_nothing_left "$LC_TARGET_PID"
+	core_pattern_good "$D/f.core"
+	run -0 gdb -batch -nx -ex 'thread apply all bt' "$LIVECORE_BUILD/targets/lc-target" "$D/f.core"
+	assert_output --partial "$(lc_info main.func)"
+}
+
 @test "services: SIGKILL of lc-precopy, lc-freeze or lc-elfwrite in a dump of a nobody process leaves no userfaultfd, no registration, no core" {
 	uffd_here || skip "needs: uffd (Linux 6.7+)"
 	lc_start_target_as nobody --threads 2 --pattern-mib 128 --dirty-rate 2000 \

@@ -8,7 +8,8 @@ set -u
 usage() {
 	cat <<'USAGE'
 usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
-                   [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-k] [-q] [-f] PID OUT.core
+                   [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-k] [-q] [-f]
+                   [--no-throttle] PID OUT.core
   -p PASSES          most pre-copy passes (lc-precopy -p)
   -t DIRTY_PCT       stop pre-copying below this dirty share (lc-precopy -t)
   -T TRACKING        auto, soft-dirty, uffd, fork or none (lc-precopy -T)
@@ -31,6 +32,9 @@ usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
   -k                 keep the work directory (manifests, staging, notes)
   -q                 quiet: only errors and the summary line
   -f                 replace OUT if it exists
+  --no-throttle      -T auto: never slow the process down when the pre-copy
+                     passes do not catch up with its writes and no clone of
+                     it can be made (lc-precopy -S)
 USAGE
 }
 
@@ -43,6 +47,12 @@ die() { # status message...
 }
 
 passes='' dirty_pct='' tracking='' budget='' hold_mib='' retries=3 workparent='' keep=0 quiet=0 force=0 niceness=19
+# the one long option, taken out before getopts sees the rest
+throttle=1
+for arg; do
+	shift
+	if [ "$arg" = --no-throttle ]; then throttle=0; else set -- "$@" "$arg"; fi
+done
 while getopts p:t:T:b:r:M:w:n:kqfh opt; do
 	case $opt in
 	p) passes=$OPTARG ;;
@@ -228,6 +238,12 @@ set -- -s "$work/stage" -P $quiet_flag
 [ -n "$passes" ] && set -- "$@" -p "$passes"
 [ -n "$dirty_pct" ] && set -- "$@" -t "$dirty_pct"
 [ -n "$tracking" ] && set -- "$@" -T "$tracking"
+# -T auto, the ladder (livecore(1)): the stop clones the process when
+# over its budget (lc-freeze -F below); where no clone can be made, the
+# pre-copy slows down a process it does not catch up with
+case $tracking in
+'' | auto) [ "$throttle" = 1 ] && [ "$budget" -gt 0 ] && set -- "$@" -S "$budget" -F ;;
+esac
 # shellcheck disable=SC2086 # background is a command prefix
 run "$work/manifest.maps" "$work/manifest.precopy" $background "$LC_PRECOPY" "$@" "$pid" || tool_failed $?
 
@@ -240,6 +256,9 @@ while :; do
 	not-halving | copy-limit | outpaced) set -- "$@" -a ;;
 	*) [ "$budget_explicit" = 1 ] || set -- "$@" -a ;;
 	esac
+	# nor can a pass after the throttle's, which made the passes converge
+	# and goes on until the stop (another would run unthrottled)
+	grep -q '^# throttle ' "$work/manifest.precopy" && set -- "$@" -a
 	[ -n "$hold_mib" ] && set -- "$@" -M "$hold_mib"
 	# -T auto: over the budget, a clone rather than the delta's copy in
 	# the stop (the ladder, livecore(1))
@@ -291,6 +310,7 @@ function field(line, key,    n, i, kv) {
 }
 /^# precopy-end / { ended = $0 }
 /^# budget / { budget = $0 }
+/^# throttle / { throttled = $0 }
 /^# tracking / { tracking = $3 }
 /^# freeze / { freeze = $0 }
 /^# thp-restore / { thp = $0 }
@@ -336,9 +356,13 @@ END {
 		cause = sprintf("%d threads, stopped and read one by one", field(freeze, "threads"))
 	else
 		cause = "the memory map and its final scan"
+	# the stops that slowed the process down so that the passes caught up
+	slowed = throttled != "" ? sprintf(", throttled: %d stops of up to %.1f ms (%.0f ms in all, %d%% of " \
+		"the time at the end)", field(throttled, "stops"), field(throttled, "longest-us") / 1000, \
+		field(throttled, "total-us") / 1000, field(throttled, "duty-pct")) : ""
+	copied = sprintf("%d pre-copy passes (%s)%s%s", passes, tracking, conv, slowed)
 	# a clone (-T fork, or the stop over the budget): the clone, the copy
 	# from it, what it cost the process
-	copied = sprintf("%d pre-copy passes (%s)%s", passes, tracking, conv)
 	if (fork != "")
 		copied = sprintf("%sa copy-on-write clone (fork) made in %.2f ms of it, %.1f MiB copied from " \
 			"the clone in %.2f s while the process ran, duplicating %.1f MiB of its memory",

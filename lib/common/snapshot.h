@@ -100,7 +100,9 @@ uint64_t snapshot_headroom(int proc_dirfd);
  * and charged to its memory cgroup: at worst (it rewrites all of its
  * anonymous memory before the copy ends) its whole anonymous memory, and
  * a cgroup with less free than that could have the process killed for
- * memory a dump made it use. */
+ * memory a dump made it use. LIVECORE_TEST_NO_CLONE in the environment
+ * refuses every clone (the tests and make bench: the ladder's later steps
+ * where a clone could be made). */
 const char *snapshot_refused(int proc_dirfd, char *why, size_t whylen);
 
 #endif

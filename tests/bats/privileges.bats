@@ -17,8 +17,10 @@ CAP_SYS_PTRACE=$((1 << 19))
 CAP_SYS_ADMIN=$((1 << 21))
 CAP_SYS_NICE=$((1 << 23))
 # the bounding sets of lc-precopy and lc-freeze as root
-PRECOPY_BND=$((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE | CAP_SYS_ADMIN))
-FREEZE_BND=$((PRECOPY_BND | CAP_SYS_NICE))
+# CAP_SYS_NICE: lc-precopy's throttle (-S) and lc-freeze's, lc-freeze's
+# collapse of split huge pages
+PRECOPY_BND=$((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE | CAP_SYS_ADMIN | CAP_SYS_NICE))
+FREEZE_BND=$PRECOPY_BND
 
 setup() {
 	load helpers
@@ -127,7 +129,7 @@ start_as() {
 	[[ $(tail -1 "$D/m0") == "end "* ]]
 }
 
-@test "lc-precopy after setup (root, another user's process): nothing held (CAP_SYS_PTRACE alone with uffd), bounding its four, NoNewPrivs" {
+@test "lc-precopy after setup (root, another user's process): nothing held (CAP_SYS_PTRACE alone with uffd), bounding its five, NoNewPrivs" {
 	lc_require_root
 	start_as nobody --vmas 1500
 	lc-maps "$TPID" >"$D/m0"

@@ -25,6 +25,7 @@
 #include "stagemap.h"
 #include "target.h"
 #include "thp.h"
+#include "throttle.h"
 #include "track.h"
 #include "uffd.h"
 #include "xio.h"
@@ -305,6 +306,7 @@ struct freeze {
 	struct copy_result clone_cr;
 	int64_t clone_copy_us, reap_us;
 	uint64_t clone_private, late_bytes;
+	struct throttle throttle;  /* the pre-copy's, from the start to the stop (throttle.h) */
 	int pidfd;              /* uffd with huge pages: the target, for the collapse */
 	struct thp_result thp;
 	bool thp_done;
@@ -400,7 +402,8 @@ static int open_everything(struct freeze *f)
 	if (f->huge.n && (f->pidfd = (int)syscall(SYS_pidfd_open, f->o.pid, 0)) < 0)
 		log_errno("cannot open a pidfd of process %d: the huge pages the tracking splits "
 			  "stay split", (int)f->o.pid);
-	if (f->pidfd >= 0)
+	/* the collapse of huge pages (thp.h); a throttle's real-time thread */
+	if (f->pidfd >= 0 || throttle_duty_of(&f->in, &(unsigned){ 0 }))
 		keep[n_keep++] = CAP_SYS_NICE;
 	/* uffd in a process under seccomp: the close(2) injected in the stop
 	 * (and in a child that inherited the fd) runs with the filter
@@ -790,6 +793,28 @@ static int fork_after_stop(struct freeze *f)
 	return status;
 }
 
+/* The throttle lc-precopy ended at (its header, throttle.h) goes on from
+ * here to the stop, so that a writer the passes caught up with only
+ * slowed down does not run free meanwhile; not for a clone's stop, nor a
+ * process held stopped. Failing to start it costs only a longer stop. */
+static void start_throttle(struct freeze *f)
+{
+	unsigned stop_us, duty = throttle_duty_of(&f->in, &stop_us);
+	sigset_t child;
+
+	if (!duty || f->fork || f->held_stopped)
+		return;
+	/* for good (lc-freeze has no children): the throttle's stops wait
+	 * for SIGCHLD, and one that no thread blocks is discarded */
+	sigemptyset(&child);
+	sigaddset(&child, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &child, NULL);
+	f->throttle.task_dirfd = f->h.task;
+	f->throttle.stop_us = stop_us;
+	if (throttle_set(&f->throttle, duty) < 0)
+		log_errno("cannot go on slowing process %d down until the stop", (int)f->o.pid);
+}
+
 /* Before the stop: memory for the delta lc-freeze foresees (hold.h), as
  * -M and MemAvailable allow. Without a tracker the delta is every page,
  * which goes to the staging file as pass 1 did (O_DIRECT); a process held
@@ -835,6 +860,8 @@ static int stop(struct freeze *f)
 	sigaddset(&blocked, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &blocked, &f->old_mask);
 
+	/* the throttle's last stop ends here: this one follows at once */
+	throttle_end(&f->throttle);
 	ptrace_stop_init(&f->ps, f->o.pid, f->h.task);
 	/* memory for every thread's registers, touched now rather than in
 	 * the stop; without it the stop allocates as it goes */
@@ -974,6 +1001,28 @@ static void restore_huge_pages(struct freeze *f)
  * the threads listed, the records, the staged data (what the scan walks
  * with a tracker; what the stop copies without one), the last pass's
  * dirty pages and the passes' copy rate. */
+/* What the process wrote since lc-precopy's last look (precopy-end's at-ms,
+ * dirty-bps), foreseen at the rate it wrote before it (a throttle going
+ * on meanwhile: at that rate too): bytes, at most `most`. The reservation of
+ * memory for the delta is part of that time (a fast writer's delta: tens
+ * to hundreds of ms). Not after an outpaced pass 1: its look counted every
+ * page it left as well, the pages such a writer writes next. */
+static uint64_t written_since_look(const struct freeze *f, uint64_t most)
+{
+	const char *end = manifest_header_get(&f->in, "precopy-end");
+	struct timespec now;
+	uint64_t at, now_ms, bytes;
+
+	if (!end || !(at = manifest_value_field(end, "at-ms")) || strstr(end, "reason=outpaced"))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	if (now_ms < at || now_ms - at > 600000)
+		return 0;
+	bytes = manifest_value_field(end, "dirty-bps") / 1000 * (now_ms - at);
+	return bytes < most ? bytes : most;
+}
+
 static int64_t foresee_pause_us(const struct freeze *f, bool clone)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1006,6 +1055,10 @@ static int64_t foresee_pause_us(const struct freeze *f, bool clone)
 		return estimate_pause_us(&e);
 	}
 	e.delta_bytes = expected_delta_pages(&f->in, f->copy_all) * f->in.page_size;
+	/* new writes to pages not dirty yet: at most the rest of what is
+	 * staged */
+	if (!f->copy_all && e.scanned_bytes > e.delta_bytes)
+		e.delta_bytes += written_since_look(f, e.scanned_bytes - e.delta_bytes);
 	/* what fits in the memory reserved for it is read at memory's rate */
 	e.held_bytes = e.delta_bytes < f->hold.size ? e.delta_bytes : f->hold.size;
 	e.delta_bytes -= e.held_bytes;
@@ -1128,6 +1181,7 @@ static int write_results(struct freeze *f)
 				    f->held_stopped) < 0 ||
 	    (f->uffd_close_us >= 0 &&
 	     manifest_header_set(&f->out, "uffd-close", "us=%" PRId64, f->uffd_close_us) < 0) ||
+	    throttle_record(&f->throttle, &f->out) < 0 ||
 	    (f->thp_done &&
 	     manifest_header_set(&f->out, "thp-restore",
 				 "split=%" PRIu64 " collapsed=%" PRIu64 " us=%" PRId64, f->thp.split,
@@ -1283,6 +1337,7 @@ int main(int argc, char **argv)
 	copy_result_init(&f.clone_cr);
 	f.reap_us = f.clone_copy_us = -1;
 	f.tm.flush_us = -1;
+	throttle_init(&f.throttle, f.o.pid, -1);
 	capture_init(&f.cap);
 	if ((status = check_inputs(&f)) != EXIT_OK || (status = open_everything(&f)) != EXIT_OK)
 		goto out;
@@ -1295,11 +1350,15 @@ int main(int argc, char **argv)
 	f.state = f.t.stat.state;
 	f.held_stopped = target_stopped(&f.t);
 	capture_prepare(&f.cap, f.h.task);
+	/* (the state is read: the throttle's stops would show as 't') */
+	start_throttle(&f);
 	reserve_hold(&f);
 	if (f.fork && !f.held_stopped && (status = fork_fits(&f, false)) != EXIT_OK)
 		goto out;
 	f.tm.estimate_us = foresee_pause_us(&f, f.fork);
 	choose_clone(&f);
+	/* tests: time for the throttle to make stops of its own here */
+	(void)test_delay("LIVECORE_TEST_PRESTOP_DELAY_MS", &(sigset_t){ 0 });
 	status = stop(&f);
 	if (f.uffd_close_us >= 0)
 		uffd_release_children_of(&f);
@@ -1333,6 +1392,7 @@ int main(int argc, char **argv)
 	cli_report_privileges("after the stop");
 	status = write_results(&f);
 out:
+	throttle_end(&f.throttle);
 	if (f.stopped)
 		ptrace_stop_detach_all(&f.ps);
 	if (status != EXIT_OK && f.notes.temp_path)

@@ -87,8 +87,17 @@ int cover_update(struct precopy *p, struct pagemap_runs *new_holes, struct pagem
 	}
 	if (n && !(covered = calloc(n, sizeof *covered)))
 		goto out;
-	if (n && track_cover(&p->tracker, vmas, n, covered, stop_us) < 0)
-		goto out;
+	/* the registration stops the process itself: not while the
+	 * throttle holds it (throttle.h) */
+	if (n) {
+		int rc;
+
+		throttle_pause(p->throttle);
+		rc = track_cover(&p->tracker, vmas, n, covered, stop_us);
+		throttle_resume(p->throttle);
+		if (rc < 0)
+			goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t s = vmas[i].start, e = vmas[i].end;
 

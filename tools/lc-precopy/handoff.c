@@ -33,6 +33,13 @@ static struct release_info {
 	int target_fd;          /* -1: nothing to release */
 } to_release = { .target_fd = -1 };
 
+static void (*before_release)(void);
+
+void handoff_before_release(void (*fn)(void))
+{
+	before_release = fn;
+}
+
 void handoff_release(void)
 {
 	bool closed;
@@ -41,6 +48,8 @@ void handoff_release(void)
 
 	if (fd < 0)
 		return;
+	if (before_release)
+		before_release();
 	to_release.target_fd = -1;
 	if (uffd_release(to_release.pid, to_release.proc_dirfd, to_release.task_dirfd,
 			 to_release.mem_fd, fd, &closed, &us) < 0)

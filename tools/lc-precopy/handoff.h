@@ -28,8 +28,11 @@ int handoff_start(const struct handoff_target *t, const struct manifest *in, boo
 		  bool asked, enum track_mode *mode, int *fd, char *header, size_t headerlen,
 		  char *why, size_t whylen);
 
-/* Closes the target's fd there, if one is pending (on failure). */
+/* Closes the target's fd there, if one is pending (on failure), after
+ * calling the function handoff_before_release set (the throttle's end:
+ * the release's stop needs every thread detached). */
 void handoff_release(void);
+void handoff_before_release(void (*fn)(void));
 
 /* With an fd pending, SIGINT, SIGTERM and SIGHUP go to a thread of their
  * own (blocked everywhere else) that releases it, calls cleanup and exits

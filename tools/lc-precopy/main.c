@@ -11,6 +11,7 @@
 #include "manifest.h"
 #include "pagemap.h"
 #include "passes.h"
+#include "throttle.h"
 #include "progress.h"
 #include "snapshot.h"
 #include "stage.h"
@@ -45,7 +46,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: lc-precopy -s STAGE [-c] [-T auto|soft-dirty|uffd|fork|none] [-p MAXPASSES]\n"
-		"                  [-t DIRTY_PCT] [-j WORKERS] [-q] [-P] [-g] PID < MANIFEST > MANIFEST\n"
+		"                  [-t DIRTY_PCT] [-j WORKERS] [-q] [-P] [-S BUDGET_MS [-F]] [-g] PID < MANIFEST > MANIFEST\n"
 		"  -s STAGE      create the staging file STAGE (0600; never an existing file)\n"
 		"  -c            continue: STAGE exists and MANIFEST is one lc-precopy wrote for it;\n"
 		"                run more passes with its tracker, append new extents\n"
@@ -61,6 +62,11 @@ static void usage(FILE *out)
 		"  -q            no progress line\n"
 		"  -P            with the parent: its death is an interrupt (SIGTERM: the\n"
 		"                userfaultfd is closed in PID, STAGE removed)\n"
+		"  -S MS         slow the process down (a throttle: brief ptrace stops) when\n"
+		"                the passes do not catch up with its writes and copying them\n"
+		"                in the stop would take longer than MS milliseconds (uffd)\n"
+		"  -F            with -S: not where a clone of the process can be made (the\n"
+		"                stop makes one when over its budget: lc-freeze -F)\n"
 		"  -g            at a niceness above 0: a session, so a scheduling group\n"
 		"                (autogroup), of its own at that niceness, which then\n"
 		"                counts against other sessions' tasks too\n"
@@ -77,6 +83,8 @@ struct options {
 	unsigned max_passes, dirty_pct, workers;
 	bool quiet, resume, tracking_given, with_parent, own_group;
 	bool fork;              /* -T fork: no tracker, no pass */
+	unsigned throttle_ms;   /* -S: the pause budget; 0: no throttle */
+	bool clone_over_budget; /* -F: the stop clones when over its budget */
 	int release_fd;         /* -R: -1 when not given */
 	pid_t pid;
 };
@@ -136,13 +144,22 @@ static int parse_options(int argc, char **argv, struct options *o)
 	o->dirty_pct = DIRTY_PCT_BY_MODE;
 	o->workers = 0;
 	o->release_fd = -1;
-	while ((c = getopt(argc, argv, "s:cT:p:t:j:qPgR:h")) != -1) {
+	while ((c = getopt(argc, argv, "s:cT:p:t:j:qPgS:FR:h")) != -1) {
 		switch (c) {
 		case 'P':
 			o->with_parent = true;
 			break;
 		case 'g':
 			o->own_group = true;
+			break;
+		case 'S':
+			if (number(optarg, 1, 1u << 20, &o->throttle_ms) < 0) {
+				log_error("bad pause budget \"%s\" (want milliseconds, 1 or more)", optarg);
+				return -1;
+			}
+			break;
+		case 'F':
+			o->clone_over_budget = true;
 			break;
 		case 'R': {
 			unsigned fd;
@@ -333,29 +350,38 @@ static int copy_method_forced(enum copy_method *out, bool *forced)
 	return -1;
 }
 
+/* Why a clone of the process could not be made in the stop (NULL: it can):
+ * it cannot be injected (seccomp without CAP_SYS_ADMIN, as for uffd), or
+ * the memory cgroup has no room for what it may duplicate (snapshot.h). */
+static const char *clone_refused(const struct target *t, char *no, size_t len)
+{
+	const char *refused;
+	bool suspend;
+
+	/* smaps_rollup of another uid's process: ptrace read access */
+	if (!(refused = uffd_seccomp_refuse(t->status.seccomp, &suspend))) {
+		caps_raise();
+		refused = snapshot_refused(t->proc_dirfd, no, len);
+		caps_lower();
+	}
+	return refused;
+}
+
 /* -T auto where no tracker works: a clone in the stop (-T fork) is a far
  * shorter pause than copying every page there (the clone copies page
  * tables: about 14 ms a GiB of 4 KiB pages here, against 600 ms a GiB for
- * the copy), unless it cannot be injected (seccomp without CAP_SYS_ADMIN,
- * as for uffd) or the memory cgroup has no room for what it may
- * duplicate (snapshot.h). Not when LIVECORE_FORCE_TRACKING=none forces
- * the fallback itself. why gets the reason either way. */
+ * the copy), unless one cannot be made (clone_refused). Not when
+ * LIVECORE_FORCE_TRACKING=none forces the fallback itself. why gets the
+ * reason either way. */
 static void auto_fork(const struct target *t, char *why, size_t whylen, bool *fork)
 {
 	const char *force = getenv("LIVECORE_FORCE_TRACKING"), *refused;
 	size_t n = strlen(why);
 	char no[300];
-	bool suspend;
 
 	if (force && *force)
 		return;
-	/* smaps_rollup of another uid's process: ptrace read access */
-	if (!(refused = uffd_seccomp_refuse(t->status.seccomp, &suspend))) {
-		caps_raise();
-		refused = snapshot_refused(t->proc_dirfd, no, sizeof no);
-		caps_lower();
-	}
-	if (refused) {
+	if ((refused = clone_refused(t, no, sizeof no))) {
 		snprintf(why + n, whylen - n, "; no clone: %s", refused);
 		return;
 	}
@@ -400,15 +426,28 @@ static int resume_mode(const struct manifest *in, enum track_mode *mode)
 	return EXIT_OK;
 }
 
+/* The throttle (throttle.h): ended before the userfaultfd is released on
+ * an interrupt or a failure (handoff.c), by whichever thread does it. */
+static struct throttle throttle;
+
+static void end_throttle(void)
+{
+	throttle_end(&throttle);
+}
+
 int main(int argc, char **argv)
 {
 	int opened;
 	static const cap_value_t needed[] = { CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_DAC_OVERRIDE,
-					      CAP_SYS_ADMIN };
+					      CAP_SYS_ADMIN, CAP_SYS_NICE };
 	/* CAP_SYS_ADMIN only for a process under seccomp with uffd, and
 	 * only permitted: in force alone for the PTRACE_SETOPTIONS that
-	 * suspends the filter around an injected call (inject.h) */
+	 * suspends the filter around an injected call (inject.h);
+	 * CAP_SYS_NICE only for a throttle, and only permitted: its thread
+	 * takes a real-time priority with it (throttle.h) */
 	static const cap_value_t ptrace_admin[] = { CAP_SYS_PTRACE, CAP_SYS_ADMIN };
+	cap_value_t keep[3] = { CAP_SYS_PTRACE };
+	int n_keep = 1;
 	struct options o = { 0 };
 	struct sources src = { -1, -1, -1, -1, -1, -1 };
 	pid_t parent = getppid(); /* -P: who started us */
@@ -423,13 +462,13 @@ int main(int argc, char **argv)
 	char err[512], why[400], uffd_header[96] = "";
 	int uffd_fd = -1;
 	bool uffd_announced = false; /* its header written already */
-	bool held_stopped;
+	bool held_stopped, may_throttle = false;
 	const char *not_dumpable;
 	sigset_t interrupts;
 	int stage_fd, status = EXIT_FAILURE_IO;
 
 	log_init(argv[0]);
-	if (caps_init(needed, 4) < 0) {
+	if (caps_init(needed, 5) < 0) {
 		log_errno("cannot set up capabilities");
 		return EXIT_FAILURE_IO;
 	}
@@ -449,6 +488,17 @@ int main(int argc, char **argv)
 	sigaddset(&interrupts, SIGTERM);
 	sigaddset(&interrupts, SIGHUP);
 	sigprocmask(SIG_BLOCK, &interrupts, NULL);
+	{
+		sigset_t child;
+
+		/* for good: the throttle's stops wait for SIGCHLD (one that no
+		 * thread blocks is discarded at once), and we have no children */
+		sigemptyset(&child);
+		sigaddset(&child, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &child, NULL);
+	}
+	throttle_init(&throttle, o.pid, -1);
+	handoff_before_release(end_throttle);
 	if (copy_method_forced(&method, &method_forced) < 0)
 		return EXIT_USAGE;
 
@@ -503,6 +553,15 @@ int main(int argc, char **argv)
 	} else if (mode == TRACK_NONE && o.tracking == TRACK_REQUEST_AUTO) {
 		auto_fork(&t, why, sizeof why, &o.fork);
 	}
+	/* the ladder (livecore(1)): the throttle with uffd (soft-dirty's own
+	 * stops would meet its), not for -c's one pass, and not where the
+	 * stop will clone the process instead (-F); asked now, while reading
+	 * smaps_rollup may still raise a capability */
+	if (mode == TRACK_UFFD && o.throttle_ms && !o.resume) {
+		char no[300];
+
+		may_throttle = !o.clone_over_budget || clone_refused(&t, no, sizeof no);
+	}
 
 	if (!method_forced)
 		method = mode == TRACK_NONE ? COPY_PROC_MEM : COPY_PROCESS_VM_READV;
@@ -518,11 +577,15 @@ int main(int argc, char **argv)
 	/* From here on the copy needs nothing (pread on the open mem fd), or
 	 * CAP_SYS_PTRACE alone: for process_vm_readv on another uid's target,
 	 * which the kernel checks on every call, and for soft-dirty's
-	 * micro-stop around each scan and reset (PTRACE_SEIZE). */
+	 * micro-stop around each scan and reset (PTRACE_SEIZE); and those
+	 * named above, permitted only. */
+	if (mode == TRACK_UFFD && t.status.seccomp > 0)
+		keep[n_keep++] = CAP_SYS_ADMIN;
+	if (may_throttle)
+		keep[n_keep++] = CAP_SYS_NICE;
 	if (method == COPY_PROC_MEM && mode == TRACK_NONE
 		    ? caps_drop_all() < 0 || caps_verify_none() < 0
-		    : caps_keep(ptrace_admin, mode == TRACK_UFFD && t.status.seccomp > 0 ? 2 : 1,
-				ptrace_admin, 1) < 0) {
+		    : caps_keep(keep, n_keep, ptrace_admin, 1) < 0) {
 		log_errno("cannot drop capabilities");
 		return EXIT_FAILURE_IO;
 	}
@@ -646,6 +709,12 @@ int main(int argc, char **argv)
 		p.uffd_header = uffd_header;
 	}
 	p.tracked_known = !o.resume;
+	throttle.task_dirfd = src.task;
+	throttle.own_group = o.own_group;
+	if (may_throttle)
+		p.throttle = &throttle;
+	p.throttle_budget_us = (int64_t)o.throttle_ms * 1000;
+	throttle_set_budget(&throttle, o.throttle_ms);
 	/* -t given: that share alone says when the passes have converged */
 	p.converged_bytes = p.dirty_pct == DIRTY_PCT_BY_MODE ? PRECOPY_CONVERGED_BYTES : 0;
 	if (p.dirty_pct == DIRTY_PCT_BY_MODE)

@@ -1,4 +1,5 @@
 #include "passes.h"
+#include "estimate.h"
 #include "cover.h"
 #include "delta.h"
 #include "dumprule.h"
@@ -22,7 +23,7 @@
  * has them (a manifest run through lc-precopy before) loses the old ones. */
 static const char *const owned_keys[] = { "tracking", "stop-copy", "pass", "stage-end",
 					  "unreadable", "uffd", "target", "thp", "shared-tracked",
-					  "tracking-fallback", "precopy-end" };
+					  "tracking-fallback", "precopy-end", "throttle" };
 
 void precopy_init(struct precopy *p, unsigned page_size)
 {
@@ -374,6 +375,34 @@ out:
 	return rc;
 }
 
+/* A process the passes are losing to, whose dirty pages (so far) the stop
+ * would copy in longer than the budget (the model of estimate.h: the
+ * delta read into memory touched before the stop), is slowed down one
+ * step more (throttle.h): false when there is no throttle, it may go no
+ * further, or the stop needs no help. */
+static bool throttle_more(struct precopy *p, uint64_t dirty_pages)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct estimate_inputs e = {
+		.held_bytes = dirty_pages * p->page_size,
+		.cpus = cpus < 1 ? 1u : (unsigned)cpus,
+	};
+	unsigned duty;
+
+	if (!p->throttle || atomic_load(&p->throttle->error) ||
+	    estimate_pause_us(&e) <= p->throttle_budget_us)
+		return false;
+	duty = atomic_load(&p->throttle->duty_pct);
+	if (duty >= THROTTLE_MAX_PCT)
+		return false;
+	return throttle_set(p->throttle, duty ? duty + THROTTLE_STEP_PCT : THROTTLE_FIRST_PCT) == 0;
+}
+
+static bool throttling(const struct precopy *p)
+{
+	return p->throttle && atomic_load(&p->throttle->duty_pct) > 0 && !atomic_load(&p->throttle->error);
+}
+
 /* The quarters pass 1 is copied in (copy_outpaced). */
 #define OUTPACED_PARTS 4u
 
@@ -390,7 +419,8 @@ static int by_address(const void *a, const void *b)
  * catch up, and the rest of this one would be copied twice (a JVM's
  * allocators rewrite its heap within one pass: 2.0 times the core's bytes
  * copied where the issue asks 1.5). The rest is left dirty (taken out of
- * the plan's read addresses), for the stop, and p->outpaced set. */
+ * the plan's read addresses), for the stop, and p->outpaced set; or,
+ * where a throttle may slow the process down, it is, and the pass goes on. */
 static int copy_outpaced(struct precopy *p, const struct copy_source *src, struct stagemap_plan *plan,
 			 const struct copy_options *opt, struct copy_result *result)
 {
@@ -435,7 +465,9 @@ static int copy_outpaced(struct precopy *p, const struct copy_source *src, struc
 			break;
 		if (track_peek(&p->tracker, &p->watched, &written) < 0)
 			goto out;
-		if (written * p->page_size >= done) {
+		/* (one step of the throttle a pass: later passes take more) */
+		if (written * p->page_size >= done && !throttling(p) &&
+		    !throttle_more(p, written + (total - done) / p->page_size)) {
 			struct copy_list left;
 			struct pagemap_runs addrs;
 
@@ -489,7 +521,9 @@ static uint64_t per_second(uint64_t bytes, uint64_t ms)
  * a second), and while the bytes
  * copied, with what that pass and the stop would copy, stay within 1.5x
  * the first pass's (a fast writer: the JVM of issue 26 made 4-8 passes
- * copy 2-3x the core before this rule). */
+ * copy 2-3x the core before this rule). A dirty set that does not halve
+ * slows the process down one step more where a throttle may (throttle.h),
+ * and the passes go on. */
 static int another_pass(struct precopy *p, bool *more)
 {
 	const struct pass_stats *last = &p->pass[p->n_pass - 1];
@@ -500,25 +534,37 @@ static int another_pass(struct precopy *p, bool *more)
 		return -1;
 	bytes = estimate * p->page_size;
 	p->end.dirty = estimate;
-	p->end.interval_ms = now_ms() - p->look_ms;
+	p->end.at_ms = now_ms();
+	p->end.interval_ms = p->end.at_ms - p->look_ms;
 	p->end.dirty_bps = per_second(bytes, p->end.interval_ms);
 	p->end.copy_bps = per_second(last->bytes, last->ms);
-	if (p->n_pass >= p->max_passes)
+	if (p->n_pass >= p->max_passes) {
 		p->end.reason = "passes";
-	else if ((p->converged_bytes && bytes <= p->converged_bytes) ||
-		 estimate * 100 < (uint64_t)p->dirty_pct * p->first_dirty)
+	} else if ((p->converged_bytes && bytes <= p->converged_bytes) ||
+		   estimate * 100 < (uint64_t)p->dirty_pct * p->first_dirty) {
 		p->end.reason = "converged";
-	else if (2 * estimate > (p->last_peek ? p->last_peek : p->last_dirty))
-		p->end.reason = "not-halving";
-	else if (2 * (p->copied + 2 * bytes) > 3 * p->first_bytes)
-		p->end.reason = "copy-limit";
-	else
+	} else if (2 * estimate > (p->last_peek ? p->last_peek : p->last_dirty)) {
+		/* losing: slow the process down (more) and pass again, as
+		 * long as the throttle may go further */
+		if (throttle_more(p, estimate))
+			*more = true;
+		else
+			p->end.reason = "not-halving";
+	} else if (!throttling(p) && 2 * (p->copied + 2 * bytes) > 3 * p->first_bytes) {
+		/* (a throttled process is being caught up with: its passes
+		 * copy more, and the stop less) */
+		if (throttle_more(p, estimate))
+			*more = true;
+		else
+			p->end.reason = "copy-limit";
+	} else {
 		*more = true;
+	}
 	p->last_peek = estimate;
 	return 0;
 }
 
-int precopy_run(struct precopy *p, char *err, size_t errlen)
+static int run_passes(struct precopy *p, char *err, size_t errlen)
 {
 	struct stat st;
 	bool more = true;
@@ -537,7 +583,8 @@ int precopy_run(struct precopy *p, char *err, size_t errlen)
 		const struct pass_stats *first = &p->pass[0];
 
 		p->end.reason = "outpaced";
-		p->end.interval_ms = now_ms() - p->look_ms;
+		p->end.at_ms = now_ms();
+	p->end.interval_ms = p->end.at_ms - p->look_ms;
 		p->end.dirty_bps = per_second(p->written_outpaced * p->page_size, p->end.interval_ms);
 		p->end.copy_bps = per_second(first->bytes, first->ms);
 		more = false;
@@ -561,6 +608,17 @@ int precopy_run(struct precopy *p, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int precopy_run(struct precopy *p, char *err, size_t errlen)
+{
+	int rc = run_passes(p, err, errlen), saved = errno;
+
+	/* the process runs free from here: lc-freeze's stop comes next */
+	if (p->throttle)
+		throttle_end(p->throttle);
+	errno = saved;
+	return rc;
 }
 
 int precopy_annotate(const struct precopy *p, struct manifest *out)
@@ -639,8 +697,11 @@ int precopy_annotate(const struct precopy *p, struct manifest *out)
 	if (p->end.reason &&
 	    manifest_header_add(out, "precopy-end",
 				"reason=%s dirty=%" PRIu64 " interval-ms=%" PRIu64 " dirty-bps=%" PRIu64
-				" copy-bps=%" PRIu64 " copied=%" PRIu64, p->end.reason, p->end.dirty,
-				p->end.interval_ms, p->end.dirty_bps, p->end.copy_bps, p->copied) < 0)
+				" copy-bps=%" PRIu64 " at-ms=%" PRIu64 " copied=%" PRIu64, p->end.reason,
+				p->end.dirty, p->end.interval_ms, p->end.dirty_bps, p->end.copy_bps,
+				p->end.at_ms, p->copied) < 0)
+		return -1;
+	if (p->throttle && throttle_record(p->throttle, out) < 0)
 		return -1;
 	if (manifest_header_add(out, "stage-end", "0x%" PRIx64, p->sm.ext.stage_end) < 0)
 		return -1;

@@ -9,6 +9,7 @@
 #include "manifest.h"
 #include "pagemap.h"
 #include "stagemap.h"
+#include "throttle.h"
 #include "track.h"
 
 #include <stdatomic.h>
@@ -39,6 +40,7 @@ struct precopy_end {
 	uint64_t interval_ms;       /* ... over this long */
 	uint64_t dirty_bps;         /* the process's write rate: dirty bytes a second */
 	uint64_t copy_bps;          /* the last pass's copy rate, bytes a second */
+	uint64_t at_ms;             /* when the tracker looked (CLOCK_MONOTONIC) */
 };
 
 struct precopy {
@@ -53,6 +55,10 @@ struct precopy {
 	uint64_t converged_bytes;   /* ... or when this many bytes or fewer are dirty
 				     * (0: -t alone decides) */
 	unsigned workers;
+	struct throttle *throttle;  /* -S (uffd, not -c): slows a process the passes
+				     * do not catch up with (throttle.h); NULL: never */
+	int64_t throttle_budget_us; /* ... when copying its dirty pages in the stop
+				     * would take longer than this */
 	bool resume;                /* -c: continue from the input's staged model */
 	bool held_stopped;          /* every thread is stopped (SIGSTOP): no pass at all */
 	bool fork;                  /* -T fork: no pass; lc-freeze copies its clone */

@@ -10,8 +10,8 @@
  * the copy rate this dump's passes measured. The per-unit costs are the
  * ones measured on this project's 2-CPU machines (Linux 6.18); the copy
  * rate and the sizes are this dump's own. */
-#ifndef LC_FREEZE_ESTIMATE_H
-#define LC_FREEZE_ESTIMATE_H
+#ifndef LC_ESTIMATE_H
+#define LC_ESTIMATE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -815,6 +815,28 @@ static void start_throttle(struct freeze *f)
 		log_errno("cannot go on slowing process %d down until the stop", (int)f->o.pid);
 }
 
+/* What the process wrote since lc-precopy's last look (precopy-end's at-ms,
+ * dirty-bps), foreseen at the rate it wrote before it (a throttle going
+ * on meanwhile: at that rate too): bytes, at most `most`. The reservation of
+ * memory for the delta is part of that time (a fast writer's delta: tens
+ * to hundreds of ms). Not after an outpaced pass 1: its look counted every
+ * page it left as well, the pages such a writer writes next. */
+static uint64_t written_since_look(const struct freeze *f, uint64_t most)
+{
+	const char *end = manifest_header_get(&f->in, "precopy-end");
+	struct timespec now;
+	uint64_t at, now_ms, bytes;
+
+	if (!end || !(at = manifest_value_field(end, "at-ms")) || strstr(end, "reason=outpaced"))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	if (now_ms < at || now_ms - at > 600000)
+		return 0;
+	bytes = manifest_value_field(end, "dirty-bps") / 1000 * (now_ms - at);
+	return bytes < most ? bytes : most;
+}
+
 /* Before the stop: memory for the delta lc-freeze foresees (hold.h), as
  * -M and MemAvailable allow. Without a tracker the delta is every page,
  * which goes to the staging file as pass 1 did (O_DIRECT); a process held
@@ -822,12 +844,16 @@ static void start_throttle(struct freeze *f)
 static void reserve_hold(struct freeze *f)
 {
 	uint64_t want = expected_delta_pages(&f->in, false) * f->in.page_size, cap;
+	uint64_t staged = pagemap_runs_pages(&f->sm.data, f->in.page_size) * f->in.page_size;
 	long mib = f->o.hold_mib >= 0 ? f->o.hold_mib : HOLD_DEFAULT_MAX_MIB;
 	uint64_t avail_kib = 0;
 	char *meminfo, *at;
 
 	if (f->copy_all || f->held_stopped || want == 0 || mib == 0)
 		return;
+	/* and what it wrote since the last look, until now */
+	if (staged > want)
+		want += written_since_look(f, staged - want);
 	want = want + want / 2 + HOLD_SLACK_BYTES;
 	cap = (uint64_t)mib << 20;
 	if (f->o.hold_mib < 0 && (meminfo = xio_read_path_all("/proc/meminfo", NULL))) {
@@ -1001,28 +1027,6 @@ static void restore_huge_pages(struct freeze *f)
  * the threads listed, the records, the staged data (what the scan walks
  * with a tracker; what the stop copies without one), the last pass's
  * dirty pages and the passes' copy rate. */
-/* What the process wrote since lc-precopy's last look (precopy-end's at-ms,
- * dirty-bps), foreseen at the rate it wrote before it (a throttle going
- * on meanwhile: at that rate too): bytes, at most `most`. The reservation of
- * memory for the delta is part of that time (a fast writer's delta: tens
- * to hundreds of ms). Not after an outpaced pass 1: its look counted every
- * page it left as well, the pages such a writer writes next. */
-static uint64_t written_since_look(const struct freeze *f, uint64_t most)
-{
-	const char *end = manifest_header_get(&f->in, "precopy-end");
-	struct timespec now;
-	uint64_t at, now_ms, bytes;
-
-	if (!end || !(at = manifest_value_field(end, "at-ms")) || strstr(end, "reason=outpaced"))
-		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-	if (now_ms < at || now_ms - at > 600000)
-		return 0;
-	bytes = manifest_value_field(end, "dirty-bps") / 1000 * (now_ms - at);
-	return bytes < most ? bytes : most;
-}
-
 static int64_t foresee_pause_us(const struct freeze *f, bool clone)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -485,8 +485,12 @@ static int copy_outpaced(struct precopy *p, const struct copy_source *src, struc
 				if (pagemap_runs_append(&addrs, left.range[k].addr,
 							left.range[k].addr + left.range[k].len) < 0)
 					rc = -2;
-			/* what the stop has to copy: the rest, and what was written */
+			/* what the stop has to copy: the rest, and what was
+			 * written, which the rest may hold too: at most every page
+			 * of the pass (a writer that rewrote it all counted 2x) */
 			p->end.dirty = written + copy_list_bytes(&left) / p->page_size;
+			if (p->end.dirty > total / p->page_size)
+				p->end.dirty = total / p->page_size;
 			if (rc == -1)
 				rc = runs_subtract_into(&plan->read_addrs, &addrs);
 			else

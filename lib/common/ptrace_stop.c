@@ -1,4 +1,5 @@
 #include "ptrace_stop.h"
+#include "caps.h"
 #include "procfs.h"
 #include "xio.h"
 
@@ -7,6 +8,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,6 +478,42 @@ static int by_tid_leader_first(const void *a, const void *b, void *pid)
 	return (ta > tb) - (ta < tb);
 }
 
+/* The calling thread at SCHED_FIFO 1 (s->realtime, CAP_SYS_NICE raised for
+ * the call alone); true when it was, for realtime_leave. */
+static bool realtime_enter(const struct ptrace_stop *s)
+{
+	struct sched_param prio = { .sched_priority = 1 };
+	bool done;
+
+	if (!s->realtime || sched_getscheduler(0) != SCHED_OTHER || caps_raise_one(CAP_SYS_NICE) < 0)
+		return false;
+	done = sched_setscheduler(0, SCHED_FIFO, &prio) == 0;
+	caps_lower_one(CAP_SYS_NICE);
+	return done;
+}
+
+/* Back to SCHED_OTHER (no privilege needed to lower it). */
+static void realtime_leave(bool entered)
+{
+	struct sched_param prio = { .sched_priority = 0 };
+	int saved = errno;
+
+	if (entered)
+		(void)sched_setscheduler(0, SCHED_OTHER, &prio);
+	errno = saved;
+}
+
+static int detach_all(struct ptrace_stop *s);
+
+int ptrace_stop_detach_all(struct ptrace_stop *s)
+{
+	bool rt = realtime_enter(s);
+	int rc = detach_all(s);
+
+	realtime_leave(rt);
+	return rc;
+}
+
 int ptrace_stop_all(struct ptrace_stop *s, unsigned timeout_ms, const sigset_t *cancel)
 {
 	struct timespec t0;
@@ -750,7 +788,7 @@ static int detach_unstopped(struct ptrace_stop *s, struct ptrace_thread *t)
 	return ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->pending_signal);
 }
 
-int ptrace_stop_detach_all(struct ptrace_stop *s)
+static int detach_all(struct ptrace_stop *s)
 {
 	int failed = 0;
 

@@ -82,6 +82,14 @@ struct ptrace_stop {
 				      * seize stops nothing) */
 	bool interrupting;      /* first_seize is set */
 	struct timespec last_detach; /* just after the last detach */
+	/* ptrace_stop_detach_all runs at SCHED_FIFO 1 where CAP_SYS_NICE is
+	 * permitted (in force for that call alone): a thread detached wakes
+	 * and would take our CPU before the next PTRACE_DETACH (a throttle's
+	 * stop of 10 ms lasted up to 180 ms; 29 threads of a JVM took 0.7-3.3
+	 * ms to detach, 0.1-0.4 so; 2000 idle threads 10 ms, 5 so). Not the
+	 * seize: there the threads being stopped need the CPUs, and 2000 of
+	 * them took 42-253 ms to stop against 14-16. */
+	bool realtime;
 	/* Tests only: a pause between the threads' PTRACE_SEIZE and their
 	 * PTRACE_INTERRUPT, so that a test can make a signal arrive while
 	 * they are traced but not stopped (a signal-delivery-stop). */

@@ -4,7 +4,6 @@
 #include "ptrace_stop.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <signal.h>
@@ -80,33 +79,17 @@ static void set_group_nice(int nice)
 	}
 }
 
-/* A detach wakes a thread of the process, which then preempts us before
- * we detach the next: a stop of 10 ms lasted 30-180 ms here. The lowest
- * real-time priority (SCHED_FIFO 1) keeps the CPU until every thread is
- * detached; it needs CAP_SYS_NICE, in force for this call alone. This
- * thread mostly sleeps, and its work between sleeps is a few system
- * calls a thread of the process. */
-static bool realtime(void)
-{
-	struct sched_param prio = { .sched_priority = 1 };
-	bool done;
-
-	if (caps_raise_one(CAP_SYS_NICE) < 0)
-		return false;
-	done = sched_setscheduler(0, SCHED_FIFO, &prio) == 0;
-	caps_lower_one(CAP_SYS_NICE);
-	return done;
-}
-
 static void *throttle_main(void *arg)
 {
 	struct throttle *t = arg;
 	int nice = -100;
 
-	/* Without that: while it throttles, the pre-copy's own scheduling
-	 * group (lc-precopy -g at niceness 19) gets the weight of the
-	 * process's; raising it back to 0 needs no privilege. */
-	if (!realtime() && t->own_group && (nice = group_nice()) > 0)
+	/* The stops and detaches run at SCHED_FIFO 1 (ptrace_stop.h,
+	 * realtime), which needs CAP_SYS_NICE. Without it: while it
+	 * throttles, the pre-copy's own scheduling group (lc-precopy -g at
+	 * niceness 19) gets the weight of the process's; raising it back to
+	 * 0 needs no privilege. */
+	if (!caps_permitted(CAP_SYS_NICE) && t->own_group && (nice = group_nice()) > 0)
 		set_group_nice(0);
 
 	while (!atomic_load(&t->quit)) {
@@ -117,6 +100,7 @@ static void *throttle_main(void *arg)
 
 		pthread_mutex_lock(&t->tracing);
 		ptrace_stop_init(&ps, t->pid, t->task_dirfd);
+		ps.realtime = true;
 		if (ptrace_stop_all(&ps, THROTTLE_TIMEOUT_MS, NULL) < 0) {
 			/* every thread was detached again: the process runs on */
 			atomic_store(&t->error, errno ? errno : EIO);

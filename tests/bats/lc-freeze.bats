@@ -480,13 +480,13 @@ stage_matches_memory() {
 	assert_success
 }
 
-@test "capabilities: only CAP_SYS_PTRACE while attached" {
+@test "capabilities: only CAP_SYS_PTRACE in force while attached (CAP_SYS_NICE permitted, for the real-time priority of the seize and the detach)" {
 	lc_require_root
 	lc_start_target
 	precopy "$LC_TARGET_PID"
 	LIVECORE_DEBUG_PRIVILEGES=1 run -0 --separate-stderr \
 		lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
-	[[ $stderr == *"privileges after setup: "*"CapPrm=0000000000080000 CapEff=0000000000080000"* ]]
+	[[ $stderr == *"privileges after setup: "*"CapPrm=0000000000880000 CapEff=0000000000080000"* ]]
 	[[ $stderr == *"NoNewPrivs=1"* ]]
 	# and nothing once the target runs again
 	[[ $stderr == *"privileges after the stop: "*"CapPrm=0000000000000000 CapEff=0000000000000000"* ]]

@@ -17,8 +17,9 @@ CAP_SYS_PTRACE=$((1 << 19))
 CAP_SYS_ADMIN=$((1 << 21))
 CAP_SYS_NICE=$((1 << 23))
 # the bounding sets of lc-precopy and lc-freeze as root
-# CAP_SYS_NICE: lc-precopy's throttle (-S) and lc-freeze's, lc-freeze's
-# collapse of split huge pages
+# CAP_SYS_NICE: the real-time priority of the stops' seize and detach
+# (lc-freeze, the throttle of lc-precopy -S), lc-freeze's collapse of
+# split huge pages
 PRECOPY_BND=$((CAP_SYS_PTRACE | CAP_DAC_READ_SEARCH | CAP_DAC_OVERRIDE | CAP_SYS_ADMIN | CAP_SYS_NICE))
 FREEZE_BND=$PRECOPY_BND
 
@@ -170,9 +171,9 @@ start_as() {
 		lc-maps "$TPID" >"$D/m0"
 		lc-precopy -q -T $mode -s "$D/stage" "$TPID" <"$D/m0" >"$D/m1"
 		grep -q "^# tracking $mode" "$D/m1"
-		# CAP_SYS_NICE only with huge pages to collapse after the dump
-		prm=$CAP_SYS_PTRACE
-		grep -q '^# thp ' "$D/m1" && prm=$((CAP_SYS_PTRACE | CAP_SYS_NICE))
+		# CAP_SYS_NICE permitted, not in force: the seize and the detach
+		# at a real-time priority, the collapse of split huge pages
+		prm=$((CAP_SYS_PTRACE | CAP_SYS_NICE))
 		mkfifo "$D/out"
 		LIVECORE_TEST_STOP_DELAY_MS=3000 lc-freeze -s "$D/stage" -n "$D/notes" "$TPID" <"$D/m1" \
 			>"$D/out" 2>"$D/err" &
@@ -234,7 +235,7 @@ start_as() {
 	BG_PIDS+=("$tool")
 	exec {rd}<"$D/out"
 	lc_wait_state "$TPID" t
-	assert_caps "$tool" "$CAP_SYS_PTRACE" $((CAP_SYS_PTRACE | CAP_SYS_ADMIN)) "$FREEZE_BND"
+	assert_caps "$tool" "$CAP_SYS_PTRACE" $((CAP_SYS_PTRACE | CAP_SYS_ADMIN | CAP_SYS_NICE)) "$FREEZE_BND"
 	wait_wchan "$tool" '*pipe_write*'
 	assert_caps "$tool" 0 0 "$FREEZE_BND"
 	cat <&"$rd" >"$D/m2"

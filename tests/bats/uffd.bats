@@ -480,8 +480,9 @@ anon_huge_kb() { awk '$1 == "AnonHugePages:" { print $2 }' "/proc/$1/smaps_rollu
 	LIVECORE_DEBUG_PRIVILEGES=1 run -0 --separate-stderr \
 		livecore.sh -T uffd -k -w "$BATS_TEST_TMPDIR" "$pid" "$BATS_TEST_TMPDIR/t.core"
 	after=$(anon_huge_kb "$pid")
-	# lc-freeze: CAP_SYS_NICE (bit 23) only permitted through the stop,
-	# in force with CAP_SYS_PTRACE for the collapse, nothing after it
+	# lc-freeze: CAP_SYS_NICE (bit 23) only permitted through the stop
+	# (in force for the seize's and the detach's sched_setscheduler), in
+	# force with CAP_SYS_PTRACE for the collapse, nothing after it
 	assert_regex "$stderr" 'lc-freeze: privileges after setup: CapInh=0+ CapPrm=0000000000880000 CapEff=0000000000080000 '
 	assert_regex "$stderr" 'lc-freeze: privileges after the stop: CapInh=0+ CapPrm=0+ CapEff=0+ '
 	work=$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name '.livecore.*')

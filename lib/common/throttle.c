@@ -84,7 +84,7 @@ static void *throttle_main(void *arg)
 	struct throttle *t = arg;
 	int nice = -100;
 
-	/* The stops and detaches run at SCHED_FIFO 1 (ptrace_stop.h,
+	/* The detaches run at SCHED_FIFO 1 (ptrace_stop.h,
 	 * realtime), which needs CAP_SYS_NICE. Without it: while it
 	 * throttles, the pre-copy's own scheduling group (lc-precopy -g at
 	 * niceness 19) gets the weight of the process's; raising it back to

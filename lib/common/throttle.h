@@ -10,7 +10,7 @@
  * is less), at a duty cycle (the stopped share of the time) that grows
  * with each pass that still does not halve the dirty set, until it does:
  * the process writes slower, the passes converge, and the final stop
- * copies little. Its stops and detaches run at SCHED_FIFO 1 where
+ * copies little. Its detaches run at SCHED_FIFO 1 where
  * CAP_SYS_NICE is permitted (ptrace_stop.h; else its scheduling group at
  * niceness 0): a detach wakes a thread of the process, which would take
  * the CPU before the next. lc-freeze goes on at the duty lc-precopy

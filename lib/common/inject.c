@@ -24,15 +24,10 @@
 
 int inject_find_syscall(int proc_dirfd, int mem_fd, uint64_t *addr)
 {
-	char *maps, *line, *save = NULL;
+	char *maps = xio_read_at_all(proc_dirfd, "maps", NULL), *line, *save = NULL;
 	uint64_t start = 0, end = 0;
-	int fd = openat(proc_dirfd, "maps", O_RDONLY | O_CLOEXEC);
 	int rc = -1;
 
-	if (fd < 0)
-		return -1;
-	maps = xio_read_fd_all(fd, NULL);
-	close(fd);
 	if (!maps)
 		return -1;
 	for (line = strtok_r(maps, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {

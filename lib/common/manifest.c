@@ -137,6 +137,8 @@ uint64_t manifest_value_field(const char *value, const char *key)
 	const char *at;
 
 	snprintf(pattern, sizeof pattern, " %s=", key);
+	if (!strncmp(value, pattern + 1, strlen(pattern + 1)))
+		return strtoull(value + strlen(pattern + 1), NULL, 10);
 	at = strstr(value, pattern);
 	return at ? strtoull(at + strlen(pattern), NULL, 10) : 0;
 }

@@ -92,8 +92,9 @@ int manifest_write_rest(FILE *out, const struct manifest *m, const char *key);
  * the first line with that key (or appends); add always appends (for
  * repeated keys such as "pass"). Both return -1 on ENOMEM. */
 const char *manifest_header_get(const struct manifest *m, const char *key);
-/* The number after " KEY=" in a header's value of KEY=VALUE fields (a pass
- * line, freeze, precopy-end), or 0 when there is none. */
+/* The number after KEY= in a header's value of KEY=VALUE fields (a pass
+ * line, freeze, precopy-end, throttle), KEY its first field or one after a
+ * space; 0 when there is none. */
 uint64_t manifest_value_field(const char *value, const char *key);
 int manifest_header_set(struct manifest *m, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -240,14 +240,9 @@ static uint64_t least_headroom(const char *base, const char *path, const char *l
 
 uint64_t snapshot_headroom(int proc_dirfd)
 {
-	int fd = openat(proc_dirfd, "cgroup", O_RDONLY | O_CLOEXEC);
+	char *text = xio_read_at_all(proc_dirfd, "cgroup", NULL), *line, *save = NULL;
 	uint64_t least = UINT64_MAX;
-	char *text, *line, *save = NULL;
 
-	if (fd < 0)
-		return least;
-	text = xio_read_fd_all(fd, NULL);
-	close(fd);
 	for (line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
 		char *controllers = strchr(line, ':'), *path;
 
@@ -270,14 +265,9 @@ uint64_t snapshot_headroom(int proc_dirfd)
 
 int snapshot_rollup(int proc_dirfd, struct snapshot_rollup *r)
 {
-	int fd = openat(proc_dirfd, "smaps_rollup", O_RDONLY | O_CLOEXEC);
-	char *text, *at;
+	char *text = xio_read_at_all(proc_dirfd, "smaps_rollup", NULL), *at;
 
 	*r = (struct snapshot_rollup){ 0 };
-	if (fd < 0)
-		return -1;
-	text = xio_read_fd_all(fd, NULL);
-	close(fd);
 	if (!text)
 		return -1;
 	if ((at = strstr(text, "\nRss:")))
@@ -295,7 +285,9 @@ const char *snapshot_refused(int proc_dirfd, char *why, size_t whylen)
 	struct snapshot_rollup r;
 	uint64_t free;
 
-	if (getenv("LIVECORE_TEST_NO_CLONE") && *getenv("LIVECORE_TEST_NO_CLONE")) {
+	const char *test = getenv("LIVECORE_TEST_NO_CLONE");
+
+	if (test && *test) {
 		snprintf(why, whylen, "LIVECORE_TEST_NO_CLONE is set");
 		return why;
 	}

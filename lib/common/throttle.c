@@ -180,22 +180,9 @@ void throttle_resume(struct throttle *t)
 		pthread_mutex_unlock(&t->tracing);
 }
 
-/* a throttle header's value, with a space before its first field, which
- * manifest_value_field looks for as it does every other */
-static const char *header_fields(const struct manifest *m, char *buf, size_t len)
-{
-	const char *v = manifest_header_get(m, "throttle");
-
-	if (!v)
-		return NULL;
-	snprintf(buf, len, " %s", v);
-	return buf;
-}
-
 int throttle_record(const struct throttle *t, struct manifest *out)
 {
-	char buf[256];
-	const char *v = header_fields(out, buf, sizeof buf);
+	const char *v = manifest_header_get(out, "throttle");
 	uint64_t stops = atomic_load(&t->stops), total = atomic_load(&t->total_us);
 	uint64_t longest = atomic_load(&t->longest_us);
 	unsigned duty = atomic_load(&t->duty_pct);
@@ -221,8 +208,7 @@ int throttle_record(const struct throttle *t, struct manifest *out)
 
 unsigned throttle_duty_of(const struct manifest *m, unsigned *stop_us)
 {
-	char buf[256];
-	const char *v = header_fields(m, buf, sizeof buf);
+	const char *v = manifest_header_get(m, "throttle");
 
 	if (!v || manifest_value_field(v, "error"))
 		return 0;

@@ -363,12 +363,9 @@ static const char *status_field(const char *text, const char *key)
 
 const char *uffd_refuse(int proc_dirfd)
 {
-	int fd = openat(proc_dirfd, "status", O_RDONLY | O_CLOEXEC);
-	char *text = fd >= 0 ? xio_read_fd_all(fd, NULL) : NULL;
+	char *text = xio_read_at_all(proc_dirfd, "status", NULL);
 	const char *v, *why = NULL;
 
-	if (fd >= 0)
-		close(fd);
 	if (!text)
 		return "its /proc status cannot be read";
 	if ((v = status_field(text, "TracerPid")) && *v != '0')

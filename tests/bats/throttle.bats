@@ -152,6 +152,19 @@ untraced() {
 	assert_output ''
 }
 
+@test "throttle: another user's process (nobody) throttled: its core read by gdb, every thread untraced and running after, nothing left in it" {
+	lc_start_target_as nobody --threads 2 --pattern-mib 32
+	# a quiet target: a throttle step after every pass (LIVECORE_TEST_THROTTLE)
+	LIVECORE_TEST_THROTTLE=1 run -0 --separate-stderr livecore.sh -w "$T" "$LC_TARGET_PID" "$T/n.core"
+	assert_regex "$stderr" 'throttled: [1-9][0-9]* stops of up to'
+	untraced "$LC_TARGET_PID"
+	lc_assert_nothing_left "$LC_TARGET_PID"
+	run -0 gdb -batch -nx -ex 'thread apply all bt' "$LIVECORE_BUILD/targets/lc-target" "$T/n.core"
+	assert_output --partial "$(lc_info main.func)"
+	run -0 lc_core_pagecheck "$T/n.core" "$(lc_info pattern.addr)" $(($(lc_info pattern.size) / 4096))
+	assert_output "good $(($(lc_info pattern.size) / 4096)) bad 0"
+}
+
 @test "throttle: lc-precopy -S keeps CAP_SYS_NICE permitted, not in force (its thread takes a real-time priority with it); lc-freeze keeps it when it goes on throttling" {
 	lc_start_target --pattern-mib 64
 	lc-maps "$LC_TARGET_PID" >"$T/m"

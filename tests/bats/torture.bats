@@ -124,6 +124,17 @@ dump_and_check() {
 	assert_output ""
 }
 
+@test "torture: 5 dumps in the default mode under the throttle (no clone, LIVECORE_TEST_NO_CLONE; a step after every pass, LIVECORE_TEST_THROTTLE) each show one instant; nothing is left traced" {
+	[ "$(id -u)" = 0 ] || skip "needs: root"
+	lc_kernel_has_uffd || skip "needs: uffd (Linux 6.7+)"
+	start_torture
+	LIVECORE_TEST_NO_CLONE=1 LIVECORE_TEST_THROTTLE=1 dump_and_check 5
+	assert_regex "$LAST_DUMP_STDERR" 'throttled: [1-9][0-9]* stops of up to'
+	lc_assert_nothing_left "$TORTURE_PID"
+	run -0 awk '$1 == "TracerPid:" { print $2 }' "/proc/$TORTURE_PID/status"
+	assert_output 0
+}
+
 @test "torture: the checker catches a core that holds zeros or an older generation where data was" {
 	# without this, a checker that accepts everything would pass the tests above
 	start_torture --quiet-after 2

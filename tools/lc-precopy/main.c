@@ -714,6 +714,7 @@ int main(int argc, char **argv)
 	if (may_throttle)
 		p.throttle = &throttle;
 	p.throttle_budget_us = (int64_t)o.throttle_ms * 1000;
+	p.throttle_forced = getenv("LIVECORE_TEST_THROTTLE") != NULL;
 	throttle_set_budget(&throttle, o.throttle_ms);
 	/* -t given: that share alone says when the passes have converged */
 	p.converged_bytes = p.dirty_pct == DIRTY_PCT_BY_MODE ? PRECOPY_CONVERGED_BYTES : 0;

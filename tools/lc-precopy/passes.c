@@ -390,7 +390,7 @@ static bool throttle_more(struct precopy *p, uint64_t dirty_pages)
 	unsigned duty;
 
 	if (!p->throttle || atomic_load(&p->throttle->error) ||
-	    estimate_pause_us(&e) <= p->throttle_budget_us)
+	    (!p->throttle_forced && estimate_pause_us(&e) <= p->throttle_budget_us))
 		return false;
 	duty = atomic_load(&p->throttle->duty_pct);
 	if (duty >= THROTTLE_MAX_PCT)
@@ -542,7 +542,9 @@ static int another_pass(struct precopy *p, bool *more)
 	p->end.interval_ms = p->end.at_ms - p->look_ms;
 	p->end.dirty_bps = per_second(bytes, p->end.interval_ms);
 	p->end.copy_bps = per_second(last->bytes, last->ms);
-	if (p->n_pass >= p->max_passes) {
+	if (p->throttle_forced && p->n_pass < p->max_passes && throttle_more(p, estimate)) {
+		*more = true;
+	} else if (p->n_pass >= p->max_passes) {
 		p->end.reason = "passes";
 	} else if ((p->converged_bytes && bytes <= p->converged_bytes) ||
 		   estimate * 100 < (uint64_t)p->dirty_pct * p->first_dirty) {

@@ -59,6 +59,8 @@ struct precopy {
 				     * do not catch up with (throttle.h); NULL: never */
 	int64_t throttle_budget_us; /* ... when copying its dirty pages in the stop
 				     * would take longer than this */
+	bool throttle_forced;       /* tests (LIVECORE_TEST_THROTTLE): after every pass,
+				     * one step more, losing or not */
 	bool resume;                /* -c: continue from the input's staged model */
 	bool held_stopped;          /* every thread is stopped (SIGSTOP): no pass at all */
 	bool fork;                  /* -T fork: no pass; lc-freeze copies its clone */

@@ -74,6 +74,11 @@ int delta_populated(const struct stagemap *s, const struct delta_ranges *r, cons
 	    runs_subtract(&tmp, look->scanned, &known_holes) < 0 ||
 	    runs_intersect(&known_holes, &s->dirty, &elsewhere) < 0)
 		goto out;
+	/* where a clone holds them, asked of the clone after the stop */
+	if (look->defer && (runs_intersect(&elsewhere, look->defer, look->deferred) < 0 ||
+			    runs_subtract_into(&elsewhere, look->defer) < 0 ||
+			    runs_union_into(&tracked, look->deferred) < 0))
+		goto out;
 	pagemap_runs_clear(&tmp);
 	if (elsewhere.n && (stagemap_busy(s, &busy) < 0 ||
 			    pagemap_find_in(pm, &elsewhere, PAGEMAP_POPULATED, &busy, &tmp) < 0))

@@ -32,6 +32,13 @@ struct delta_look {
 	/* the model's holes before this look, and (uffd) the holes of VMAs
 	 * registered just now, seen before their protection */
 	const struct pagemap_runs *holes_before, *new_holes;
+	/* ranges whose populated pages the caller learns after the stop
+	 * (NULL: none): a clone's private anonymous memory, which holds
+	 * them as they were (-T fork). Their dirty pages outside the
+	 * scanned ranges count as populated and make up *deferred,
+	 * instead of being looked up in pagemap inside the stop. */
+	const struct pagemap_runs *defer;
+	struct pagemap_runs *deferred;
 };
 
 /* The pages of the model's dirty set that hold data (to read), appended
@@ -44,7 +51,8 @@ struct delta_look {
  * page populated between the look before its protection and the
  * protection is present, protected, not written: data).
  * Elsewhere: file and special mappings whole, anonymous memory where
- * pagemap says populated (never registered: no markers). */
+ * pagemap says populated (never registered: no markers), or, inside
+ * look->defer, every dirty page (look->deferred). */
 int delta_populated(const struct stagemap *s, const struct delta_ranges *r, const struct pagemap *pm,
 		    const struct delta_look *look, struct pagemap_runs *out);
 

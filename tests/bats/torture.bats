@@ -124,6 +124,17 @@ dump_and_check() {
 	assert_output ""
 }
 
+@test "torture: 10 dumps in the default mode with a clone in the stop after the passes (LIVECORE_TEST_CLONE): the look only at what was staged, the rest's holes from the clone; each shows one instant" {
+	[ "$(id -u)" = 0 ] || skip "needs: root"
+	lc_kernel_has_uffd || skip "needs: uffd (Linux 6.7+)"
+	start_torture
+	LIVECORE_TEST_CLONE=1 dump_and_check 10
+	assert_regex "$LAST_DUMP_STDERR" '[1-9][0-9]* pre-copy passes \(uffd\).*then a copy-on-write clone \(fork\)'
+	run -0 lc_clones_of "$TORTURE_PID"
+	assert_output ""
+	lc_assert_nothing_left "$TORTURE_PID"
+}
+
 @test "torture: 5 dumps in the default mode under the throttle (no clone, LIVECORE_TEST_NO_CLONE; a step after every pass, LIVECORE_TEST_THROTTLE) each show one instant; nothing is left traced" {
 	[ "$(id -u)" = 0 ] || skip "needs: root"
 	lc_kernel_has_uffd || skip "needs: uffd (Linux 6.7+)"

@@ -501,7 +501,7 @@ static void test_delta_populated(void)
 	pagemap_runs_append(&rep.present, A + 5 * P, A + 7 * P);
 	pagemap_runs_append(&rep.written, A + 3 * P, A + 4 * P);
 	pagemap_runs_append(&rep.written, A + 5 * P, A + 6 * P);
-	look = (struct delta_look){ TRACK_UFFD, &scanned, &rep, &holes, &none };
+	look = (struct delta_look){ TRACK_UFFD, &scanned, &rep, &holes, &none, NULL, NULL };
 	delta_populated(&sm, &r, NULL, &look, &out);
 	EXPECT_RUNS("uffd: markers of known holes are not read; written pages and a new hole "
 		    "populated before its protection are", &out, A, A + 2 * P, A + 3 * P, A + 4 * P,

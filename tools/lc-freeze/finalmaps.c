@@ -1,7 +1,9 @@
 #include "finalmaps.h"
 #include "delta.h"
+#include "forked.h"
 #include "runs.h"
 #include "dumprule.h"
+#include "extents.h"
 #include "procfs.h"
 #include "xio.h"
 
@@ -19,12 +21,14 @@ void finalmaps_result_init(struct finalmaps_result *r)
 	memset(r, 0, sizeof *r);
 	stagemap_plan_init(&r->plan);
 	pagemap_runs_init(&r->scanned);
+	pagemap_runs_init(&r->deferred);
 }
 
 void finalmaps_result_free(struct finalmaps_result *r)
 {
 	stagemap_plan_free(&r->plan);
 	pagemap_runs_free(&r->scanned);
+	pagemap_runs_free(&r->deferred);
 }
 
 /* ---- one record --------------------------------------------------------- */
@@ -208,6 +212,34 @@ static int decide_again(const struct manifest *in, const struct procfs_map *m,
 	return 0;
 }
 
+/* -T fork: of the mapping [start, end), what was staged (clean, from its
+ * run c on), in spans that take in gaps shorter than PAGEMAP_SPAN_BUSY:
+ * the rest is dirty, and the clone tells after the stop which of it is
+ * populated. A JVM's heap after an outpaced pass 1 is a quarter staged:
+ * the look walks that quarter. */
+static int look_at_staged(const struct pagemap_runs *clean, size_t c, uint64_t start, uint64_t end,
+			  struct pagemap_runs *one, struct pagemap_runs *scanned)
+{
+	uint64_t from = 0, to = 0;
+
+	for (; c < clean->n && clean->run[c].start < end; c++) {
+		uint64_t s = clean->run[c].start > start ? clean->run[c].start : start;
+		uint64_t e = clean->run[c].end < end ? clean->run[c].end : end;
+
+		if (to && s - to < PAGEMAP_SPAN_BUSY) {
+			to = e;
+			continue;
+		}
+		if (to && (pagemap_runs_append(one, from, to) < 0 || pagemap_runs_append(scanned, from, to) < 0))
+			return -1;
+		from = s;
+		to = e;
+	}
+	if (to && (pagemap_runs_append(one, from, to) < 0 || pagemap_runs_append(scanned, from, to) < 0))
+		return -1;
+	return 0;
+}
+
 /* The tracker's look inside the stop: every private record that holds
  * clean pages (with uffd, every anonymous shared one it watched, too:
  * stagemap_shared_watchable), all in one look (track_look_exceptions
@@ -242,6 +274,11 @@ static int look(const struct manifest *out, const struct stagemap *sm, const str
 			c++;
 		if (c == clean.n || clean.run[c].start >= end)
 			continue;
+		if (ctx->clone && forked_clone_tells(v)) {
+			if (look_at_staged(&clean, c, v->start, end, &one, &r->scanned) < 0)
+				goto out;
+			continue;
+		}
 		if (pagemap_runs_append(&one, v->start, end) < 0 ||
 		    pagemap_runs_append(&r->scanned, v->start, end) < 0)
 			goto out;
@@ -273,7 +310,7 @@ static int decide_delta(const struct manifest *in, const struct manifest *out, s
 {
 	struct delta_ranges ranges;
 	struct track_report rep;
-	struct pagemap_runs dropped, changed, watched, holes_before, no_holes, populated, swapped;
+	struct pagemap_runs dropped, changed, watched, holes_before, no_holes, populated, swapped, defer;
 	struct delta_look lk;
 	int rc = -1;
 
@@ -286,6 +323,7 @@ static int decide_delta(const struct manifest *in, const struct manifest *out, s
 	pagemap_runs_init(&no_holes);
 	pagemap_runs_init(&populated);
 	pagemap_runs_init(&swapped);
+	pagemap_runs_init(&defer);
 	if (delta_ranges_of(out, &ranges) < 0 || stagemap_retarget(sm, &ranges.wanted, &dropped) < 0 ||
 	    stagemap_mapping_changes(in, out, &changed) < 0 || stagemap_mark_dirty(sm, &changed) < 0)
 		goto out;
@@ -311,7 +349,16 @@ static int decide_delta(const struct manifest *in, const struct manifest *out, s
 	pagemap_runs_clear(&changed);
 	if (runs_intersect(&swapped, &sm->dirty, &changed) < 0 || runs_union_into(&rep.populated, &changed) < 0)
 		goto out;
-	lk = (struct delta_look){ ctx->tracker->mode, &r->scanned, &rep, &holes_before, &no_holes };
+	lk = (struct delta_look){ ctx->tracker->mode, &r->scanned, &rep, &holes_before, &no_holes, NULL, NULL };
+	if (ctx->clone) {
+		for (size_t i = 0; i < out->n_vmas; i++)
+			if (forked_clone_tells(&out->vmas[i]) &&
+			    pagemap_runs_append(&defer, out->vmas[i].start,
+						out->vmas[i].start + out->vmas[i].dump_size) < 0)
+				goto out;
+		lk.defer = &defer;
+		lk.deferred = &r->deferred;
+	}
 	if (delta_populated(sm, &ranges, ctx->pm, &lk, &populated) < 0 ||
 	    stagemap_plan(sm, &populated, &r->plan) < 0)
 		goto out;
@@ -326,6 +373,7 @@ out:
 	pagemap_runs_free(&no_holes);
 	pagemap_runs_free(&populated);
 	pagemap_runs_free(&swapped);
+	pagemap_runs_free(&defer);
 	return rc;
 }
 
@@ -400,6 +448,37 @@ nomem:
 fail:
 	pagemap_runs_free(&pop);
 	return -1;
+}
+
+int finalmaps_settle(struct finalmaps_result *r, const struct stagemap *sm, const struct pagemap *pm,
+		     struct copy_list *from_clone)
+{
+	struct pagemap_runs there, holes;
+	struct copy_list gone, rest;
+	int rc = -1;
+
+	pagemap_runs_init(&there);
+	pagemap_runs_init(&holes);
+	copy_list_init(&gone);
+	copy_list_init(&rest);
+	if (pagemap_find_in(pm, &r->deferred, PAGEMAP_POPULATED, NULL, &there) < 0 ||
+	    runs_subtract(&r->deferred, &there, &holes) < 0 ||
+	    runs_subtract_into(&r->plan.read_addrs, &holes) < 0 ||
+	    runs_union_into(&r->plan.punch_addrs, &holes) < 0 ||
+	    /* (appended: offsets are not in the addresses' order) */
+	    extents_offsets(&sm->ext, &holes, &r->plan.punch_offsets) < 0 ||
+	    copy_list_split(from_clone, &holes, &gone, &rest) < 0)
+		goto out;
+	copy_list_free(from_clone);
+	*from_clone = rest;
+	copy_list_init(&rest);
+	rc = 0;
+out:
+	pagemap_runs_free(&there);
+	pagemap_runs_free(&holes);
+	copy_list_free(&gone);
+	copy_list_free(&rest);
+	return rc;
 }
 
 int finalmaps_annotate(struct manifest *out, const struct stagemap *sm)

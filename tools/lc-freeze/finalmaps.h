@@ -45,12 +45,19 @@ struct finalmaps_ctx {
 	const struct pagemap *pm;
 	struct tracker *tracker;        /* TRACK_NONE with copy_all */
 	bool copy_all;
+	/* a clone is made in this stop (-T fork): the populated pages of
+	 * what it holds (forked_clone_tells) are asked of it afterwards, and
+	 * the tracker looks there only at what was staged */
+	bool clone;
 };
 
 struct finalmaps_result {
 	struct stagemap_plan plan;      /* copy: inside the stop; punch_offsets: after */
 	struct pagemap_runs scanned;    /* the records the tracker looked at */
 	size_t n_new;                   /* records decided again (new or changed) */
+	/* with ctx->clone: pages in plan.copy that may be holes, to look up
+	 * in the clone after the stop (finalmaps_settle) */
+	struct pagemap_runs deferred;
 };
 
 void finalmaps_result_init(struct finalmaps_result *r);
@@ -63,6 +70,13 @@ void finalmaps_result_free(struct finalmaps_result *r);
 int finalmaps_build(const struct manifest *in, struct stagemap *sm, char *maps_text,
 		    const struct finalmaps_ctx *ctx, struct manifest *out, struct finalmaps_result *r,
 		    char *err, size_t errlen);
+
+/* -T fork, after the stop: of r->deferred, the pages the clone (its
+ * pagemap, pm) holds are copied, the others are holes: they leave
+ * r->plan's reads, and *from_clone (the copy the clone gives), for its
+ * punches. -1 with errno. */
+int finalmaps_settle(struct finalmaps_result *r, const struct stagemap *sm, const struct pagemap *pm,
+		     struct copy_list *from_clone);
 
 /* After the resume: every record of out gets its extents from sm. */
 int finalmaps_annotate(struct manifest *out, const struct stagemap *sm);

@@ -1,4 +1,5 @@
 #include "forked.h"
+#include "stagemap.h"
 
 #include <string.h>
 
@@ -33,6 +34,11 @@ bool forked_from_target(const struct manifest_vma *v)
 	if (unknown_flags(v))
 		return v->path && *v->path;
 	return has_flag(v->vmflags, "sh") || has_flag(v->vmflags, "dc") || has_flag(v->vmflags, "wf");
+}
+
+bool forked_clone_tells(const struct manifest_vma *v)
+{
+	return stagemap_class(v) == STAGEMAP_PRIVATE && !forked_from_target(v) && !unknown_flags(v);
 }
 
 int forked_split(const struct manifest *out, const struct copy_list *plan, struct copy_list *target,

@@ -35,6 +35,13 @@
 /* Whether v's pages must be copied from the process inside the stop. */
 bool forked_from_target(const struct manifest_vma *v);
 
+/* Whether the clone holds v's pages as they were at the stop and can
+ * tell which are populated after it: a private anonymous mapping that
+ * lc-maps saw (fork copies its page table entries; the zero page and the
+ * write-protect markers of a userfaultfd the clone does not inherit read
+ * as holes there, as they are in a core). */
+bool forked_clone_tells(const struct manifest_vma *v);
+
 /* plan's ranges cut where out's mappings change between the two ways:
  * into *target (inside the stop) and *clone (afterwards); *target_vmas:
  * the address ranges of out's mappings taken from the process;

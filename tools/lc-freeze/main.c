@@ -531,6 +531,7 @@ static int take_maps_and_notes(struct freeze *f)
 		.pm = &f->pm,
 		.tracker = &f->tracker,
 		.copy_all = f->copy_all,
+		.clone = f->fork,
 	};
 	struct capture_fds fds = { f->t.proc_dirfd, f->h.task, f->h.auxv, f->h.cmdline };
 	char err[512], *maps;
@@ -690,10 +691,12 @@ static int fork_in_stop(struct freeze *f)
 	return status;
 }
 
-/* -T fork, after the stop: the pages of the new private anonymous
- * mappings the clone does not hold (forked.h), moved from the clone's
- * copy to a copy from the process (*late), and their ranges to f->late. */
-static int fork_check_new(struct freeze *f, struct copy_list *late)
+/* -T fork, after the stop, from the clone's pagemap: which of the pages
+ * the stop did not look up are holes (finalmaps_settle); and the pages of
+ * the new private anonymous mappings the clone does not hold (forked.h),
+ * moved from the clone's copy to a copy from the process (*late), and
+ * their ranges to f->late. */
+static int fork_check_pagemap(struct freeze *f, struct copy_list *late)
 {
 	struct pagemap_runs there, missing;
 	struct copy_list rest;
@@ -704,7 +707,13 @@ static int fork_check_new(struct freeze *f, struct copy_list *late)
 	pagemap_runs_init(&missing);
 	copy_list_init(&rest);
 	if (pagemap_open(&pm, f->snap.pagemap_fd, f->in.page_size) < 0 ||
-	    pagemap_find_in(&pm, &f->unverified, PAGEMAP_POPULATED, NULL, &there) < 0 ||
+	    finalmaps_settle(&f->plan, &f->sm, &pm, &f->from_clone) < 0)
+		goto out;
+	if (!f->unverified.n) {
+		rc = 0;
+		goto out;
+	}
+	if (pagemap_find_in(&pm, &f->unverified, PAGEMAP_POPULATED, NULL, &there) < 0 ||
 	    runs_subtract(&f->unverified, &there, &missing) < 0 ||
 	    copy_list_split(&f->from_clone, &missing, late, &rest) < 0)
 		goto out;
@@ -765,7 +774,7 @@ static int fork_after_stop(struct freeze *f)
 	} else if (test_delay("LIVECORE_TEST_CLONE_DELAY_MS", &f->cancel) < 0) {
 		log_error("interrupted; the clone is killed");
 		status = EXIT_INTERRUPTED;
-	} else if (f->unverified.n && fork_check_new(f, &late) < 0) {
+	} else if ((f->unverified.n || f->plan.deferred.n) && fork_check_pagemap(f, &late) < 0) {
 		log_errno("cannot read the clone's pagemap");
 		status = EXIT_FAILURE_IO;
 	} else if (f->from_clone.n && copy_run(&src, f->h.stage, &f->from_clone, &opt, &f->clone_cr) < 0) {
@@ -1085,14 +1094,17 @@ static int64_t foresee_pause_us(const struct freeze *f, bool clone)
 static void choose_clone(struct freeze *f)
 {
 	int64_t with_copy = f->tm.estimate_us, with_clone;
+	/* tests: a clone whatever the estimates say, after passes that
+	 * staged memory (the torture target's writes rarely get one) */
+	bool forced = getenv("LIVECORE_TEST_CLONE") != NULL;
 
 	/* without a tracker, lc-precopy -T auto chose a clone already where
 	 * one can be made (lc-precopy(1)) */
 	if (!f->can_clone || f->fork || f->copy_all || f->held_stopped || f->o.budget_ms < 0 ||
-	    with_copy <= (int64_t)f->o.budget_ms * 1000)
+	    (with_copy <= (int64_t)f->o.budget_ms * 1000 && !forced))
 		return;
 	with_clone = foresee_pause_us(f, true);
-	if (with_clone >= with_copy || fork_fits(f, true) != EXIT_OK)
+	if ((with_clone >= with_copy && !forced) || fork_fits(f, true) != EXIT_OK)
 		return;
 	log_info("the stop foreseen at %.1f ms with the delta copied in it, over the %ld ms budget: "
 		 "a clone of the process instead (-T fork), foreseen at %.1f ms",

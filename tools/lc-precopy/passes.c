@@ -260,7 +260,7 @@ static int one_pass(struct precopy *p, char *err, size_t errlen)
 	    stagemap_mark_dirty(&p->sm, &changed) < 0)
 		goto nomem;
 	/* 5 */
-	look = (struct delta_look){ p->tracker.mode, &scanned, &rep, &hole_before, &new_holes };
+	look = (struct delta_look){ p->tracker.mode, &scanned, &rep, &hole_before, &new_holes, NULL, NULL };
 	if (delta_populated(&p->sm, &r, &p->pm, &look, &populated) < 0) {
 		snprintf(err, errlen, "cannot read /proc/%d/pagemap: %s", (int)p->pid, strerror(errno));
 		goto out;

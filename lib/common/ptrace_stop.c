@@ -478,9 +478,7 @@ static int by_tid_leader_first(const void *a, const void *b, void *pid)
 	return (ta > tb) - (ta < tb);
 }
 
-/* The calling thread at SCHED_FIFO 1 (s->realtime, CAP_SYS_NICE raised for
- * the call alone); true when it was, for realtime_leave. */
-static bool realtime_enter(const struct ptrace_stop *s)
+bool ptrace_stop_realtime_enter(const struct ptrace_stop *s)
 {
 	struct sched_param prio = { .sched_priority = 1 };
 	bool done;
@@ -492,8 +490,7 @@ static bool realtime_enter(const struct ptrace_stop *s)
 	return done;
 }
 
-/* Back to SCHED_OTHER (no privilege needed to lower it). */
-static void realtime_leave(bool entered)
+void ptrace_stop_realtime_leave(bool entered)
 {
 	struct sched_param prio = { .sched_priority = 0 };
 	int saved = errno;
@@ -507,10 +504,10 @@ static int detach_all(struct ptrace_stop *s);
 
 int ptrace_stop_detach_all(struct ptrace_stop *s)
 {
-	bool rt = realtime_enter(s);
+	bool rt = ptrace_stop_realtime_enter(s);
 	int rc = detach_all(s);
 
-	realtime_leave(rt);
+	ptrace_stop_realtime_leave(rt);
 	return rc;
 }
 

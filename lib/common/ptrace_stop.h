@@ -157,6 +157,15 @@ int ptrace_stop_read_registers(struct ptrace_stop *s);
  * having exited (0 normally). Safe to call twice. */
 int ptrace_stop_detach_all(struct ptrace_stop *s);
 
+/* The calling thread at SCHED_FIFO 1 where s->realtime asks for it
+ * (CAP_SYS_NICE raised for the call alone): true when it was, for
+ * ptrace_stop_realtime_leave, which puts it back to SCHED_OTHER (no
+ * privilege needed to lower it). A thread already at a real-time
+ * priority is left as it is (false): a detach inside such a span does
+ * not end it. */
+bool ptrace_stop_realtime_enter(const struct ptrace_stop *s);
+void ptrace_stop_realtime_leave(bool entered);
+
 /* Threads not dropped, in the order kept (the main thread first when it
  * is alive, then ascending tid). */
 size_t ptrace_stop_live(const struct ptrace_stop *s, const struct ptrace_thread **out, size_t max);

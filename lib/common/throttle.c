@@ -97,11 +97,15 @@ static void *throttle_main(void *arg)
 		struct ptrace_stop ps;
 		struct timespec until;
 		int64_t us;
+		bool rt;
 
 		pthread_mutex_lock(&t->tracing);
 		ptrace_stop_init(&ps, t->pid, t->task_dirfd);
 		ps.realtime = true;
+		/* the whole stop at SCHED_FIFO 1 (throttle.h) */
+		rt = ptrace_stop_realtime_enter(&ps);
 		if (ptrace_stop_all(&ps, THROTTLE_TIMEOUT_MS, NULL) < 0) {
+			ptrace_stop_realtime_leave(rt);
 			/* every thread was detached again: the process runs on */
 			atomic_store(&t->error, errno ? errno : EIO);
 			ptrace_stop_free(&ps);
@@ -111,6 +115,7 @@ static void *throttle_main(void *arg)
 		until = plus_us(ps.first_seize, t->stop_us);
 		nap_until(t, &until);
 		ptrace_stop_detach_all(&ps);
+		ptrace_stop_realtime_leave(rt);
 		us = us_between(&ps.first_seize, &ps.last_detach);
 		ptrace_stop_free(&ps);
 		pthread_mutex_unlock(&t->tracing);

@@ -10,10 +10,13 @@
  * is less), at a duty cycle (the stopped share of the time) that grows
  * with each pass that still does not halve the dirty set, until it does:
  * the process writes slower, the passes converge, and the final stop
- * copies little. Its detaches run at SCHED_FIFO 1 where
+ * copies little. Each stop, seize to detach, runs at SCHED_FIFO 1 where
  * CAP_SYS_NICE is permitted (ptrace_stop.h; else its scheduling group at
  * niceness 0): a detach wakes a thread of the process, which would take
- * the CPU before the next. lc-freeze goes on at the duty lc-precopy
+ * the CPU before the next, and the seize of a writer as fast as it can
+ * waited behind the passes' copy workers (33-176 ms stops; 10.8-22.8
+ * so). The few threads a throttled process has stop at once at that
+ * priority; lc-freeze's seize of thousands does not (ptrace_stop.h). lc-freeze goes on at the duty lc-precopy
  * reached (the throttle header) from its start to its stop, so that the
  * writer does not run free until then. Each stop is half the budget at
  * most (10 ms against 20); they are stalls the

@@ -20,14 +20,21 @@ DESTDIR ?=
 LIVECORE_GROUP ?= livecore
 
 CC      ?= cc
+# What differs by architecture (lib/common/arch.h): the directory of the
+# compiler's target, x86_64 (aarch64 to come)
+ARCH    ?= $(shell $(CC) -dumpmachine | sed 's/-.*//')
+ARCH_DIR := lib/common/arch/$(ARCH)
+ifeq ($(wildcard $(ARCH_DIR)/arch.c),)
+$(error livecore is not built for $(ARCH): no $(ARCH_DIR)/ (lib/common/arch.h))
+endif
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Ilib/common $(CFLAGS_EXTRA)
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Ilib/common -I$(ARCH_DIR) $(CFLAGS_EXTRA)
 LDLIBS_COMMON = -lcap -lpthread
 
 BUILD   := build
 TOOLS   := lc-maps lc-precopy lc-freeze lc-elfwrite
 
-LIB_SRC := $(wildcard lib/common/*.c)
+LIB_SRC := $(wildcard lib/common/*.c) $(ARCH_DIR)/arch.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A   := $(BUILD)/libcommon.a
 
@@ -44,7 +51,7 @@ all: $(TOOL_BIN) $(BUILD)/bin/livecore.sh $(TARGET_BIN) $(BUILD)/demo/lc-demo ma
 
 # every header: a tool's own (tools/lc-precopy/passes.h) changes its
 # structures as much as the library's do
-$(BUILD)/%.o: %.c $(wildcard lib/common/*.h tools/*/*.h)
+$(BUILD)/%.o: %.c $(wildcard lib/common/*.h $(ARCH_DIR)/*.h tools/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -159,12 +166,12 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 5
 FUZZ_BUILD   := build-fuzz
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_CFLAGS  := -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra $(CFLAGS_EXTRA) -Ilib/common \
+FUZZ_CFLAGS  := -g -O1 -std=c17 -D_GNU_SOURCE -Wall -Wextra $(CFLAGS_EXTRA) -Ilib/common -I$(ARCH_DIR) \
 	-Itools/lc-elfwrite -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_LIB_SRC := lib/common/manifest.c lib/common/xio.c lib/common/procfs.c lib/common/stage.c \
 	tools/lc-elfwrite/layout.c tools/lc-elfwrite/notesfile.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
-$(FUZZ_BUILD)/obj/%.o: %.c $(wildcard lib/common/*.h tools/lc-elfwrite/*.h)
+$(FUZZ_BUILD)/obj/%.o: %.c $(wildcard lib/common/*.h $(ARCH_DIR)/*.h tools/lc-elfwrite/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)

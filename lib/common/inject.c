@@ -1,4 +1,5 @@
 #include "inject.h"
+#include "arch.h"
 #include "caps.h"
 #include "procfs.h"
 #include "xio.h"
@@ -10,17 +11,8 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* include/linux/errno.h: never seen by user space, but left in rax by a
- * system call interrupted by the stop */
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
-#define X86_EFLAGS_TF 0x100
 
 int inject_find_syscall(int proc_dirfd, int mem_fd, uint64_t *addr)
 {
@@ -44,8 +36,9 @@ int inject_find_syscall(int proc_dirfd, int mem_fd, uint64_t *addr)
 		unsigned char *buf = malloc(end - start);
 		ssize_t n = buf ? xio_pread_full(mem_fd, buf, end - start, (off_t)start) : -1;
 
-		for (ssize_t i = 0; n > 1 && i + 1 < n; i++)
-			if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
+		for (ssize_t i = 0; n > 0 && i + (ssize_t)arch_syscall_insn_len <= n;
+		     i += (ssize_t)arch_syscall_insn_align)
+			if (!memcmp(buf + i, arch_syscall_insn, arch_syscall_insn_len)) {
 				*addr = start + (uint64_t)i;
 				rc = 0;
 				break;
@@ -156,59 +149,32 @@ static int set_options(pid_t tid, bool suspend, long extra)
 static int inject_call(struct ptrace_thread *t, uint64_t syscall_addr, long nr, const uint64_t args[6],
 		       long extra_options, int64_t *ret, pid_t *child)
 {
-	struct user_regs_struct saved, regs;
+	struct arch_regs saved;
 	int rc = -1, saved_errno;
 
 	clone_child = 0;
 	if (set_options(t->tid, suspend_seccomp, extra_options) < 0)
 		return -1;
-	if (ptrace(PTRACE_GETREGS, t->tid, 0, &saved) < 0) {
+	if (arch_regs_get(t->tid, &saved) < 0) {
 		saved_errno = errno;
 		set_options(t->tid, false, 0);
 		errno = saved_errno;
 		return -1;
 	}
-	regs = saved;
-	regs.rip = syscall_addr;
-	regs.rax = (unsigned long long)nr;
-	regs.orig_rax = (unsigned long long)-1;
-	regs.rdi = args[0];
-	regs.rsi = args[1];
-	regs.rdx = args[2];
-	regs.r10 = args[3];
-	regs.r8 = args[4];
-	regs.r9 = args[5];
-	regs.eflags &= ~(unsigned long long)X86_EFLAGS_TF;
-	if (ptrace(PTRACE_SETREGS, t->tid, 0, &regs) < 0)
+	if (arch_call_start(t->tid, &saved, syscall_addr, nr, args) < 0)
 		goto restore;
 	/* entry, then exit */
 	if (to_syscall_stop(t) < 0 || to_syscall_stop(t) < 0)
 		goto restore;
-	if (ptrace(PTRACE_GETREGS, t->tid, 0, &regs) < 0)
+	if (arch_call_result(t->tid, ret) < 0)
 		goto restore;
-	*ret = (int64_t)regs.rax;
 	rc = 0;
 restore:
 	/* said even when the call failed later: the child exists */
 	if (child)
 		*child = clone_child;
 	saved_errno = errno;
-	if ((int64_t)saved.orig_rax >= 0) {
-		switch ((int64_t)saved.rax) {
-		case -ERESTARTSYS:
-		case -ERESTARTNOINTR:
-		case -ERESTARTNOHAND:
-			saved.rax = saved.orig_rax;
-			saved.rip -= 2;
-			break;
-		case -ERESTART_RESTARTBLOCK:
-			saved.rax = SYS_restart_syscall;
-			saved.rip -= 2;
-			break;
-		}
-	}
-	saved.orig_rax = (unsigned long long)-1;
-	if (ptrace(PTRACE_SETREGS, t->tid, 0, &saved) < 0 && rc == 0) {
+	if (arch_call_restore(t->tid, &saved) < 0 && rc == 0) {
 		rc = -1;
 		saved_errno = errno;
 	}
@@ -329,11 +295,13 @@ int inject_at(struct ptrace_stop *s, int proc_dirfd, int mem_fd, uint64_t insn, 
 
 int inject_check_syscall(int proc_dirfd, int mem_fd, uint64_t *insn)
 {
-	unsigned char two[2];
+	unsigned char at[16];
 
-	/* the address found before the stop must still hold 0f 05 */
-	if (*insn && (xio_pread_full(mem_fd, two, 2, (off_t)*insn) != 2 || two[0] != 0x0f ||
-		      two[1] != 0x05))
+	/* the address found before the stop must still hold the instruction */
+	if (*insn && (arch_syscall_insn_len > sizeof at ||
+		      xio_pread_full(mem_fd, at, arch_syscall_insn_len, (off_t)*insn) !=
+			      (ssize_t)arch_syscall_insn_len ||
+		      memcmp(at, arch_syscall_insn, arch_syscall_insn_len)))
 		*insn = 0;
 	return *insn ? 0 : inject_find_syscall(proc_dirfd, mem_fd, insn);
 }

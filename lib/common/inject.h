@@ -3,19 +3,18 @@
  * tracker needs to create a userfaultfd in the target and to close it
  * again (../shared/notes/uffd-tracking.md).
  *
- * The thread's registers are saved, rip is pointed at a `syscall`
- * instruction (0f 05) found in the target's [vdso] through /proc/PID/mem,
- * which changes nothing in the target, the syscall number and arguments
- * are loaded with orig_rax = -1 (so that the kernel does not apply its
- * syscall-restart fix-up to the injected state when the stop ends), and
- * PTRACE_SYSCALL runs it from its entry stop to its exit stop. The saved
- * registers are then put back with the fix-up the kernel would have done
- * to them: a thread stopped inside an interrupted system call (rax
- * -ERESTARTSYS, -ERESTARTNOINTR, -ERESTARTNOHAND) gets rax = orig_rax and
- * rip - 2, so that it re-enters the call; -ERESTART_RESTARTBLOCK gets
- * restart_syscall. Without that an interrupted read, nanosleep or futex
- * would return -512 to user space. The thread is left in its
- * syscall-exit stop, ready for PTRACE_DETACH.
+ * The thread's registers are saved, its program counter is pointed at a
+ * system call instruction found in the target's [vdso] through
+ * /proc/PID/mem (arch.h: x86-64's `syscall`), which changes nothing in
+ * the target, the call's number and arguments are loaded with the
+ * kernel's restart of an interrupted call cancelled (so that it does not
+ * rewind the injected state when the stop ends), and PTRACE_SYSCALL runs
+ * it from its entry stop to its exit stop. The saved registers are then
+ * put back with the fix-up the kernel would have made to them
+ * (arch_call_restore): a thread stopped inside an interrupted system call
+ * re-enters it, or calls restart_syscall. Without that an interrupted
+ * read, nanosleep or futex would return -512 to user space. The thread is
+ * left in its syscall-exit stop, ready for PTRACE_DETACH.
  *
  * A process under seccomp: its filter would see the injected call (and a
  * filter that kills on userfaultfd would kill it). With
@@ -35,8 +34,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The address of a `syscall` instruction in the target's [vdso]: -1 with
- * ENOENT when there is no vdso or no such bytes in it. */
+/* The address of a system call instruction (arch.h) in the target's
+ * [vdso]: -1 with ENOENT when there is no vdso or no such bytes in it. */
 int inject_find_syscall(int proc_dirfd, int mem_fd, uint64_t *addr);
 
 /* Runs syscall nr(args) in thread t (stopped, attached by s), returns the
@@ -64,7 +63,7 @@ int inject_clone(struct ptrace_thread *t, uint64_t syscall_addr, uint64_t flags,
 		 pid_t *child);
 
 /* *insn: an address found before the stop, checked again now that the
- * process is stopped (it must still hold 0f 05), else looked for again
+ * process is stopped (it must still hold the instruction), else looked for again
  * (0: not known). -1 with ENOENT when there is none. */
 int inject_check_syscall(int proc_dirfd, int mem_fd, uint64_t *insn);
 

@@ -1,4 +1,5 @@
 #include "notes.h"
+#include "arch.h"
 #include "xio.h"
 
 #include <elf.h>
@@ -132,7 +133,7 @@ int notes_write_file(int fd, const struct notes_note *list, size_t n)
 	eh.e_ident[EI_VERSION] = EV_CURRENT;
 	eh.e_ident[EI_OSABI] = ELFOSABI_NONE;
 	eh.e_type = ET_CORE;
-	eh.e_machine = EM_X86_64;
+	eh.e_machine = ARCH_ELF_MACHINE;
 	eh.e_version = EV_CURRENT;
 	eh.e_phoff = sizeof eh;
 	eh.e_ehsize = sizeof eh;

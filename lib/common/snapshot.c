@@ -1,4 +1,5 @@
 #include "snapshot.h"
+#include "arch.h"
 #include "inject.h"
 #include "xio.h"
 
@@ -13,7 +14,6 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,16 +53,13 @@ static int wait_report(pid_t tid)
  * code, which is all it ever runs. */
 static void kill_child(pid_t tid, uint64_t insn)
 {
-	struct user_regs_struct regs;
+	static const uint64_t status[6] = { 0 };
+	struct arch_regs regs;
 
 	if (kill(tid, SIGKILL) < 0) {
-		if (!insn || ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
-			return;
-		regs.rip = insn;
-		regs.rax = SYS_exit_group;
-		regs.orig_rax = (unsigned long long)-1;
-		regs.rdi = 0;
-		if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0 || ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+		if (!insn || arch_regs_get(tid, &regs) < 0 ||
+		    arch_call_start(tid, &regs, insn, SYS_exit_group, status) < 0 ||
+		    ptrace(PTRACE_CONT, tid, 0, 0) < 0)
 			return;
 	}
 	while (wait_report(tid) > 0)

@@ -1,4 +1,5 @@
 #include "stagemap.h"
+#include "arch.h"
 #include "dumprule.h"
 #include "runs.h"
 
@@ -31,9 +32,6 @@ void stagemap_free(struct stagemap *s)
 	pagemap_runs_free(&s->hole);
 	pagemap_runs_free(&s->unreadable);
 }
-
-/* Above the user address space: the gate VMA ([vsyscall]) is in maps only. */
-#define GATE_AREA_START 0x800000000000ull
 
 /* "/dev/zero (deleted)" or "/SYSV%08x (deleted)": shmem that no file
  * descriptor names */
@@ -80,7 +78,7 @@ int stagemap_shared_watchable(const struct manifest *m, struct pagemap_runs *out
 
 enum stagemap_class stagemap_class(const struct manifest_vma *v)
 {
-	if (!manifest_vma_dumped(v) || v->start >= GATE_AREA_START)
+	if (!manifest_vma_dumped(v) || v->start >= ARCH_USER_END)
 		return STAGEMAP_NOT_STAGED;
 	if (v->inode != 0 || dumprule_is_special(v->path))
 		return STAGEMAP_EVERY_PAGE;

@@ -1,4 +1,5 @@
 #include "layout.h"
+#include "arch.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -168,7 +169,7 @@ static void fill_headers(struct layout *l, const struct manifest *m)
 	e->e_ident[EI_VERSION] = EV_CURRENT;
 	e->e_ident[EI_OSABI] = ELFOSABI_NONE;
 	e->e_type = ET_CORE;
-	e->e_machine = EM_X86_64;
+	e->e_machine = ARCH_ELF_MACHINE;
 	e->e_version = EV_CURRENT;
 	e->e_phoff = l->phdrs_offset;
 	e->e_ehsize = sizeof(Elf64_Ehdr);

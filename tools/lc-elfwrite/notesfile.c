@@ -1,4 +1,5 @@
 #include "notesfile.h"
+#include "arch.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -43,8 +44,8 @@ int notesfile_parse(const unsigned char *file, uint64_t file_size, struct notesf
 	if (e.e_ident[EI_CLASS] != ELFCLASS64 || e.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    e.e_ident[EI_VERSION] != EV_CURRENT || e.e_version != EV_CURRENT)
 		return notes_fail(err, errlen, "not a little-endian ELF64 file of version 1");
-	if (e.e_type != ET_CORE || e.e_machine != EM_X86_64)
-		return notes_fail(err, errlen, "not an x86-64 core file (type %u, machine %u)",
+	if (e.e_type != ET_CORE || e.e_machine != ARCH_ELF_MACHINE)
+		return notes_fail(err, errlen, "not an " ARCH_NAME " core file (type %u, machine %u)",
 				  e.e_type, e.e_machine);
 	if (e.e_ehsize != sizeof e || e.e_phentsize != sizeof p)
 		return notes_fail(err, errlen, "bad ELF header or program header size");

@@ -1,4 +1,5 @@
 #include "records.h"
+#include "arch.h"
 #include "dumprule.h"
 #include "procfs.h"
 #include "xio.h"
@@ -8,9 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Above the user address space: the gate VMA ([vsyscall]) is in maps only. */
-#define GATE_AREA_START 0x800000000000ull
 
 static const struct manifest_vma *input_record(const struct manifest *in, uint64_t start)
 {
@@ -139,7 +137,7 @@ static int read_once(const struct records_source *p, struct manifest *now, bool 
 	for (size_t i = 0; i < p->in->n_vmas; i++) {
 		struct manifest_vma v = p->in->vmas[i];
 
-		if (v.start < GATE_AREA_START || v.start < last_end)
+		if (v.start < ARCH_USER_END || v.start < last_end)
 			continue;
 		v.n_extents = v.n_clean = 0;
 		if (!manifest_add_vma(now, &v)) {

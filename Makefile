@@ -34,7 +34,7 @@ LDLIBS_COMMON = -lcap -lpthread
 BUILD   := build
 TOOLS   := lc-maps lc-precopy lc-freeze lc-elfwrite
 
-LIB_SRC := $(wildcard lib/common/*.c) $(ARCH_DIR)/arch.c
+LIB_SRC := $(wildcard lib/common/*.c $(ARCH_DIR)/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_A   := $(BUILD)/libcommon.a
 

@@ -5,10 +5,9 @@
  * the constants and types below, its arch.c for the functions. No other
  * file asks which architecture it is built for.
  *
- * Concerns so far: the ELF machine of the core, where user space ends,
- * and a system call injected into a stopped thread (inject.h). The
- * registers and regsets written as notes are x86-64's in ptrace_stop.h
- * and notes.h still (issue 16: aarch64).
+ * Concerns: the ELF machine of the core, where user space ends, a
+ * stopped thread's registers and the notes that hold them (ptrace_stop.h,
+ * notes.h), and a system call injected into a stopped thread (inject.h).
  *
  * arch_machine.h defines:
  *  - ARCH_NAME: the architecture as people name it ("x86-64");
@@ -17,7 +16,13 @@
  *    /proc/PID/maps lists at or above it are the kernel's (x86-64's
  *    [vsyscall], the gate area), never staged or copied;
  *  - struct arch_regs: a thread's general registers as ptrace reads them
- *    (NT_PRSTATUS's pr_reg). */
+ *    (NT_PRSTATUS's pr_reg, ARCH_PRSTATUS_NREGS 64-bit words);
+ *  - struct arch_thread_regs: a thread's registers for its notes, regs
+ *    (struct arch_regs) and the regsets after it;
+ *  - struct arch_stop_regs: what the reads of one stop share;
+ *  - struct arch_call_saved: a thread's state as an injected system call
+ *    changes it (arch_call_save);
+ *  - ARCH_THREAD_NOTES_MAX, ARCH_PROCESS_NOTES_MAX: see arch_thread_notes. */
 #ifndef LC_ARCH_H
 #define LC_ARCH_H
 
@@ -27,21 +32,61 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* ---- a stopped thread's registers, and the notes that hold them ---- */
+
+/* A note for the core (notes.h writes it): name "CORE" or "LINUX", type
+ * NT_*, desc_size bytes at desc (memory of the arch_thread_regs or
+ * arch_stop_regs it came from). */
+struct arch_note {
+	const char *name;
+	uint32_t type;
+	const void *desc;
+	size_t desc_size;
+};
+
+void arch_stop_regs_init(struct arch_stop_regs *p);
+void arch_stop_regs_free(struct arch_stop_regs *p);
+void arch_thread_regs_free(struct arch_thread_regs *t);
+
+/* Before the stop: memory for about `threads` threads' regsets, mapped
+ * and touched now. Nothing is lost when it fails: the reads allocate as
+ * they go. 0 or -1 (ENOMEM). */
+int arch_stop_regs_reserve(struct arch_stop_regs *p, size_t threads);
+
+/* Inside the stop: arch_read_begin, arch_read_thread for each stopped
+ * thread, arch_read_end with the first thread read (NULL: none). A read
+ * that fails says why in errno: ESRCH, the thread was killed while
+ * stopped (SIGKILL ends a ptrace stop); EIO, a regset shorter than its
+ * layout; nothing is ever filled with zeros. */
+int arch_read_begin(struct arch_stop_regs *p);
+int arch_read_thread(struct arch_stop_regs *p, struct arch_thread_regs *t, pid_t tid);
+void arch_read_end(struct arch_stop_regs *p, const struct arch_thread_regs *first);
+
+/* The notes after thread t's NT_PRSTATUS, in the kernel's order (at most
+ * ARCH_THREAD_NOTES_MAX), and those written once after every thread's
+ * (at most ARCH_PROCESS_NOTES_MAX). Return how many. */
+size_t arch_thread_notes(const struct arch_thread_regs *t, struct arch_note *out);
+size_t arch_process_notes(const struct arch_stop_regs *p, struct arch_note *out);
+
+/* ---- a system call injected into a stopped thread (inject.h) ---- */
+
 /* The system call instruction (x86-64's `syscall`, 0f 05), as looked for
  * in the process's [vdso]: arch_syscall_insn_len bytes at an address that
  * is a multiple of arch_syscall_insn_align. */
 extern const unsigned char arch_syscall_insn[];
 extern const size_t arch_syscall_insn_len, arch_syscall_insn_align;
 
-/* Thread tid's general registers (tid in a ptrace stop of ours). -1 with
- * errno from ptrace. */
-int arch_regs_get(pid_t tid, struct arch_regs *r);
+/* Thread tid's state as an injected call changes it (tid in a ptrace
+ * stop of ours): its general registers, and what else the kernel keeps
+ * of the system call it may be in (struct arch_call_saved). -1 with errno
+ * from ptrace. */
+int arch_call_save(pid_t tid, struct arch_call_saved *saved);
 
 /* Sets tid up to run system call nr(args) at the instruction at pc when
- * it resumes, from saved (its registers, arch_regs_get): the kernel's
- * restart of an interrupted call, which would rewind the injected state,
- * is cancelled, and single-stepping is off. -1 with errno. */
-int arch_call_start(pid_t tid, const struct arch_regs *saved, uint64_t pc, long nr,
+ * it resumes, from saved: the kernel's restart of an interrupted call,
+ * which would rewind the injected state, is cancelled, and
+ * single-stepping is off. -1 with errno. */
+int arch_call_start(pid_t tid, const struct arch_call_saved *saved, uint64_t pc, long nr,
 		    const uint64_t args[6]);
 
 /* The injected call's return value (a negative errno when the call
@@ -53,6 +98,6 @@ int arch_call_result(pid_t tid, int64_t *ret);
  * re-enters it (or calls restart_syscall), so that a read, nanosleep or
  * futex interrupted by the stop does not return -ERESTARTSYS to user
  * space. -1 with errno from ptrace. */
-int arch_call_restore(pid_t tid, const struct arch_regs *saved);
+int arch_call_restore(pid_t tid, const struct arch_call_saved *saved);
 
 #endif

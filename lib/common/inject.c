@@ -149,13 +149,13 @@ static int set_options(pid_t tid, bool suspend, long extra)
 static int inject_call(struct ptrace_thread *t, uint64_t syscall_addr, long nr, const uint64_t args[6],
 		       long extra_options, int64_t *ret, pid_t *child)
 {
-	struct arch_regs saved;
+	struct arch_call_saved saved;
 	int rc = -1, saved_errno;
 
 	clone_child = 0;
 	if (set_options(t->tid, suspend_seccomp, extra_options) < 0)
 		return -1;
-	if (arch_regs_get(t->tid, &saved) < 0) {
+	if (arch_call_save(t->tid, &saved) < 0) {
 		saved_errno = errno;
 		set_options(t->tid, false, 0);
 		errno = saved_errno;

@@ -7,20 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The layouts the kernel writes (include/uapi/linux/elfcore.h, x86-64). */
-_Static_assert(sizeof(struct notes_prstatus) == 336, "elf_prstatus is 336 bytes");
+/* The layouts the kernel writes (include/uapi/linux/elfcore.h): those of
+ * every 64-bit architecture but for pr_reg's length. */
+_Static_assert(sizeof(struct notes_prstatus) == 112 + 8 * NOTES_NREGS + 8,
+	       "elf_prstatus: 112 bytes, pr_reg, pr_fpvalid and its padding");
 _Static_assert(offsetof(struct notes_prstatus, sigpend) == 16, "pr_sigpend");
 _Static_assert(offsetof(struct notes_prstatus, pid) == 32, "pr_pid");
 _Static_assert(offsetof(struct notes_prstatus, utime) == 48, "pr_utime");
 _Static_assert(offsetof(struct notes_prstatus, reg) == 112, "pr_reg");
-_Static_assert(offsetof(struct notes_prstatus, fpvalid) == 328, "pr_fpvalid");
+_Static_assert(offsetof(struct notes_prstatus, fpvalid) == 112 + 8 * NOTES_NREGS, "pr_fpvalid");
+_Static_assert(sizeof(struct arch_regs) == 8 * NOTES_NREGS, "pr_reg is struct arch_regs");
 _Static_assert(sizeof(struct notes_prpsinfo) == 136, "elf_prpsinfo is 136 bytes");
 _Static_assert(offsetof(struct notes_prpsinfo, flag) == 8, "pr_flag");
 _Static_assert(offsetof(struct notes_prpsinfo, uid) == 16, "pr_uid");
 _Static_assert(offsetof(struct notes_prpsinfo, pid) == 24, "pr_pid");
 _Static_assert(offsetof(struct notes_prpsinfo, fname) == 40, "pr_fname");
 _Static_assert(offsetof(struct notes_prpsinfo, psargs) == 56, "pr_psargs");
-_Static_assert(sizeof(struct notes_xfeature) == 16, "x86_xfeat_component is 16 bytes");
 _Static_assert(sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr) == NOTES_FILE_OFFSET, "header sizes");
 
 #define NOTES_NT_FILE_PAGE 4096u /* NT_FILE counts offsets in 4 KiB pages */
@@ -40,15 +42,20 @@ static size_t add(struct notes_note *list, size_t i, const char *name, uint32_t 
 	return i + 1;
 }
 
-static size_t add_thread_regs(struct notes_note *list, size_t i, const struct notes_thread *t)
+static size_t add_arch(struct notes_note *list, size_t i, const struct arch_note *notes, size_t n)
 {
-	i = add(list, i, "CORE", NOTES_NT_PRFPREG, t->fpregs, sizeof t->fpregs);
-	return add(list, i, "LINUX", NOTES_NT_X86_XSTATE, t->xstate, t->xstate_size);
+	for (size_t k = 0; k < n; k++)
+		i = add(list, i, notes[k].name, notes[k].type, notes[k].desc, notes[k].desc_size);
+	return i;
 }
 
 size_t notes_list_count(const struct notes_process *p)
 {
-	return 4 + 3 * p->n_threads + (p->has_xsave_layout ? 1 : 0);
+	size_t n = 4 + p->n_extra;
+
+	for (size_t t = 0; t < p->n_threads; t++)
+		n += 1 + p->threads[t].n_regsets;
+	return n;
 }
 
 long notes_list(const struct notes_process *p, struct notes_note *list, size_t max)
@@ -65,18 +72,15 @@ long notes_list(const struct notes_process *p, struct notes_note *list, size_t m
 	i = add(list, i, "CORE", NOTES_NT_SIGINFO, p->siginfo, sizeof p->siginfo);
 	i = add(list, i, "CORE", NOTES_NT_AUXV, p->auxv, p->auxv_size);
 	i = add(list, i, "CORE", NOTES_NT_FILE, p->file, p->file_size);
-	i = add_thread_regs(list, i, &p->threads[0]);
+	i = add_arch(list, i, p->threads[0].regsets, p->threads[0].n_regsets);
 	for (size_t t = 1; t < p->n_threads; t++) {
 		i = add(list, i, "CORE", NOTES_NT_PRSTATUS, &p->threads[t].prstatus,
 			sizeof p->threads[t].prstatus);
-		i = add_thread_regs(list, i, &p->threads[t]);
+		i = add_arch(list, i, p->threads[t].regsets, p->threads[t].n_regsets);
 	}
-	/* not a regset: the kernel writes it once, after every thread's
-	 * notes (elf_coredump_extra_notes_write; see ptrace_stop.c) */
-	if (p->has_xsave_layout)
-		i = add(list, i, "LINUX", NOTES_NT_X86_XSAVE_LAYOUT, p->xsave_layout,
-			p->n_xsave_layout * sizeof *p->xsave_layout);
-	return (long)i;
+	/* no regsets: the kernel writes them once, after every thread's
+	 * notes (elf_coredump_extra_notes_write; arch/x86_64/regs.c) */
+	return (long)add_arch(list, i, p->extra, p->n_extra);
 }
 
 size_t notes_note_size(const struct notes_note *n)

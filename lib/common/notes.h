@@ -1,40 +1,43 @@
-/* notes - the ELF notes of an x86-64 Linux core, and the notes file that
+/* notes - the ELF notes of a Linux core, and the notes file that
  * lc-freeze writes and lc-elfwrite reads (lc-notes(5)).
  *
  * As in the kernel's fs/binfmt_elf.c (fill_note_info, writenote): each note
  * is a small struct with its exact on-disk layout; a list of notes is sized
- * first (notes_size) and then written in one pass (notes_write_file).
+ * first (notes_size) and then written in one pass (notes_write_file). The
+ * register notes after each thread's PRSTATUS, and those the kernel
+ * writes once after every thread's, are the architecture's (arch.h:
+ * x86-64's PRFPREG and X86_XSTATE, then X86_XSAVE_LAYOUT).
  *
- * The notes file is an ELF64 little-endian ET_CORE file for EM_X86_64 with
- * one program header, a PT_NOTE at offset 120, and nothing else: the ELF
- * header (64 bytes), the program header (56 bytes), the notes. */
+ * The notes file is an ELF64 little-endian ET_CORE file for the
+ * architecture's e_machine (EM_X86_64) with one program header, a PT_NOTE
+ * at offset 120, and nothing else: the ELF header (64 bytes), the program
+ * header (56 bytes), the notes. */
 #ifndef LC_NOTES_H
 #define LC_NOTES_H
+
+#include "arch.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define NOTES_NT_PRSTATUS   1u
-#define NOTES_NT_PRFPREG    2u
 #define NOTES_NT_PRPSINFO   3u
 #define NOTES_NT_AUXV       6u
 #define NOTES_NT_SIGINFO    0x53494749u /* "SIGI" */
 #define NOTES_NT_FILE       0x46494c45u /* "FILE" */
-#define NOTES_NT_X86_XSTATE 0x202u
-#define NOTES_NT_X86_XSAVE_LAYOUT 0x205u
 
-#define NOTES_PRFPREG_SIZE  512u     /* struct user_i387_struct (fxsave area) */
 #define NOTES_SIGINFO_SIZE  128u     /* siginfo_t */
-#define NOTES_NREGS         27u      /* struct user_regs_struct, in its order */
+#define NOTES_NREGS         ARCH_PRSTATUS_NREGS /* pr_reg: struct arch_regs */
 #define NOTES_FILE_OFFSET   120u     /* where the notes start in the notes file */
 
-/* x86-64 struct timeval */
+/* struct timeval of a 64-bit kernel */
 struct notes_timeval {
 	int64_t sec, usec;
 };
 
-/* struct elf_prstatus (include/linux/elfcore.h), x86-64: 336 bytes. */
+/* struct elf_prstatus (include/linux/elfcore.h): 112 bytes, pr_reg
+ * (ARCH_PRSTATUS_NREGS words), pr_fpvalid; x86-64's 336 bytes. */
 struct notes_prstatus {
 	int32_t si_signo, si_code, si_errno;  /* struct elf_siginfo pr_info */
 	int16_t cursig;
@@ -43,14 +46,15 @@ struct notes_prstatus {
 	uint64_t sighold;                     /* this thread's blocked set, word 0 */
 	int32_t pid, ppid, pgrp, sid;         /* in the target's pid namespace */
 	struct notes_timeval utime, stime, cutime, cstime;
-	/* r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax
-	 * rip cs eflags rsp ss fs_base gs_base ds es fs gs */
+	/* struct arch_regs: x86-64's r15 r14 r13 r12 rbp rbx r11 r10 r9 r8
+	 * rax rcx rdx rsi rdi orig_rax rip cs eflags rsp ss fs_base gs_base
+	 * ds es fs gs */
 	uint64_t reg[NOTES_NREGS];
 	int32_t fpvalid;
 	uint32_t pad1;
 };
 
-/* struct elf_prpsinfo, x86-64: 136 bytes. */
+/* struct elf_prpsinfo of a 64-bit kernel: 136 bytes. */
 struct notes_prpsinfo {
 	char state;           /* numeric: 0 R, 1 S, 2 D, 3 T, 4 Z, 5 W */
 	char sname;           /* "RSDTZW"[state] */
@@ -64,22 +68,12 @@ struct notes_prpsinfo {
 	char psargs[80];      /* cmdline, NULs as spaces, NUL-terminated */
 };
 
-/* struct x86_xfeat_component (arch/x86/include/uapi/asm/elf.h): one
- * record of NT_X86_XSAVE_LAYOUT, where one XSAVE component lies in
- * NT_X86_XSTATE. 16 bytes. */
-struct notes_xfeature {
-	uint32_t type;          /* the component's XCR0 bit, 2 or more */
-	uint32_t size, offset;  /* bytes */
-	uint32_t flags;         /* 0 */
-};
-
-/* One thread's register notes: PRSTATUS (with its registers), PRFPREG,
- * X86_XSTATE. xstate points at xstate_size bytes (the caller's memory). */
+/* One thread's notes: PRSTATUS (with its registers), then its register
+ * notes (arch_thread_notes), whose descriptors are the caller's memory. */
 struct notes_thread {
 	struct notes_prstatus prstatus;
-	unsigned char fpregs[NOTES_PRFPREG_SIZE];
-	const unsigned char *xstate;
-	size_t xstate_size;
+	struct arch_note regsets[ARCH_THREAD_NOTES_MAX];
+	size_t n_regsets;
 };
 
 /* The whole process: threads[0] is the thread written first (with the
@@ -93,12 +87,10 @@ struct notes_process {
 	size_t auxv_size;
 	const void *file;     /* an NT_FILE descriptor built by notes_file_* */
 	size_t file_size;
-	/* NT_X86_XSAVE_LAYOUT, when the kernel would write one
-	 * (has_xsave_layout); n_xsave_layout may be 0, an empty descriptor
-	 * as the kernel's on a CPU with nothing beyond SSE */
-	bool has_xsave_layout;
-	const struct notes_xfeature *xsave_layout;
-	size_t n_xsave_layout;
+	/* written once, after every thread's notes (arch_process_notes:
+	 * x86-64's NT_X86_XSAVE_LAYOUT where the kernel would write one) */
+	struct arch_note extra[ARCH_PROCESS_NOTES_MAX];
+	size_t n_extra;
 };
 
 /* One note as written: namesz = strlen(name) + 1, name and descriptor each
@@ -111,11 +103,12 @@ struct notes_note {
 };
 
 /* Fills list (at most max) with the notes of p in the kernel's order:
- * threads[0]'s PRSTATUS, PRPSINFO, SIGINFO, AUXV, FILE, its PRFPREG,
- * XSTATE; then every other thread's PRSTATUS, PRFPREG, XSTATE; then,
- * once, X86_XSAVE_LAYOUT when p has it. Returns the count, or -1
- * (ENOSPC) when max is too small: notes_list_count(p) entries, 4 + 3n
- * for n threads, one more with the layout. */
+ * threads[0]'s PRSTATUS, PRPSINFO, SIGINFO, AUXV, FILE, its register
+ * notes (x86-64: PRFPREG, XSTATE); then every other thread's PRSTATUS and
+ * register notes; then p's extra notes (x86-64: X86_XSAVE_LAYOUT, where
+ * the kernel writes it). Returns the count, or -1 (ENOSPC) when max is
+ * too small: notes_list_count(p) entries (x86-64: 4 + 3n for n threads,
+ * one more with the layout). */
 long notes_list(const struct notes_process *p, struct notes_note *list, size_t max);
 size_t notes_list_count(const struct notes_process *p);
 

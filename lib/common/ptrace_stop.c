@@ -3,26 +3,18 @@
 #include "procfs.h"
 #include "xio.h"
 
-#include <cpuid.h>
 #include <dirent.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/ptrace.h>
-#include <sys/uio.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* The largest XSAVE area a CPU reports today is about 11 KiB (AMX tiles);
- * the kernel answers PTRACE_GETREGSET with the size it actually has. */
-#define XSTATE_MAX (64u << 10)
 /* How often a wait for stops looks for threads that became zombies (a
  * traced group leader that exits is not reported until its group is). */
 #define ZOMBIE_CHECK_MS 20
@@ -32,22 +24,19 @@ void ptrace_stop_init(struct ptrace_stop *s, pid_t pid, int task_dirfd)
 	memset(s, 0, sizeof *s);
 	s->pid = pid;
 	s->task_dirfd = task_dirfd;
+	arch_stop_regs_init(&s->regs);
 }
 
 void ptrace_stop_free(struct ptrace_stop *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		if (!s->threads[i].xstate_pooled)
-			free(s->threads[i].xstate);
+		arch_thread_regs_free(&s->threads[i].regs);
 	free(s->threads);
 	free(s->index);
-	if (s->pool)
-		munmap(s->pool, s->pool_bytes);
+	arch_stop_regs_free(&s->regs);
 	s->threads = NULL;
 	s->index = NULL;
-	s->pool = NULL;
 	s->n = s->cap = s->index_cap = s->n_waiting = 0;
-	s->pool_slot = s->pool_slots = s->pool_used = s->pool_bytes = 0;
 }
 
 /* ---- the thread table: O(1) by tid ----------------------------------------- */
@@ -92,7 +81,6 @@ static void touch(void *p, size_t len)
 int ptrace_stop_reserve(struct ptrace_stop *s, size_t threads)
 {
 	size_t want = threads + threads / 8 + 64, cap = 64, icap = 256;
-	unsigned eax, ebx, ecx = 0, edx;
 
 	while (cap < want)
 		cap *= 2;
@@ -110,27 +98,7 @@ int ptrace_stop_reserve(struct ptrace_stop *s, size_t threads)
 	if (icap > s->index_cap && index_rebuild(s, icap) < 0)
 		return -1;
 	touch(s->index, s->index_cap * sizeof *s->index);
-	if (s->pool || __get_cpuid_max(0, NULL) < 0xd)
-		return 0;
-	/* ECX: the XSAVE area of every feature the CPU supports */
-	__cpuid_count(0xd, 0, eax, ebx, ecx, edx);
-	(void)eax;
-	(void)ebx;
-	(void)edx;
-	if (ecx < PTRACE_STOP_FPREGS_SIZE || ecx > XSTATE_MAX)
-		return 0;
-	s->pool_slot = (ecx + 63u) & ~(size_t)63u;
-	s->pool_bytes = want * s->pool_slot;
-	s->pool = mmap(NULL, s->pool_bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (s->pool == MAP_FAILED) {
-		s->pool = NULL;
-		s->pool_slot = s->pool_bytes = 0;
-		return -1;
-	}
-	s->pool_slots = want;
-	s->pool_used = 0;
-	return 0;
+	return arch_stop_regs_reserve(&s->regs, threads);
 }
 
 static struct ptrace_thread *find(struct ptrace_stop *s, pid_t tid)
@@ -559,201 +527,35 @@ fail:
 	return -1;
 }
 
-static int read_regset(pid_t tid, unsigned type, void *buf, size_t *len)
-{
-	struct iovec iov = { .iov_base = buf, .iov_len = *len };
-
-	if (ptrace(PTRACE_GETREGSET, tid, (void *)(unsigned long)type, &iov) < 0)
-		return -1;
-	*len = iov.iov_len;
-	return 0;
-}
-
-/* NT_X86_XSAVE_LAYOUT (0x205, name "LINUX", Linux 6.12: ba386777a30b,
- * arch/x86/kernel/fpu/xstate.c) is no regset: fill_thread_core_info,
- * which writes each thread's regsets, never sees it, and PTRACE_GETREGSET
- * 0x205 answers EINVAL. elf_core_dump (fs/binfmt_elf.c) writes it once,
- * through elf_coredump_extra_notes_write, after write_note_info: the last
- * note of PT_NOTE, after every thread's notes (the segment's size counts
- * it through elf_coredump_extra_notes_size). Its descriptor: for each bit
- * i >= 2 of fpu_user_cfg.max_features, in ascending order, the 16 bytes
- * { i, xstate_sizes[i], xstate_offsets[i], 0 }, the sizes and offsets
- * being CPUID(0xD, i).EAX and .EBX (setup_xstate_cache). The kernel
- * writes it whenever max_features is not 0; with nothing beyond x87 and
- * SSE the descriptor is empty (a dump failed there before c8161e5304ab).
- * fpu_user_cfg.max_features is also word 0 of NT_X86_XSTATE's software
- * area at byte 464 (update_regset_xstate_info: where gdb reads XCR0), so
- * the layout read here describes exactly the XSAVE area read with it.
- * Seen on 6.18, AMD EPYC with AVX-512, max_features 0xe7: NT_X86_XSTATE
- * 2432 bytes in each thread's notes, then one NT_X86_XSAVE_LAYOUT of 64
- * bytes: components 2 (256 bytes at 576), 5 (64 at 832), 6 (512 at 896),
- * 7 (1024 at 1408). */
-#define XSTATE_XFEATURES_OFFSET 464u
-#define XSTATE_HEADER_END 576u  /* the FXSAVE area and the XSAVE header */
-
-/* Nothing a process can ask says whether the kernel writes the note in
- * its cores (it is no regset, no flag, and making a kernel core to see
- * is not ours to do): its release says it, 6.12 or later. A distribution
- * kernel with the note backported to an older release gets none from us,
- * as before; readers do without it (gdb then guesses from XCR0 and the
- * NT_X86_XSTATE size). */
-static bool kernel_writes_xsave_layout(void)
-{
-	struct utsname u;
-	unsigned major, minor;
-
-	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
-		return false;
-	return major > 6 || (major == 6 && minor >= 12);
-}
-
-static void read_xsave_layout(struct ptrace_stop *s, const unsigned char *xstate, size_t len)
-{
-	uint64_t features;
-	size_t n = 0;
-
-	s->has_xsave_layout = false;
-	s->n_xsave_layout = 0;
-	/* without XSAVE (an FXSAVE-only area) max_features is 0: no note */
-	if (len < XSTATE_HEADER_END || !kernel_writes_xsave_layout() ||
-	    __get_cpuid_max(0, NULL) < 0xd)
-		return;
-	memcpy(&features, xstate + XSTATE_XFEATURES_OFFSET, sizeof features);
-	if (features == 0)
-		return;
-	for (unsigned i = 2; i < 64; i++) {
-		unsigned size, offset, ecx, edx;
-
-		if (!(features >> i & 1))
-			continue;
-		__cpuid_count(0xd, i, size, offset, ecx, edx);
-		(void)ecx;
-		(void)edx;
-		/* a component outside the area read cannot be what the
-		 * kernel describes: no note rather than a wrong one */
-		if (size == 0 || offset < XSTATE_HEADER_END || offset > len || size > len - offset)
-			return;
-		s->xsave_layout[n++] = (struct ptrace_stop_xfeature){
-			.type = i, .size = size, .offset = offset, .flags = 0,
-		};
-	}
-	s->n_xsave_layout = n;
-	s->has_xsave_layout = true;
-}
-
-/* NT_PRFPREG's bytes that are the XSAVE area's legacy region as it is
- * (x87, MXCSR, XMM, the padding); the 48 after differ (NT_X86_XSTATE
- * holds its software bytes there) */
-#define FPREGS_FROM_XSTATE 464u
-
-/* Thread t's NT_X86_XSTATE: into a slot of the pool where its size is
- * known (*known, from the first thread read) and fits, else through
- * scratch (XSTATE_MAX bytes: the size the kernel reports is exact there)
- * into memory of its own. */
-static int read_xstate(struct ptrace_stop *s, struct ptrace_thread *t, unsigned char *scratch,
-		       size_t *known)
-{
-	size_t len;
-
-	if (*known && *known <= s->pool_slot && s->pool_used < s->pool_slots) {
-		unsigned char *slot = s->pool + s->pool_used * s->pool_slot;
-
-		len = s->pool_slot;
-		if (read_regset(t->tid, NT_X86_XSTATE, slot, &len) < 0)
-			return -1;
-		if (len == *known) {
-			if (!t->xstate_pooled)
-				free(t->xstate);
-			t->xstate = slot;
-			t->xstate_size = len;
-			t->xstate_pooled = true;
-			s->pool_used++;
-			return 0;
-		}
-	}
-	len = XSTATE_MAX;
-	if (read_regset(t->tid, NT_X86_XSTATE, scratch, &len) < 0)
-		return -1;
-	if (!t->xstate_pooled)
-		free(t->xstate);
-	t->xstate_pooled = false;
-	t->xstate_size = 0;
-	if (!(t->xstate = malloc(len ? len : 1)))
-		return -1;
-	memcpy(t->xstate, scratch, len);
-	t->xstate_size = len;
-	if (!*known)
-		*known = len;
-	return 0;
-}
-
 int ptrace_stop_read_registers(struct ptrace_stop *s)
 {
-	unsigned char *scratch = malloc(XSTATE_MAX);
-	unsigned char fp_tail[PTRACE_STOP_FPREGS_SIZE - FPREGS_FROM_XSTATE];
-	bool fp_checked = false, fp_from_xstate = false;
-	size_t known = 0;
+	const struct arch_thread_regs *first = NULL;
 
-	if (!scratch)
+	if (arch_read_begin(&s->regs) < 0)
 		return -1;
 	for (size_t i = 0; i < s->n; i++) {
 		struct ptrace_thread *t = &s->threads[i];
-		size_t len;
 
 		if (t->gone || !t->stopped)
 			continue;
-		len = sizeof t->regs;
-		if (read_regset(t->tid, NT_PRSTATUS, &t->regs, &len) < 0)
-			goto failed;
-		if (len != sizeof t->regs)
-			goto short_read;
-		if (read_xstate(s, t, scratch, &known) < 0)
-			goto failed;
-		if (fp_from_xstate && t->xstate_size >= PTRACE_STOP_FPREGS_SIZE) {
-			memcpy(t->fpregs, t->xstate, FPREGS_FROM_XSTATE);
-			memcpy(t->fpregs + FPREGS_FROM_XSTATE, fp_tail, sizeof fp_tail);
+		if (arch_read_thread(&s->regs, &t->regs, t->tid) == 0) {
+			if (!first)
+				first = &t->regs;
 			continue;
 		}
-		len = sizeof t->fpregs;
-		if (read_regset(t->tid, NT_PRFPREG, t->fpregs, &len) < 0)
-			goto failed;
-		if (len != sizeof t->fpregs)
-			goto short_read;
-		/* the first thread shows whether this kernel's NT_PRFPREG is the
-		 * XSAVE area's start: then the others' is taken from theirs */
-		if (!fp_checked && t->xstate_size >= PTRACE_STOP_FPREGS_SIZE) {
-			fp_checked = true;
-			fp_from_xstate = !s->test_fpregs_each &&
-					 !memcmp(t->fpregs, t->xstate, FPREGS_FROM_XSTATE);
-			memcpy(fp_tail, t->fpregs + FPREGS_FROM_XSTATE, sizeof fp_tail);
+		if (errno != ESRCH) {
+			arch_read_end(&s->regs, NULL);
+			return -1;
 		}
-		continue;
-failed:
-		if (errno == ESRCH) {
-			/* killed (SIGKILL ends a ptrace stop) or exiting: no
-			 * registers to take, the thread is left out */
-			mark_gone(s, t);
-			continue;
-		}
-		goto fail;
-short_read:
-		errno = EIO;
-		goto fail;
+		/* killed (SIGKILL ends a ptrace stop) or exiting: no registers
+		 * to take, the thread is left out */
+		mark_gone(s, t);
 	}
-	free(scratch);
-	/* one layout for the process, as the kernel's one note */
-	for (size_t i = 0; i < s->n; i++)
-		if (!s->threads[i].gone && s->threads[i].xstate) {
-			read_xsave_layout(s, s->threads[i].xstate, s->threads[i].xstate_size);
-			break;
-		}
-	for (size_t i = 0; i < s->n; i++)
-		if (!s->threads[i].gone)
-			return 0;
+	/* one for the process, as the kernel's notes */
+	arch_read_end(&s->regs, first);
+	if (first)
+		return 0;
 	errno = ESRCH;
-	return -1;
-fail:
-	free(scratch);
 	return -1;
 }
 

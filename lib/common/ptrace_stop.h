@@ -29,24 +29,13 @@
 #ifndef LC_PTRACE_STOP_H
 #define LC_PTRACE_STOP_H
 
+#include "arch.h"
+
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <sys/user.h>
-
-#define PTRACE_STOP_FPREGS_SIZE 512u
-/* XSAVE components 2..63 (x87 and SSE, 0 and 1, are never described) */
-#define PTRACE_STOP_XFEATURES_MAX 62u
-
-/* Where one XSAVE component lies in NT_X86_XSTATE: a record of the
- * kernel's NT_X86_XSAVE_LAYOUT note (struct x86_xfeat_component). */
-struct ptrace_stop_xfeature {
-	uint32_t type;          /* the component's XCR0 bit */
-	uint32_t size, offset;  /* bytes, in the standard (non-compacted) format */
-	uint32_t flags;         /* 0: reserved */
-};
 
 struct ptrace_thread {
 	pid_t tid;
@@ -56,13 +45,8 @@ struct ptrace_thread {
 	bool interrupted;       /* PTRACE_INTERRUPT sent (or not needed) */
 	int pending_signal;     /* signal-delivery-stop: re-injected at detach */
 	siginfo_t siginfo;      /* of pending_signal (valid when it is not 0) */
-	/* filled by ptrace_stop_read_registers */
-	struct user_regs_struct regs;
-	unsigned char fpregs[PTRACE_STOP_FPREGS_SIZE];
-	unsigned char *xstate;  /* xstate_size bytes as the kernel reports: malloc'd, or a
-				 * slot of the reserved pool (xstate_pooled) */
-	size_t xstate_size;
-	bool xstate_pooled;
+	/* filled by ptrace_stop_read_registers (arch.h) */
+	struct arch_thread_regs regs;
 };
 
 struct ptrace_stop {
@@ -94,21 +78,10 @@ struct ptrace_stop {
 	 * PTRACE_INTERRUPT, so that a test can make a signal arrive while
 	 * they are traced but not stopped (a signal-delivery-stop). */
 	unsigned test_seize_gap_ms;
-	/* Tests only: every thread's NT_PRFPREG read, never taken from its
-	 * XSAVE area (two dumps of a stopped process must agree) */
-	bool test_fpregs_each;
-	/* filled by ptrace_stop_read_registers: the layout of the XSAVE area
-	 * the kernel's own core of this process would describe in its
-	 * NT_X86_XSAVE_LAYOUT note, when it would write one
-	 * (has_xsave_layout; n_xsave_layout may then be 0) */
-	bool has_xsave_layout;
-	size_t n_xsave_layout;
-	struct ptrace_stop_xfeature xsave_layout[PTRACE_STOP_XFEATURES_MAX];
-	/* ptrace_stop_reserve: memory touched before the stop, so that
-	 * inside it thousands of threads' XSAVE areas (11 KiB each with AMX)
-	 * cost no page fault (a first touch is slow: notes/vm-memory.md) */
-	unsigned char *pool;
-	size_t pool_slot, pool_slots, pool_used, pool_bytes;
+	/* the reads of the registers (arch.h): memory reserved before the
+	 * stop, and what the process's notes need once (x86-64's XSAVE
+	 * layout); its test_fpregs_each is for tests */
+	struct arch_stop_regs regs;
 };
 
 void ptrace_stop_init(struct ptrace_stop *s, pid_t pid, int task_dirfd);
@@ -116,10 +89,10 @@ void ptrace_stop_free(struct ptrace_stop *s);
 
 /* Before the stop: sizes the thread table for about `threads` threads
  * (the count listed just before; more are still taken, at the old cost)
- * and maps, touched, an XSAVE area for each, at the size CPUID leaf 0xD
- * gives for every feature the CPU has (the kernel's regset is never
- * larger). Nothing is lost when it fails: the stop allocates as it goes.
- * Returns 0 or -1 (ENOMEM). */
+ * and reserves, touched, the memory their regsets take
+ * (arch_stop_regs_reserve: x86-64's XSAVE area for each, at the size
+ * CPUID leaf 0xD gives for every feature the CPU has). Nothing is lost
+ * when it fails: the stop allocates as it goes. Returns 0 or -1 (ENOMEM). */
 int ptrace_stop_reserve(struct ptrace_stop *s, size_t threads);
 /* Stops every thread (see above). timeout_ms bounds the wait for the
  * threads to report their stops. cancel: signals (blocked by the caller)
@@ -132,24 +105,12 @@ int ptrace_stop_all(struct ptrace_stop *s, unsigned timeout_ms, const sigset_t *
  * (a leader that called pthread_exit). */
 int ptrace_stop_one(struct ptrace_stop *s, pid_t tid, unsigned timeout_ms, const sigset_t *cancel);
 
-/* Reads every live stopped thread's registers with PTRACE_GETREGSET:
- * NT_PRSTATUS (struct user_regs_struct), NT_PRFPREG (512 bytes) and
- * NT_X86_XSTATE at the size the kernel reports. NT_PRFPREG is the XSAVE
- * area's first 464 bytes and a tail the kernel writes the same for every
- * thread (zeros on 6.18, where NT_X86_XSTATE has its software bytes):
- * where the first thread's two regsets show that, the others' NT_PRFPREG
- * is taken from their XSAVE area, one system call fewer a thread. A read that fails with
- * ESRCH drops that thread (it was killed while stopped: SIGKILL ends a
- * ptrace stop); any other failure, or a short NT_PRSTATUS/NT_PRFPREG, fails
- * the call (-1, errno): nothing is ever filled with zeros.
- *
- * Then the XSAVE layout, once for the process (has_xsave_layout): no
- * regset answers it (PTRACE_GETREGSET 0x205 is EINVAL even where the
- * kernel writes the note), so it is what the kernel puts in its note:
- * CPUID leaf 0xD for each component the kernel enables for user space,
- * as NT_X86_XSTATE's own header names them. Left out (has_xsave_layout
- * false, never a failure) on a kernel that writes no such note, or where
- * the CPU's answer does not fit the XSAVE area read. */
+/* Reads every live stopped thread's registers (arch_read_thread: x86-64's
+ * NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE), then what the process's notes
+ * need once (arch_read_end: x86-64's XSAVE layout). A read that fails
+ * with ESRCH drops that thread (it was killed while stopped: SIGKILL ends
+ * a ptrace stop); any other failure, or a short regset, fails the call
+ * (-1, errno): nothing is ever filled with zeros. */
 int ptrace_stop_read_registers(struct ptrace_stop *s);
 
 /* Detaches every attached thread, re-injecting its pending signal. Returns

@@ -54,10 +54,10 @@ static int wait_report(pid_t tid)
 static void kill_child(pid_t tid, uint64_t insn)
 {
 	static const uint64_t status[6] = { 0 };
-	struct arch_regs regs;
+	struct arch_call_saved regs;
 
 	if (kill(tid, SIGKILL) < 0) {
-		if (!insn || arch_regs_get(tid, &regs) < 0 ||
+		if (!insn || arch_call_save(tid, &regs) < 0 ||
 		    arch_call_start(tid, &regs, insn, SYS_exit_group, status) < 0 ||
 		    ptrace(PTRACE_CONT, tid, 0, 0) < 0)
 			return;

@@ -278,8 +278,8 @@ static void fill_ids(struct notes_prstatus *pr, const struct task_ids *ids, pid_
 
 static void fill_regs(struct notes_prstatus *pr, const struct ptrace_thread *t)
 {
-	_Static_assert(sizeof t->regs == sizeof pr->reg, "user_regs_struct has 27 registers");
-	memcpy(pr->reg, &t->regs, sizeof pr->reg);
+	_Static_assert(sizeof t->regs.regs == sizeof pr->reg, "pr_reg is struct arch_regs");
+	memcpy(pr->reg, &t->regs.regs, sizeof pr->reg);
 	pr->fpvalid = 1;
 	/* the signal this thread was stopped delivering, else none: a live
 	 * process was not killed by anything */
@@ -399,9 +399,8 @@ static int fill_threads(struct capture *c, const struct capture_fds *fds,
 		nt->prstatus.cutime = ticks_to_timeval(leader_stat->cutime);
 		nt->prstatus.cstime = ticks_to_timeval(leader_stat->cstime);
 		fill_regs(&nt->prstatus, live[i]);
-		memcpy(nt->fpregs, live[i]->fpregs, sizeof nt->fpregs);
-		nt->xstate = live[i]->xstate;
-		nt->xstate_size = live[i]->xstate_size;
+		/* (the stop's memory, which lives until lc-freeze exits) */
+		nt->n_regsets = arch_thread_notes(&live[i]->regs, nt->regsets);
 		if (c->n_threads == 0 && live[i]->pending_signal)
 			memcpy(c->process.siginfo, &live[i]->siginfo, NOTES_SIGINFO_SIZE);
 		c->n_threads++;
@@ -534,22 +533,6 @@ out:
 	return rc;
 }
 
-/* NT_X86_XSAVE_LAYOUT as the stop read it: one note for the process, and
- * none where the kernel writes none (ptrace_stop.c). */
-static void fill_xsave_layout(struct capture *c, const struct ptrace_stop *s)
-{
-	c->process.has_xsave_layout = s->has_xsave_layout;
-	c->process.n_xsave_layout = s->has_xsave_layout ? s->n_xsave_layout : 0;
-	for (size_t i = 0; i < c->process.n_xsave_layout; i++)
-		c->xsave_layout[i] = (struct notes_xfeature){
-			.type = s->xsave_layout[i].type,
-			.size = s->xsave_layout[i].size,
-			.offset = s->xsave_layout[i].offset,
-			.flags = s->xsave_layout[i].flags,
-		};
-	c->process.xsave_layout = c->xsave_layout;
-}
-
 void capture_init(struct capture *c)
 {
 	memset(c, 0, sizeof *c);
@@ -589,6 +572,8 @@ int capture_fill(struct capture *c, const struct capture_fds *fds, const struct 
 	c->process.auxv_size = c->auxv_size;
 	c->process.file = c->file_note;
 	c->process.file_size = c->file_note_size;
-	fill_xsave_layout(c, s);
+	/* once for the process, as the stop read them (x86-64's XSAVE
+	 * layout, none where the kernel writes none) */
+	c->process.n_extra = arch_process_notes(&s->regs, c->process.extra);
 	return 0;
 }

@@ -32,7 +32,6 @@ struct capture {
 	size_t auxv_size;
 	unsigned char *file_note;
 	size_t file_note_size;
-	struct notes_xfeature xsave_layout[PTRACE_STOP_XFEATURES_MAX];
 	/* each thread's task/TID/stat opened before the stop (capture_prepare):
 	 * tid -> fd, open addressing (tid 0: free) */
 	struct capture_stat_fd {

@@ -906,7 +906,7 @@ static int stop(struct freeze *f)
 	(void)ptrace_stop_reserve(&f->ps, f->cap.n_listed);
 	if ((v = getenv("LIVECORE_TEST_SEIZE_GAP_MS")))
 		f->ps.test_seize_gap_ms = (unsigned)strtoul(v, NULL, 10);
-	f->ps.test_fpregs_each = getenv("LIVECORE_TEST_FPREGS_EACH") != NULL;
+	f->ps.regs.test_fpregs_each = getenv("LIVECORE_TEST_FPREGS_EACH") != NULL;
 	if (ptrace_stop_all(&f->ps, STOP_TIMEOUT_MS, &f->cancel) < 0)
 		return report_stop_failure(f, errno);
 	f->stopped = true;

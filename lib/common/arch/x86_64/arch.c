@@ -17,15 +17,15 @@
 const unsigned char arch_syscall_insn[] = { 0x0f, 0x05 };
 const size_t arch_syscall_insn_len = sizeof arch_syscall_insn, arch_syscall_insn_align = 1;
 
-int arch_regs_get(pid_t tid, struct arch_regs *r)
+int arch_call_save(pid_t tid, struct arch_call_saved *saved)
 {
-	return ptrace(PTRACE_GETREGS, tid, 0, &r->r) < 0 ? -1 : 0;
+	return ptrace(PTRACE_GETREGS, tid, 0, &saved->regs.r) < 0 ? -1 : 0;
 }
 
-int arch_call_start(pid_t tid, const struct arch_regs *saved, uint64_t pc, long nr,
+int arch_call_start(pid_t tid, const struct arch_call_saved *saved, uint64_t pc, long nr,
 		    const uint64_t args[6])
 {
-	struct user_regs_struct regs = saved->r;
+	struct user_regs_struct regs = saved->regs.r;
 
 	regs.rip = pc;
 	regs.rax = (unsigned long long)nr;
@@ -52,9 +52,9 @@ int arch_call_result(pid_t tid, int64_t *ret)
 	return 0;
 }
 
-int arch_call_restore(pid_t tid, const struct arch_regs *saved)
+int arch_call_restore(pid_t tid, const struct arch_call_saved *saved)
 {
-	struct user_regs_struct regs = saved->r;
+	struct user_regs_struct regs = saved->regs.r;
 
 	/* what the kernel does on the way out of a stop inside a system
 	 * call (arch/x86/kernel/signal.c, arch_do_signal_or_restart): rax

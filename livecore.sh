@@ -8,8 +8,14 @@ set -u
 usage() {
 	cat <<'USAGE'
 usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
-                   [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-k] [-q] [-f]
+                   [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-a] [-k] [-q] [-f]
                    [--no-throttle] PID OUT.core
+       livecore.sh [options] -o PREFIX PID...
+  -o PREFIX          gcore's form: dump each PID on its own into PREFIX.PID,
+                     one after the other; the exit status is the highest of
+                     theirs (0: every core written)
+  -a                 every readable mapping, whatever the process's
+                     coredump_filter (lc-maps -f all; gcore -a)
   -p PASSES          most pre-copy passes (lc-precopy -p)
   -t DIRTY_PCT       stop pre-copying below this dirty share (lc-precopy -t)
   -T TRACKING        auto, soft-dirty, uffd, fork or none (lc-precopy -T)
@@ -47,13 +53,14 @@ die() { # status message...
 }
 
 passes='' dirty_pct='' tracking='' budget='' hold_mib='' retries=3 workparent='' keep=0 quiet=0 force=0 niceness=19
+prefix='' all_maps=0
 # the one long option, taken out before getopts sees the rest
 throttle=1
 for arg; do
 	shift
 	if [ "$arg" = --no-throttle ]; then throttle=0; else set -- "$@" "$arg"; fi
 done
-while getopts p:t:T:b:r:M:w:n:kqfh opt; do
+while getopts p:t:T:b:r:M:w:n:o:akqfh opt; do
 	case $opt in
 	p) passes=$OPTARG ;;
 	t) dirty_pct=$OPTARG ;;
@@ -63,6 +70,8 @@ while getopts p:t:T:b:r:M:w:n:kqfh opt; do
 	M) hold_mib=$OPTARG ;;
 	w) workparent=$OPTARG ;;
 	n) niceness=$OPTARG ;;
+	o) prefix=$OPTARG ;;
+	a) all_maps=1 ;;
 	k) keep=1 ;;
 	q) quiet=1 ;;
 	f) force=1 ;;
@@ -71,10 +80,46 @@ while getopts p:t:T:b:r:M:w:n:kqfh opt; do
 	esac
 done
 shift $((OPTIND - 1))
+is_number() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
+
+# gcore's form: each process dumped by a driver of its own, in turn, with
+# the same options, so that one that fails or exits does not stop the
+# others. An interrupt ends the one running (it resumes its process and
+# removes its work files) and the rest.
+if [ -n "$prefix" ]; then
+	[ $# -ge 1 ] || { usage >&2; exit 2; }
+	for p; do is_number "$p" || die 2 "bad pid \"$p\" (want a decimal process id)"; done
+	pids=$*
+	set --
+	[ -n "$passes" ] && set -- "$@" -p "$passes"
+	[ -n "$dirty_pct" ] && set -- "$@" -t "$dirty_pct"
+	[ -n "$tracking" ] && set -- "$@" -T "$tracking"
+	[ -n "$budget" ] && set -- "$@" -b "$budget"
+	[ -n "$hold_mib" ] && set -- "$@" -M "$hold_mib"
+	[ -n "$workparent" ] && set -- "$@" -w "$workparent"
+	set -- "$@" -r "$retries" -n "$niceness"
+	[ "$all_maps" = 1 ] && set -- "$@" -a
+	[ "$keep" = 1 ] && set -- "$@" -k
+	[ "$quiet" = 1 ] && set -- "$@" -q
+	[ "$force" = 1 ] && set -- "$@" -f
+	[ "$throttle" = 0 ] && set -- "$@" --no-throttle
+	worst=0 child=
+	# (a child started with & ignores SIGINT: it is told with SIGTERM)
+	trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; [ -n "$child" ] && wait "$child"; exit 8' INT TERM HUP
+	for p in $pids; do
+		sh "$0" "$@" "$p" "$prefix.$p" &
+		child=$!
+		wait "$child"
+		rc=$?
+		child=
+		[ "$rc" -gt "$worst" ] && worst=$rc
+	done
+	exit "$worst"
+fi
+
 [ $# -eq 2 ] || { usage >&2; exit 2; }
 pid=$1 out=$2
 
-is_number() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 is_number "$pid" || die 2 "bad pid \"$pid\" (want a decimal process id)"
 is_number "$retries" || die 2 "bad retry count \"$retries\""
 { is_number "$niceness" && [ "$niceness" -le 19 ]; } || die 2 "bad niceness \"$niceness\" (0 to 19)"
@@ -215,7 +260,10 @@ tool_failed() { # status
 quiet_flag=
 [ "$quiet" = 1 ] && quiet_flag=-q
 
-run /dev/null "$work/manifest.maps" "$LC_MAPS" "$pid" || tool_failed $?
+maps_filter=
+[ "$all_maps" = 1 ] && maps_filter="-f all"
+# shellcheck disable=SC2086 # maps_filter is two words or none
+run /dev/null "$work/manifest.maps" "$LC_MAPS" $maps_filter "$pid" || tool_failed $?
 
 # The pre-copy runs beside the process, on the CPUs it needs: at the
 # lowest priority by default, so that the process's own threads come

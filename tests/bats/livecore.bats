@@ -58,6 +58,59 @@ assert_no_workdir() {
 	assert_output $'\x7fELF'
 }
 
+# the pid in CORE's NT_PRPSINFO, and how many NT_PRSTATUS it holds
+core_pid_threads() {
+	eu-readelf -n "$1" | awk '/^ *CORE .* PRSTATUS/ { n++ } match($0, / pid: [0-9]+/) && !pid {
+		pid = substr($0, RSTART + 6, RLENGTH - 6) } END { print pid, n }'
+}
+
+@test "livecore.sh -o PREFIX PID... (gcore's form): each process into PREFIX.PID, one summary line each; one that is gone or whose core exists fails alone, the status the highest of theirs" {
+	lc_start_target --pattern-mib 4
+	a=$LC_TARGET_PID
+	lc_start_target --threads 2 --pattern-mib 4
+	b=$LC_TARGET_PID
+	run --separate-stderr -0 livecore.sh -q -o "$BATS_TEST_TMPDIR/core" "$a" "$b"
+	run -0 grep -c '^livecore: pause ' <<<"$stderr"
+	assert_output 2
+	for p in "$a" "$b"; do
+		run -0 stat -c %a "$BATS_TEST_TMPDIR/core.$p"
+		assert_output 600
+		# its own process, every thread of it
+		run -0 core_pid_threads "$BATS_TEST_TMPDIR/core.$p"
+		assert_output "$p $(find "/proc/$p/task" -mindepth 1 -maxdepth 1 | wc -l)"
+	done
+	assert_no_workdir "$BATS_TEST_TMPDIR"
+	# 7 (a core that exists, kept), 3 (no such process), 0: the status is 7
+	echo precious >"$BATS_TEST_TMPDIR/again.$a"
+	run --separate-stderr -7 livecore.sh -q -o "$BATS_TEST_TMPDIR/again" "$a" 4194000 "$b"
+	assert_regex "$stderr" "again.$a exists \(use -f to replace it\)"
+	assert_regex "$stderr" 'no process 4194000'
+	run -0 cat "$BATS_TEST_TMPDIR/again.$a"
+	assert_output precious
+	[ ! -e "$BATS_TEST_TMPDIR/again.4194000" ]
+	run -0 core_pid_threads "$BATS_TEST_TMPDIR/again.$b"
+	assert_output --regexp "^$b [0-9]+$"
+	# a bad pid anywhere: a usage error before anything is dumped
+	run --separate-stderr -2 livecore.sh -o "$BATS_TEST_TMPDIR/bad" "$a" 12abc
+	assert_regex "$stderr" 'bad pid "12abc"'
+	[ ! -e "$BATS_TEST_TMPDIR/bad.$a" ]
+	run --separate-stderr -2 livecore.sh -o "$BATS_TEST_TMPDIR/bad"
+}
+
+@test "livecore.sh -a (gcore -a, lc-maps -f all): libc's code, which the default coredump_filter leaves out, is in the core as the process maps it" {
+	lc_start_target
+	text=$(awk '$2 == "r-xp" && $6 ~ /libc\.so/ { split($1, r, "-"); print r[1]; exit }' "/proc/$LC_TARGET_PID/maps")
+	[ -n "$text" ]
+	addr=$((0x$text + 4096))
+	run --separate-stderr -0 livecore.sh -q "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/default.core"
+	run -1 "$LC_COREREAD" "$BATS_TEST_TMPDIR/default.core" "$addr"
+	run --separate-stderr -0 livecore.sh -q -a "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/all.core"
+	run -0 lc_core_word "$BATS_TEST_TMPDIR/all.core" "$addr"
+	live=$(dd if="/proc/$LC_TARGET_PID/mem" bs=8 count=1 skip="$addr" iflag=skip_bytes status=none | od -An -t u8 | tr -d ' ')
+	assert_output "$live"
+	[ "$live" != 0 ]
+}
+
 @test "livecore.sh: a garbage pid is a usage error (2), a missing one is status 3" {
 	run --separate-stderr -2 livecore.sh 12abc "$BATS_TEST_TMPDIR/a.core"
 	assert_regex "$stderr" 'bad pid "12abc"'

@@ -103,7 +103,7 @@ struct options {
  * session, and says so. */
 static void own_sched_group(void)
 {
-	int nice_now, fd;
+	int nice_now, fd, written;
 
 	errno = 0;
 	nice_now = getpriority(PRIO_PROCESS, 0);
@@ -117,7 +117,16 @@ static void own_sched_group(void)
 	/* absent without CONFIG_SCHED_AUTOGROUP */
 	if ((fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC)) < 0)
 		return;
-	if (dprintf(fd, "%d", nice_now) < 0)
+	/* the kernel takes one such write every 100 ms from a caller
+	 * without CAP_SYS_ADMIN, from all of them together (EAGAIN:
+	 * proc_sched_autogroup_set_nice): dumps one after the other
+	 * (livecore.sh -o) meet that limit; once more after it */
+	written = dprintf(fd, "%d", nice_now);
+	if (written < 0 && errno == EAGAIN) {
+		nanosleep(&(struct timespec){ .tv_nsec = 110 * 1000000L }, NULL);
+		written = dprintf(fd, "%d", nice_now);
+	}
+	if (written < 0)
 		log_info("cannot set the niceness of its scheduling group: %s", strerror(errno));
 	close(fd);
 }

@@ -97,6 +97,39 @@ core_pid_threads() {
 	run --separate-stderr -2 livecore.sh -o "$BATS_TEST_TMPDIR/bad"
 }
 
+@test "livecore.sh -o: SIGTERM to the driver, or SIGINT to its process group (a terminal's ^C), inside the first process's stop: status 8, that process resumed, the next never dumped, no core, no work files" {
+	lc_start_target --threads 2 --pattern-mib 4 --progress-file "$BATS_TEST_TMPDIR/progress"
+	a=$LC_TARGET_PID
+	lc_start_target --pattern-mib 4
+	b=$LC_TARGET_PID
+	export LIVECORE_TEST_STOP_DELAY_MS=3000
+	for how in TERM INT; do
+		setsid env --default-signal=INT livecore.sh -q -w "$BATS_TEST_TMPDIR" -o "$BATS_TEST_TMPDIR/c$how" \
+			"$a" "$b" 2>"$BATS_TEST_TMPDIR/err" &
+		driver=$!
+		for _ in $(seq 1000); do
+			[[ $(lc_proc_state "$a") == [tT] ]] &&
+				[ -n "$(find "$BATS_TEST_TMPDIR" -path "*/.livecore.*/manifest.precopy" -size +0 2>/dev/null)" ] &&
+				break
+			sleep 0.01
+		done
+		[[ $(lc_proc_state "$a") == [tT] ]]
+		if [ "$how" = TERM ]; then kill -TERM "$driver"; else kill -INT -- "-$driver"; fi
+		rc=0
+		wait "$driver" || rc=$?
+		cat "$BATS_TEST_TMPDIR/err"
+		[ "$rc" -eq 8 ]
+		[ ! -e "$BATS_TEST_TMPDIR/c$how.$a" ] && [ ! -e "$BATS_TEST_TMPDIR/c$how.$b" ]
+		assert_no_workdir "$BATS_TEST_TMPDIR"
+		lc_wait_state "$a" RS
+		p1=$(cat "$BATS_TEST_TMPDIR/progress")
+		sleep 0.2
+		[ "$(cat "$BATS_TEST_TMPDIR/progress")" -gt "$p1" ]
+		run -0 bash -c "ls -l /proc/$a/fd | grep -c 'anon_inode:\[userfaultfd\]' || true"
+		assert_output 0
+	done
+}
+
 @test "livecore.sh -a (gcore -a, lc-maps -f all): libc's code, which the default coredump_filter leaves out, is in the core as the process maps it" {
 	lc_start_target
 	text=$(awk '$2 == "r-xp" && $6 ~ /libc\.so/ { split($1, r, "-"); print r[1]; exit }' "/proc/$LC_TARGET_PID/maps")

@@ -11,11 +11,18 @@ usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
                    [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-a] [-k] [-q] [-f]
                    [--no-throttle] PID OUT.core
        livecore.sh [options] -o PREFIX PID...
+       livecore.sh [options] [-m MIB [-i SECONDS]] [-N COUNT [-s SECONDS] [-K KEEP]]
+                   PID OUT.core
   -o PREFIX          gcore's form: dump each PID on its own into PREFIX.PID,
                      one after the other; the exit status is the highest of
                      theirs (0: every core written)
   -a                 every readable mapping, whatever the process's
                      coredump_filter (lc-maps -f all; gcore -a)
+  -m MIB             wait until the process has MIB MiB resident, checked every
+                     -i seconds (default 1) as nobody, then dump it
+  -N COUNT           COUNT dumps, -s SECONDS apart (default 10), into OUT.1 to
+                     OUT.COUNT, keeping the last -K of them (default: all); the
+                     free space of OUT's filesystem is checked before each
   -p PASSES          most pre-copy passes (lc-precopy -p)
   -t DIRTY_PCT       stop pre-copying below this dirty share (lc-precopy -t)
   -T TRACKING        auto, soft-dirty, uffd, fork or none (lc-precopy -T)
@@ -53,14 +60,14 @@ die() { # status message...
 }
 
 passes='' dirty_pct='' tracking='' budget='' hold_mib='' retries=3 workparent='' keep=0 quiet=0 force=0 niceness=19
-prefix='' all_maps=0
+prefix='' all_maps=0 rss_mib='' count='' interval='' rotate='' check_every=''
 # the one long option, taken out before getopts sees the rest
 throttle=1
 for arg; do
 	shift
 	if [ "$arg" = --no-throttle ]; then throttle=0; else set -- "$@" "$arg"; fi
 done
-while getopts p:t:T:b:r:M:w:n:o:akqfh opt; do
+while getopts p:t:T:b:r:M:w:n:o:m:N:s:K:i:akqfh opt; do
 	case $opt in
 	p) passes=$OPTARG ;;
 	t) dirty_pct=$OPTARG ;;
@@ -71,6 +78,11 @@ while getopts p:t:T:b:r:M:w:n:o:akqfh opt; do
 	w) workparent=$OPTARG ;;
 	n) niceness=$OPTARG ;;
 	o) prefix=$OPTARG ;;
+	m) rss_mib=$OPTARG ;;
+	N) count=$OPTARG ;;
+	s) interval=$OPTARG ;;
+	K) rotate=$OPTARG ;;
+	i) check_every=$OPTARG ;;
 	a) all_maps=1 ;;
 	k) keep=1 ;;
 	q) quiet=1 ;;
@@ -82,14 +94,33 @@ done
 shift $((OPTIND - 1))
 is_number() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 
-# gcore's form: each process dumped by a driver of its own, in turn, with
-# the same options, so that one that fails or exits does not stop the
-# others. An interrupt ends the one running (it resumes its process and
-# removes its work files) and the rest.
-if [ -n "$prefix" ]; then
-	[ $# -ge 1 ] || { usage >&2; exit 2; }
-	for p; do is_number "$p" || die 2 "bad pid \"$p\" (want a decimal process id)"; done
-	pids=$*
+# Runs a command in the background and waits for it, so that an
+# interrupt reaches the trap at once; a child started with & ignores
+# SIGINT, so it is told with SIGTERM. Sets rc.
+child=
+waited() {
+	"$@" &
+	child=$!
+	wait "$child"
+	rc=$?
+	child=
+}
+
+# gcore's form (-o) and the triggers (-m, -N): each dump is made by a
+# driver of our own with the same options (below: into "$@"), so that one
+# that fails does not stop the others.
+triggers=$rss_mib$count$interval$rotate$check_every
+if [ -n "$prefix$triggers" ]; then
+	trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; [ -n "$child" ] && wait "$child"; exit 8' INT TERM HUP
+	if [ -n "$prefix" ]; then
+		[ $# -ge 1 ] || { usage >&2; exit 2; }
+		[ -z "$triggers" ] || die 2 "-m, -N, -s, -K and -i dump one process (not with -o)"
+		for p; do is_number "$p" || die 2 "bad pid \"$p\" (want a decimal process id)"; done
+		pids=$*
+	else
+		[ $# -eq 2 ] || { usage >&2; exit 2; }
+		pid=$1 out=$2
+	fi
 	set --
 	[ -n "$passes" ] && set -- "$@" -p "$passes"
 	[ -n "$dirty_pct" ] && set -- "$@" -t "$dirty_pct"
@@ -103,16 +134,76 @@ if [ -n "$prefix" ]; then
 	[ "$quiet" = 1 ] && set -- "$@" -q
 	[ "$force" = 1 ] && set -- "$@" -f
 	[ "$throttle" = 0 ] && set -- "$@" --no-throttle
-	worst=0 child=
-	# (a child started with & ignores SIGINT: it is told with SIGTERM)
-	trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; [ -n "$child" ] && wait "$child"; exit 8' INT TERM HUP
+fi
+
+# gcore's form: each process dumped by a driver of its own, in turn, with
+# the same options, so that one that fails or exits does not stop the
+# others. An interrupt ends the one running (it resumes its process and
+# removes its work files) and the rest.
+if [ -n "$prefix" ]; then
+	worst=0
 	for p in $pids; do
-		sh "$0" "$@" "$p" "$prefix.$p" &
-		child=$!
-		wait "$child"
-		rc=$?
-		child=
+		waited sh "$0" "$@" "$p" "$prefix.$p"
 		[ "$rc" -gt "$worst" ] && worst=$rc
+	done
+	exit "$worst"
+fi
+
+# The triggers (ProcDump's): a dump when the process's resident memory
+# reaches -m MIB, checked every -i seconds; -N dumps -s seconds apart,
+# OUT.1 to OUT.N, the last -K of them kept. The waiting holds no
+# privilege: run as root, the loop that reads the process's status runs
+# as nobody (setpriv; /proc/PID/status is anyone's to read).
+if [ -n "$triggers" ]; then
+	is_number "$pid" || die 2 "bad pid \"$pid\" (want a decimal process id)"
+	for v in "$rss_mib" "$count" "$interval" "$rotate" "$check_every"; do
+		[ -z "$v" ] || is_number "$v" || die 2 "bad number \"$v\""
+	done
+	count=${count:-1} interval=${interval:-10} check_every=${check_every:-1}
+	[ "$count" -ge 1 ] || die 2 "-N wants 1 or more dumps"
+	[ "$check_every" -ge 1 ] || die 2 "-i wants 1 second or more"
+	[ -z "$rotate" ] || [ "$rotate" -ge 1 ] || die 2 "-K wants 1 or more cores to keep"
+	[ "$out" != - ] || [ "$count" = 1 ] || die 2 "-N writes files: not with OUT -"
+	[ -d "/proc/$pid" ] || die 3 "no process $pid"
+	# the process, not its pid: a pid reused while we wait is not it
+	started=$(sed 's/.*) //' "/proc/$pid/stat" | cut -d' ' -f20)
+	if [ -n "$rss_mib" ]; then
+		# shellcheck disable=SC2016 # expanded by the sh that runs it
+		loop='while :; do
+			now=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null | cut -d" " -f20)
+			[ "$now" = "$2" ] || exit 3
+			rss=$(awk "\$1 == \"VmRSS:\" { print \$2 }" "/proc/$1/status" 2>/dev/null)
+			[ -n "$rss" ] || exit 3
+			[ "$rss" -ge $(($3 * 1024)) ] && exit 0
+			sleep "$4"
+		done'
+		if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+			waited setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+				--bounding-set=-all --no-new-privs sh -c "$loop" sh "$pid" "$started" "$rss_mib" "$check_every"
+		else
+			waited sh -c "$loop" sh "$pid" "$started" "$rss_mib" "$check_every"
+		fi
+		[ "$rc" = 0 ] || die 3 "process $pid exited before its resident memory reached $rss_mib MiB"
+		[ "$quiet" = 1 ] || printf '%s: process %s has %s MiB resident or more\n' "$prog" "$pid" "$rss_mib" >&2
+	fi
+	worst=0 k=1
+	while [ "$k" -le "$count" ]; do
+		o=$out
+		[ "$count" = 1 ] || o=$out.$k
+		# the core is at most what the process has resident and swapped
+		if [ "$o" != - ]; then
+			need=$(awk '$1 == "VmRSS:" || $1 == "VmSwap:" { kb += $2 } END { print kb + 0 }' "/proc/$pid/status" 2>/dev/null)
+			free=$(df -Pk "$(dirname "$o")" | awk 'NR == 2 { print $4 }')
+			[ -n "$free" ] && [ "$free" -lt "$need" ] &&
+				die 1 "not enough space in $(dirname "$o") for $o: $((free / 1024)) MiB free, the process has $((need / 1024)) MiB resident and swapped"
+		fi
+		waited sh "$0" "$@" "$pid" "$o"
+		[ "$rc" -gt "$worst" ] && worst=$rc
+		# interrupted, or the process is gone: no more dumps
+		case $rc in 3 | 8) exit "$rc" ;; esac
+		[ -z "$rotate" ] || [ "$k" -le "$rotate" ] || rm -f "$out.$((k - rotate))"
+		k=$((k + 1))
+		[ "$k" -gt "$count" ] || waited sleep "$interval"
 	done
 	exit "$worst"
 fi

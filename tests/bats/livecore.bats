@@ -130,6 +130,66 @@ core_pid_threads() {
 	done
 }
 
+@test "livecore.sh -m MIB (ProcDump's trigger): it waits, as nobody, until the process has MIB MiB resident, then dumps it: the core holds the heap grown that far" {
+	lc_require_root
+	lc_start_target --grow-heap 20000
+	rss0=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$LC_TARGET_PID/status")
+	mib=$((rss0 / 1024 + 3))
+	livecore.sh -m "$mib" -i 1 "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/m.core" 2>"$BATS_TEST_TMPDIR/err" &
+	driver=$!
+	# the loop that waits: a child of the driver running as nobody
+	for _ in $(seq 500); do
+		pgrep -u 65534 -P "$driver" >/dev/null && break
+		sleep 0.01
+	done
+	run -0 pgrep -u 65534 -P "$driver"
+	run -0 awk '$1 == "CapEff:" { print $2 }' "/proc/$output/status"
+	assert_output 0000000000000000
+	[ ! -e "$BATS_TEST_TMPDIR/m.core" ]
+	rc=0
+	wait "$driver" || rc=$?
+	cat "$BATS_TEST_TMPDIR/err"
+	[ "$rc" -eq 0 ]
+	assert_regex "$(cat "$BATS_TEST_TMPDIR/err")" "process $LC_TARGET_PID has $mib MiB resident or more"
+	start=$(lc_info heap.start)
+	end=$(lc_core_word "$BATS_TEST_TMPDIR/m.core" "$(lc_info heap_end.addr)")
+	# the heap the process had grown when its resident memory reached MIB
+	# (less what else it holds: 1 MiB of slack)
+	[ $((end - start)) -ge $(((mib - 1) * 1048576 - rss0 * 1024)) ]
+}
+
+@test "livecore.sh -m: a process that exits while it waits is status 3, no core" {
+	lc_start_target
+	livecore.sh -q -m 1000000 "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/gone.core" 2>"$BATS_TEST_TMPDIR/err" &
+	driver=$!
+	sleep 0.3
+	kill -KILL "$LC_TARGET_PID"
+	rc=0
+	wait "$driver" || rc=$?
+	[ "$rc" -eq 3 ]
+	assert_regex "$(cat "$BATS_TEST_TMPDIR/err")" "exited before its resident memory reached 1000000 MiB"
+	[ ! -e "$BATS_TEST_TMPDIR/gone.core" ]
+}
+
+@test "livecore.sh -N 3 -s 1 -K 2: three dumps a second apart, OUT.2 and OUT.3 kept, each later than the one before; no room on the filesystem: status 1 before any dump" {
+	lc_start_target --pattern-mib 8 --dirty-rate 200 --dirty-set 64
+	run --separate-stderr -0 livecore.sh -q -N 3 -s 1 -K 2 "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/n.core"
+	run -0 grep -c '^livecore: pause ' <<<"$stderr"
+	assert_output 3
+	[ ! -e "$BATS_TEST_TMPDIR/n.core.1" ]
+	gen=$(lc_info generation.addr)
+	g2=$(lc_core_word "$BATS_TEST_TMPDIR/n.core.2" "$gen")
+	g3=$(lc_core_word "$BATS_TEST_TMPDIR/n.core.3" "$gen")
+	[ "$g3" -gt "$g2" ]
+	lc_check_generations "$BATS_TEST_TMPDIR/n.core.3"
+	[ "$(id -u)" = 0 ] || return 0
+	mkdir "$BATS_TEST_TMPDIR/small"
+	mount -t tmpfs -o size=1m tmpfs "$BATS_TEST_TMPDIR/small"
+	run --separate-stderr -1 livecore.sh -q -N 2 -s 1 "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/small/s.core"
+	umount "$BATS_TEST_TMPDIR/small"
+	assert_regex "$stderr" 'not enough space in .*/small for .*s.core.1: [0-9]+ MiB free, the process has [0-9]+ MiB resident and swapped'
+}
+
 @test "livecore.sh -a (gcore -a, lc-maps -f all): libc's code, which the default coredump_filter leaves out, is in the core as the process maps it" {
 	lc_start_target
 	text=$(awk '$2 == "r-xp" && $6 ~ /libc\.so/ { split($1, r, "-"); print r[1]; exit }' "/proc/$LC_TARGET_PID/maps")

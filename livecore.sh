@@ -8,8 +8,8 @@ set -u
 usage() {
 	cat <<'USAGE'
 usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
-                   [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-a] [-k] [-q] [-f]
-                   [--no-throttle] PID OUT.core
+                   [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-a] [-J] [-k] [-q]
+                   [-f] [--no-throttle] PID OUT.core
        livecore.sh [options] -o PREFIX PID...
        livecore.sh [options] [-m MIB [-i SECONDS]] [-N COUNT [-s SECONDS] [-K KEEP]]
                    PID OUT.core
@@ -18,6 +18,8 @@ usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
                      theirs (0: every core written)
   -a                 every readable mapping, whatever the process's
                      coredump_filter (lc-maps -f all; gcore -a)
+  -J                 register the core with the systemd journal as
+                     systemd-coredump does, where it lies, for coredumpctl
   -m MIB             wait until the process has MIB MiB resident, checked every
                      -i seconds (default 1) as nobody, then dump it
   -N COUNT           COUNT dumps, -s SECONDS apart (default 10), into OUT.1 to
@@ -60,14 +62,14 @@ die() { # status message...
 }
 
 passes='' dirty_pct='' tracking='' budget='' hold_mib='' retries=3 workparent='' keep=0 quiet=0 force=0 niceness=19
-prefix='' all_maps=0 rss_mib='' count='' interval='' rotate='' check_every=''
+prefix='' all_maps=0 journal=0 rss_mib='' count='' interval='' rotate='' check_every=''
 # the one long option, taken out before getopts sees the rest
 throttle=1
 for arg; do
 	shift
 	if [ "$arg" = --no-throttle ]; then throttle=0; else set -- "$@" "$arg"; fi
 done
-while getopts p:t:T:b:r:M:w:n:o:m:N:s:K:i:akqfh opt; do
+while getopts p:t:T:b:r:M:w:n:o:m:N:s:K:i:aJkqfh opt; do
 	case $opt in
 	p) passes=$OPTARG ;;
 	t) dirty_pct=$OPTARG ;;
@@ -84,6 +86,7 @@ while getopts p:t:T:b:r:M:w:n:o:m:N:s:K:i:akqfh opt; do
 	K) rotate=$OPTARG ;;
 	i) check_every=$OPTARG ;;
 	a) all_maps=1 ;;
+	J) journal=1 ;;
 	k) keep=1 ;;
 	q) quiet=1 ;;
 	f) force=1 ;;
@@ -130,6 +133,7 @@ if [ -n "$prefix$triggers" ]; then
 	[ -n "$workparent" ] && set -- "$@" -w "$workparent"
 	set -- "$@" -r "$retries" -n "$niceness"
 	[ "$all_maps" = 1 ] && set -- "$@" -a
+	[ "$journal" = 1 ] && set -- "$@" -J
 	[ "$keep" = 1 ] && set -- "$@" -k
 	[ "$quiet" = 1 ] && set -- "$@" -q
 	[ "$force" = 1 ] && set -- "$@" -f
@@ -225,6 +229,18 @@ budget_explicit=0
 [ -d "/proc/$pid" ] || die 3 "no process $pid"
 if [ "$out" != - ] && { [ -e "$out" ] || [ -L "$out" ]; } && [ "$force" = 0 ]; then
 	die 7 "$out exists (use -f to replace it)"
+fi
+[ "$journal" = 0 ] || [ "$out" != - ] || die 2 "-J registers a core file: not with OUT -"
+[ "$journal" = 0 ] || command -v logger >/dev/null 2>&1 || die 2 "-J needs logger(1) (util-linux)"
+# -J: what systemd-coredump says of a process, read before the dump (it
+# may exit after); newlines would end a field
+if [ "$journal" = 1 ]; then
+	j_uid=$(awk '$1 == "Uid:" { print $2 }' "/proc/$pid/status" 2>/dev/null)
+	j_gid=$(awk '$1 == "Gid:" { print $2 }' "/proc/$pid/status" 2>/dev/null)
+	j_comm=$(tr -d '\n' <"/proc/$pid/comm" 2>/dev/null)
+	j_exe=$(readlink "/proc/$pid/exe" 2>/dev/null | tr '\n' ' ')
+	j_cmdline=$(tr '\0\n' '  ' <"/proc/$pid/cmdline" 2>/dev/null | sed 's/ $//')
+	j_cgroup=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2>/dev/null)
 fi
 
 # The tools: beside this script (build tree, make install), else PATH.
@@ -432,6 +448,34 @@ else
 		-o "$out" $force_flag || tool_failed $?
 fi
 t_end=$(now_ms)
+
+# -J: the core registered with the journal as systemd-coredump(8)
+# registers the kernel's (its MESSAGE_ID and COREDUMP_* fields), where it
+# lies and not copied, so that coredumpctl list, info and debug find it.
+# No signal caused it: COREDUMP_SIGNAL is 0, the null signal (coredumpctl
+# cannot list an entry without one), and LIVECORE_LIVE says so too.
+if [ "$journal" = 1 ]; then
+	dir=$(cd "$(dirname "$out")" && pwd)
+	{
+		printf 'MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1\n'
+		printf 'MESSAGE=Process %s (%s) of user %s dumped core while it ran (livecore: no crash, no signal; paused %s us)\n' \
+			"$pid" "$j_comm" "$j_uid" "$(header_value freeze pause-us "$work/manifest.freeze")"
+		printf 'PRIORITY=6\n'
+		printf 'COREDUMP_PID=%s\nCOREDUMP_UID=%s\nCOREDUMP_GID=%s\n' "$pid" "$j_uid" "$j_gid"
+		printf 'COREDUMP_SIGNAL=0\nCOREDUMP_TIMESTAMP=%s000\n' "$t_end"
+		printf 'COREDUMP_COMM=%s\nCOREDUMP_CMDLINE=%s\n' "$j_comm" "$j_cmdline"
+		[ -n "$j_exe" ] && printf 'COREDUMP_EXE=%s\n' "$j_exe"
+		[ -n "$j_cgroup" ] && printf 'COREDUMP_CGROUP=%s\n' "$j_cgroup"
+		printf 'COREDUMP_HOSTNAME=%s\n' "$(uname -n)"
+		printf 'COREDUMP_FILENAME=%s/%s\n' "$dir" "$(basename "$out")"
+		printf 'LIVECORE_LIVE=1\nLIVECORE_PAUSE_US=%s\n' "$(header_value freeze pause-us "$work/manifest.freeze")"
+	} >"$work/journal"
+	if ! logger --journald="$work/journal" 2>"$work/journal.err"; then
+		printf '%s: %s is written, but the journal did not take it: %s\n' "$prog" "$out" \
+			"$(cat "$work/journal.err")" >&2
+		exit 1
+	fi
+fi
 
 # One summary line from what the tools wrote into the manifest.
 awk -v total_ms=$((t_end - t_start)) -v out="$out" -v disk_kb="$(

@@ -14,13 +14,38 @@ if [ "${1:-}" = vm ]; then
 	pkgs="$pkgs qemu-system-x86 busybox-static cpio kmod xz-utils"
 fi
 
+# coredumpctl (livecore.bats, -J): systemd-coredump's, unpacked under
+# build/coredumpctl and not installed, since installing the package points
+# kernel.core_pattern at systemd-coredump (its sysctl.d file), which the
+# tests that make kernel cores of their own cannot have. It links against
+# the installed systemd's libsystemd-shared: the same version where the
+# archive still has it.
+coredumpctl_unpacked() {
+	top=$(cd "$(dirname "$0")/.." && pwd)
+	dest=$top/build/coredumpctl
+	command -v coredumpctl >/dev/null 2>&1 && return 0
+	[ -x "$dest/usr/bin/coredumpctl" ] && return 0
+	[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 0
+	tmp=$(mktemp -d) || return 1
+	version=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null)
+	(cd "$tmp" && { apt-get download -qq "systemd-coredump=$version" 2>/dev/null ||
+		apt-get download -qq systemd-coredump; }) >&2 &&
+		mkdir -p "$dest" && dpkg-deb -x "$tmp"/systemd-coredump_*.deb "$dest"
+	rc=$?
+	rm -rf "$tmp"
+	return $rc
+}
+
 missing=
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	[ "${1:-}" = vm ] || coredumpctl_unpacked || echo "tests/deps.sh: could not unpack coredumpctl" >&2
+	exit 0
+fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
 	echo "tests/deps.sh: missing packages:$missing (and no apt-get here)" >&2
@@ -34,4 +59,5 @@ fi
 echo "tests/deps.sh: installing:$missing" >&2
 apt-get update -qq || exit 1
 # shellcheck disable=SC2086 # the list is meant to split
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2 || exit 1
+[ "${1:-}" = vm ] || coredumpctl_unpacked || echo "tests/deps.sh: could not unpack coredumpctl" >&2

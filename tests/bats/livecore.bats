@@ -190,6 +190,61 @@ core_pid_threads() {
 	assert_regex "$stderr" 'not enough space in .*/small for .*s.core.1: [0-9]+ MiB free, the process has [0-9]+ MiB resident and swapped'
 }
 
+# coredumpctl: the installed one, else systemd-coredump's that
+# tests/deps.sh unpacked under build/ (not installed: see there)
+coredumpctl_path() {
+	command -v coredumpctl || { [ -x "$LIVECORE_BUILD/coredumpctl/usr/bin/coredumpctl" ] &&
+		echo "$LIVECORE_BUILD/coredumpctl/usr/bin/coredumpctl"; }
+}
+
+@test "livecore.sh -J: the core registered with a real systemd-journald as systemd-coredump registers the kernel's: coredumpctl info finds it where it lies, signal 0 and ours saying live, and coredumpctl debug opens it in gdb, every thread's backtrace" {
+	lc_require_root
+	ctl=$(coredumpctl_path) || skip "needs: coredumpctl (tests/deps.sh)"
+	[ -x /lib/systemd/systemd-journald ] || skip "needs: systemd-journald"
+	command -v gdb >/dev/null || skip "needs: gdb"
+	# a journald of our own where none runs (it makes its sockets under
+	# /run/systemd/journal), stopped at the end
+	started=
+	if ! pgrep -x systemd-journal >/dev/null; then
+		/lib/systemd/systemd-journald 3>&- &
+		started=$!
+		for _ in $(seq 500); do [ -S /run/systemd/journal/socket ] && break; sleep 0.01; done
+		sleep 0.2
+	fi
+	lc_start_target --threads 2
+	run --separate-stderr livecore.sh -q -J "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/j.core"
+	st=$status
+	if [ "$st" = 0 ]; then
+		for _ in $(seq 100); do
+			"$ctl" --no-pager info "$LC_TARGET_PID" 2>/dev/null | grep -q Storage && break
+			sleep 0.05
+		done
+		info=$("$ctl" --no-pager info "$LC_TARGET_PID" 2>&1)
+		verbose=$(journalctl --no-pager -o verbose "COREDUMP_PID=$LC_TARGET_PID" 2>&1)
+		bt=$("$ctl" --no-pager debug "$LC_TARGET_PID" --debugger-arguments="-batch -ex 'thread apply all bt'" 2>&1)
+	fi
+	[ -z "$started" ] || { kill "$started"; wait "$started" || true; }
+	[ "$st" = 0 ]
+	# no journal to take it (ours stopped): said, status 1, the core kept
+	if [ -n "$started" ]; then
+		run --separate-stderr -1 livecore.sh -q -J "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/k.core"
+		assert_regex "$stderr" 'k.core is written, but the journal did not take it'
+		run -0 head -c 4 "$BATS_TEST_TMPDIR/k.core"
+		assert_output $'\x7fELF'
+	fi
+	echo "$info"
+	assert_regex "$info" "Storage: $BATS_TEST_TMPDIR/j.core \(present\)"
+	assert_regex "$info" 'Signal: 0'
+	assert_regex "$info" "Executable: $LC_TARGET"
+	assert_regex "$info" "PID: $LC_TARGET_PID \(lc-target\)"
+	assert_regex "$verbose" 'LIVECORE_LIVE=1'
+	assert_regex "$verbose" 'MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1'
+	# gdb read it: the main thread where lc-target waits, and its workers
+	assert_regex "$bt" "$(lc_info main.func)"
+	run -0 grep -c '^Thread [0-9]' <<<"$bt"
+	assert_output 3
+}
+
 @test "livecore.sh -a (gcore -a, lc-maps -f all): libc's code, which the default coredump_filter leaves out, is in the core as the process maps it" {
 	lc_start_target
 	text=$(awk '$2 == "r-xp" && $6 ~ /libc\.so/ { split($1, r, "-"); print r[1]; exit }' "/proc/$LC_TARGET_PID/maps")

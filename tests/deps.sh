@@ -9,7 +9,7 @@ set -u
 pkgs="gcc make libc6-dev libcap-dev libseccomp-dev libcap2-bin scdoc man-db
 bats bats-assert bats-support gdb elfutils binutils lldb golang-go delve zstd
 shellcheck procps clang libclang-rt-dev strace redis-server redis-tools postgresql
-jq golang-github-containers-common openjdk-17-jdk-headless"
+jq golang-github-containers-common openjdk-17-jdk-headless dpkg-dev debhelper lintian"
 if [ "${1:-}" = vm ]; then
 	pkgs="$pkgs qemu-system-x86 busybox-static cpio kmod xz-utils"
 fi

@@ -253,6 +253,16 @@ lc_start_nobody_process() {
 }
 
 # lc_open_path DIR - lets other users reach DIR (o+x on it and its parents)
+# lc_as USER CMD... - runs CMD as USER with USER's groups. Through a
+# shell: the exec of CMD must be the user's own (setpriv execs while it
+# still holds root's capabilities, which would pass a group's 0750 check
+# for anyone).
+lc_as() {
+	local user=$1
+	shift
+	setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- /bin/sh -c 'exec "$@"' sh "$@"
+}
+
 lc_open_path() {
 	local p=$1
 

@@ -325,13 +325,9 @@ install_caps() {
 		skip "needs: a filesystem with file capabilities under \$BATS_TEST_TMPDIR"
 }
 
-# as USER CMD... - runs CMD as USER with USER's groups. Through a shell: the
-# exec of CMD must be the user's own (setpriv execs while it still holds
-# root's capabilities, which would pass the group's 0750 check for anyone).
+# as USER CMD... - lc_as (helpers.bash)
 as() {
-	local user=$1
-	shift
-	setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- /bin/sh -c 'exec "$@"' sh "$@"
+	lc_as "$@"
 }
 
 @test "make install-caps: permitted set only, the privileged tools executable by the group alone" {

@@ -11,7 +11,7 @@ usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
                    [-r RETRIES] [-M MIB] [-w WORKDIR] [-n NICE] [-a] [-J] [-k] [-q]
                    [-f] [--no-throttle] PID OUT.core
        livecore.sh [options] -o PREFIX PID...
-       livecore.sh [options] [-m MIB [-i SECONDS]] [-N COUNT [-s SECONDS] [-K KEEP]]
+       livecore.sh [options] [-m MIB [-c] [-i SECONDS]] [-N COUNT [-s SECONDS] [-K KEEP]]
                    PID OUT.core
   -o PREFIX          gcore's form: dump each PID on its own into PREFIX.PID,
                      one after the other; the exit status is the highest of
@@ -21,7 +21,8 @@ usage: livecore.sh [-p PASSES] [-t DIRTY_PCT] [-T TRACKING] [-b PAUSE_BUDGET_MS]
   -J                 register the core with the systemd journal as
                      systemd-coredump does, where it lies, for coredumpctl
   -m MIB             wait until the process has MIB MiB resident, checked every
-                     -i seconds (default 1) as nobody, then dump it
+                     -i seconds (default 1) as nobody, then dump it; -c: until
+                     its memory cgroup uses MIB MiB
   -N COUNT           COUNT dumps, -s SECONDS apart (default 10), into OUT.1 to
                      OUT.COUNT, keeping the last -K of them (default: all); the
                      free space of OUT's filesystem is checked before each
@@ -62,14 +63,14 @@ die() { # status message...
 }
 
 passes='' dirty_pct='' tracking='' budget='' hold_mib='' retries=3 workparent='' keep=0 quiet=0 force=0 niceness=19
-prefix='' all_maps=0 journal=0 rss_mib='' count='' interval='' rotate='' check_every=''
+prefix='' all_maps=0 journal=0 cgroup_mem=0 rss_mib='' count='' interval='' rotate='' check_every=''
 # the one long option, taken out before getopts sees the rest
 throttle=1
 for arg; do
 	shift
 	if [ "$arg" = --no-throttle ]; then throttle=0; else set -- "$@" "$arg"; fi
 done
-while getopts p:t:T:b:r:M:w:n:o:m:N:s:K:i:aJkqfh opt; do
+while getopts p:t:T:b:r:M:w:n:o:m:N:s:K:i:acJkqfh opt; do
 	case $opt in
 	p) passes=$OPTARG ;;
 	t) dirty_pct=$OPTARG ;;
@@ -87,6 +88,7 @@ while getopts p:t:T:b:r:M:w:n:o:m:N:s:K:i:aJkqfh opt; do
 	i) check_every=$OPTARG ;;
 	a) all_maps=1 ;;
 	J) journal=1 ;;
+	c) cgroup_mem=1 ;;
 	k) keep=1 ;;
 	q) quiet=1 ;;
 	f) force=1 ;;
@@ -113,11 +115,12 @@ waited() {
 # driver of our own with the same options (below: into "$@"), so that one
 # that fails does not stop the others.
 triggers=$rss_mib$count$interval$rotate$check_every
+[ "$cgroup_mem" = 0 ] || triggers=${triggers:-c}
 if [ -n "$prefix$triggers" ]; then
 	trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; [ -n "$child" ] && wait "$child"; exit 8' INT TERM HUP
 	if [ -n "$prefix" ]; then
 		[ $# -ge 1 ] || { usage >&2; exit 2; }
-		[ -z "$triggers" ] || die 2 "-m, -N, -s, -K and -i dump one process (not with -o)"
+		[ -z "$triggers" ] || die 2 "-m, -c, -N, -s, -K and -i dump one process (not with -o)"
 		for p; do is_number "$p" || die 2 "bad pid \"$p\" (want a decimal process id)"; done
 		pids=$*
 	else
@@ -171,24 +174,38 @@ if [ -n "$triggers" ]; then
 	[ -d "/proc/$pid" ] || die 3 "no process $pid"
 	# the process, not its pid: a pid reused while we wait is not it
 	started=$(sed 's/.*) //' "/proc/$pid/stat" | cut -d' ' -f20)
+	[ "$cgroup_mem" = 0 ] || [ -n "$rss_mib" ] || die 2 "-c is -m's: the memory cgroup's use to wait for"
+	reached=" has $rss_mib MiB resident" unreached="its resident memory reached $rss_mib MiB"
+	if [ "$cgroup_mem" = 1 ]; then
+		# v1's memory controller (listed first where both are), else v2's
+		usage=$(awk -F: '$2 == "memory" { print "/sys/fs/cgroup/memory" $3 "/memory.usage_in_bytes"; exit }
+			$1 == "0" && $2 == "" { print "/sys/fs/cgroup" $3 "/memory.current" }' "/proc/$pid/cgroup")
+		[ -r "$usage" ] || die 1 "process $pid: no memory cgroup usage to read (${usage:-none})"
+		reached="'s memory cgroup uses $rss_mib MiB" unreached="its memory cgroup used $rss_mib MiB"
+	fi
 	if [ -n "$rss_mib" ]; then
 		# shellcheck disable=SC2016 # expanded by the sh that runs it
 		loop='while :; do
 			now=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null | cut -d" " -f20)
 			[ "$now" = "$2" ] || exit 3
-			rss=$(awk "\$1 == \"VmRSS:\" { print \$2 }" "/proc/$1/status" 2>/dev/null)
-			[ -n "$rss" ] || exit 3
-			[ "$rss" -ge $(($3 * 1024)) ] && exit 0
+			if [ -n "$5" ]; then
+				kib=$(($(cat "$5") / 1024))
+			else
+				kib=$(awk "\$1 == \"VmRSS:\" { print \$2 }" "/proc/$1/status" 2>/dev/null)
+			fi
+			[ -n "$kib" ] || exit 3
+			[ "$kib" -ge $(($3 * 1024)) ] && exit 0
 			sleep "$4"
 		done'
 		if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
 			waited setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-				--bounding-set=-all --no-new-privs sh -c "$loop" sh "$pid" "$started" "$rss_mib" "$check_every"
+				--bounding-set=-all --no-new-privs sh -c "$loop" sh "$pid" "$started" "$rss_mib" "$check_every" \
+				"${usage:-}"
 		else
-			waited sh -c "$loop" sh "$pid" "$started" "$rss_mib" "$check_every"
+			waited sh -c "$loop" sh "$pid" "$started" "$rss_mib" "$check_every" "${usage:-}"
 		fi
-		[ "$rc" = 0 ] || die 3 "process $pid exited before its resident memory reached $rss_mib MiB"
-		[ "$quiet" = 1 ] || printf '%s: process %s has %s MiB resident or more\n' "$prog" "$pid" "$rss_mib" >&2
+		[ "$rc" = 0 ] || die 3 "process $pid exited before $unreached"
+		[ "$quiet" = 1 ] || printf '%s: process %s%s or more\n' "$prog" "$pid" "$reached" >&2
 	fi
 	worst=0 k=1
 	while [ "$k" -le "$count" ]; do

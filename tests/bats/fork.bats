@@ -23,12 +23,7 @@ setup() {
 teardown() {
 	lc_cleanup_targets
 	# the memory cgroup test's, empty now
-	local i
-	for ((i = 0; i < 100 && ${#CG} > 0; i++)); do
-		rmdir "$CG" 2>/dev/null && break
-		sleep 0.05
-	done
-	return 0
+	lc_remove_cgroup "$CG"
 }
 
 # word CORE ADDR [N] - N words of CORE at ADDR, as 0x-hex, on one line
@@ -260,13 +255,9 @@ nothing_of_the_clone() {
 
 @test "fork: a memory cgroup with less free than the process's anonymous memory refuses -T fork before anything stops; with room, the dump is made" {
 	lc_require_root
-	own=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
-	cg=/sys/fs/cgroup/memory$own/livecore-test-$$
-	[ -n "$own" ] && mkdir "$cg" 2>/dev/null || skip "needs: a writable cgroup v1 memory controller"
-	CG=$cg
-	printf '#!/bin/sh\necho $$ >"%s/cgroup.procs" && exec "$@"\n' "$cg" >"$T/in-cgroup"
-	chmod +x "$T/in-cgroup"
-	LC_TARGET_RUNNER="$T/in-cgroup" lc_start_program "$FORKEE" "$T/info" --mib 64
+	lc_memory_cgroup
+	cg=$CG
+	LC_TARGET_RUNNER=$LC_CG_RUNNER lc_start_program "$FORKEE" "$T/info" --mib 64
 	pid=$LC_STARTED_PID
 	usage=$(cat "$cg/memory.usage_in_bytes")
 	# 16 MiB free: less than its 64 MiB that a clone may duplicate

@@ -263,6 +263,36 @@ lc_as() {
 	setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- /bin/sh -c 'exec "$@"' sh "$@"
 }
 
+# lc_memory_cgroup - a cgroup v1 memory cgroup of our own under the
+# caller's (CG, for lc_remove_cgroup in teardown), and a runner that
+# starts a program in it (LC_CG_RUNNER, for LC_TARGET_RUNNER); skips
+# where there is none to make
+lc_memory_cgroup() {
+	local own
+
+	own=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
+	CG=/sys/fs/cgroup/memory$own/livecore-test-$$
+	[ -n "$own" ] && mkdir "$CG" 2>/dev/null || {
+		CG=
+		skip "needs: a writable cgroup v1 memory controller"
+	}
+	LC_CG_RUNNER=$BATS_TEST_TMPDIR/in-cgroup
+	printf '#!/bin/sh\necho $$ >"%s/cgroup.procs" && exec "$@"\n' "$CG" >"$LC_CG_RUNNER"
+	chmod +x "$LC_CG_RUNNER"
+}
+
+# lc_remove_cgroup DIR - removes the cgroup DIR (none: nothing), waiting
+# up to 5 s for the processes killed in it to leave it
+lc_remove_cgroup() {
+	local i
+
+	for ((i = 0; i < 100 && ${#1} > 0; i++)); do
+		rmdir "$1" 2>/dev/null && break
+		sleep 0.05
+	done
+	return 0
+}
+
 lc_open_path() {
 	local p=$1
 

@@ -3,8 +3,15 @@
 # cleanup, and that the target is never left stopped.
 bats_require_minimum_version 1.8.0
 
-setup() { load helpers; }
-teardown() { lc_cleanup_targets; }
+setup() {
+	load helpers
+	CG=
+}
+teardown() {
+	lc_cleanup_targets
+	# the memory cgroup of the -c test, empty now
+	lc_remove_cgroup "$CG"
+}
 
 # no work directory of livecore.sh may remain in DIR
 assert_no_workdir() {
@@ -156,6 +163,22 @@ core_pid_threads() {
 	# the heap the process had grown when its resident memory reached MIB
 	# (less what else it holds: 1 MiB of slack)
 	[ $((end - start)) -ge $(((mib - 1) * 1048576 - rss0 * 1024)) ]
+}
+
+@test "livecore.sh -c -m MIB: it waits until the process's memory cgroup uses MIB MiB, then dumps it: the core holds the heap grown that far" {
+	lc_require_root
+	lc_memory_cgroup
+	cg=$CG
+	LC_TARGET_RUNNER=$LC_CG_RUNNER lc_start_target --grow-heap 20000
+	used0=$(cat "$cg/memory.usage_in_bytes")
+	mib=$((used0 / 1048576 + 3))
+	run --separate-stderr -0 livecore.sh -c -m "$mib" "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/c.core"
+	assert_regex "$stderr" "process $LC_TARGET_PID's memory cgroup uses $mib MiB or more"
+	start=$(lc_info heap.start)
+	end=$(lc_core_word "$BATS_TEST_TMPDIR/c.core" "$(lc_info heap_end.addr)")
+	[ $((end - start)) -ge $(((mib - 1) * 1048576 - used0)) ]
+	# -c alone is no trigger
+	run --separate-stderr -2 livecore.sh -c "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/x.core"
 }
 
 @test "livecore.sh -m: a process that exits while it waits is status 3, no core" {

@@ -253,6 +253,47 @@ nothing_of_the_clone() {
 	run -2 --separate-stderr lc-freeze -R 12 -s x "$pid"
 }
 
+# the fields of /proc/PID/status a dump must leave as they were
+status_shape() {
+	awk '$1 == "VmPTE:" || $1 == "VmRSS:" || $1 == "AnonHugePages:" || $1 == "Threads:"' "/proc/$1/status"
+	ls "/proc/$1/fd" | wc -l
+}
+
+@test "fork, the default mode's clone after the passes (LIVECORE_TEST_CLONE), on processes of another user: private memory rewritten as it is dumped, checked generation by generation; memory shared with a second process writing it, every page stamped; gdb reads every thread; the process's page tables, memory and fds as before" {
+	lc_require_root
+	lc_kernel_has_uffd || skip "needs: uffd (Linux 6.7+)"
+	lc_start_target_as nobody --threads 2 --pattern-mib 16 --dirty-rate 2000 --dirty-set 256
+	sleep 0.3
+	before=$(status_shape "$LC_TARGET_PID")
+	LIVECORE_TEST_CLONE=1 run -0 --separate-stderr livecore.sh -w "$T" "$LC_TARGET_PID" "$T/p.core"
+	assert_regex "$stderr" 'pre-copy passes \(uffd\).*then a copy-on-write clone \(fork\)'
+	lc_check_generations "$T/p.core"
+	run -0 gdb -batch -nx -ex 'thread apply all bt' "$LIVECORE_BUILD/targets/lc-target" "$T/p.core"
+	assert_output --partial "$(lc_info main.func)"
+	run -0 grep -c '^Thread [0-9]' <<<"$output"
+	assert_output "$(find "/proc/$LC_TARGET_PID/task" -mindepth 1 -maxdepth 1 | wc -l)"
+	lc_assert_nothing_left "$LC_TARGET_PID"
+	# the clone's copy-on-write copies are its, gone with it; VmRSS moves
+	# with the writer's own allocations by a few pages at most
+	after=$(status_shape "$LC_TARGET_PID")
+	[ "$(grep -v VmRSS <<<"$before")" = "$(grep -v VmRSS <<<"$after")" ] ||
+		{ echo "before: $before"; echo "after: $after"; false; }
+	rss0=$(awk '$1 == "VmRSS:" { print $2 }' <<<"$before")
+	rss1=$(awk '$1 == "VmRSS:" { print $2 }' <<<"$after")
+	[ $((rss1 - rss0)) -le 256 ] && [ $((rss0 - rss1)) -le 256 ]
+
+	lc_start_target_as nobody --pattern-mib 32 --pattern-shared --shared-writer 5000
+	region=$(($(lc_info pattern.size) / 4096))
+	LIVECORE_TEST_CLONE=1 run -0 --separate-stderr livecore.sh -w "$T" "$LC_TARGET_PID" "$T/s.core"
+	assert_regex "$stderr" 'then a copy-on-write clone \(fork\)'
+	kill -0 "$(lc_info shared_writer.pid)"
+	paddr=$(lc_info pattern.addr)
+	"$LC_COREREAD" -w "$T/s.core" "$paddr" "$region" 4096 >"$T/stamps"
+	run -0 awk -v a="$paddr" '$1 != a + (NR - 1) * 4096 { bad++ } END { print NR, bad + 0 }' "$T/stamps"
+	assert_output "$region 0"
+	lc_assert_nothing_left "$LC_TARGET_PID"
+}
+
 @test "fork: a memory cgroup with less free than the process's anonymous memory refuses -T fork before anything stops; with room, the dump is made" {
 	lc_require_root
 	lc_memory_cgroup

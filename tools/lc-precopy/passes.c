@@ -528,10 +528,20 @@ static uint64_t per_second(uint64_t bytes, uint64_t ms)
  * copy 2-3x the core before this rule). A dirty set that does not halve
  * slows the process down one step more where a throttle may (throttle.h),
  * and the passes go on. */
+/* Tests only (LIVECORE_TEST_THROTTLE): a forced step waits, 2 s at most,
+ * for a stop of the throttle's own, so that a quiet process's passes,
+ * which end in microseconds, do not end the throttle before it has
+ * stopped the process once. */
+static void throttle_wait_stop(const struct throttle *t, uint64_t stops_before)
+{
+	for (int i = 0; i < 2000 && atomic_load(&t->stops) == stops_before && !atomic_load(&t->error); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+}
+
 static int another_pass(struct precopy *p, bool *more)
 {
 	const struct pass_stats *last = &p->pass[p->n_pass - 1];
-	uint64_t estimate, bytes;
+	uint64_t estimate, bytes, stops_before = p->throttle ? atomic_load(&p->throttle->stops) : 0;
 
 	*more = false;
 	if (track_peek(&p->tracker, &p->watched, &estimate) < 0)
@@ -544,6 +554,7 @@ static int another_pass(struct precopy *p, bool *more)
 	p->end.copy_bps = per_second(last->bytes, last->ms);
 	if (p->throttle_forced && p->n_pass < p->max_passes && throttle_more(p, estimate)) {
 		*more = true;
+		throttle_wait_stop(p->throttle, stops_before);
 	} else if (p->n_pass >= p->max_passes) {
 		p->end.reason = "passes";
 	} else if ((p->converged_bytes && bytes <= p->converged_bytes) ||

@@ -7,6 +7,7 @@
 #   make demo                 dump a running demo program, read it with gdb
 #   make fuzz                 run each parser's fuzz target (FUZZ_SECONDS)
 #   make check-asan           the suite against an ASan+UBSan build (build-asan/)
+#   make ARCH=aarch64         cross-build for arm64 into build-aarch64/
 #   make install              PREFIX=/usr/local DESTDIR= BINDIR= MANDIR=
 #   make install-caps         install with file capabilities (permitted set
 #                             only), executable by group $(LIVECORE_GROUP)
@@ -21,7 +22,18 @@ LIVECORE_GROUP ?= livecore
 
 CC      ?= cc
 # What differs by architecture (lib/common/arch.h): the directory of the
-# compiler's target, x86_64 (aarch64 to come)
+# compiler's target, x86_64 or aarch64. A cross build names one or the
+# other: `make ARCH=aarch64` uses Debian's cross compiler
+# (aarch64-linux-gnu-gcc) unless CC says otherwise, and builds into
+# build-aarch64/ (BUILD) beside the native build/.
+HOST_ARCH := $(shell uname -m)
+ifeq ($(origin CC),default)
+ifneq ($(ARCH),)
+ifneq ($(ARCH),$(HOST_ARCH))
+CC      := $(ARCH)-linux-gnu-gcc
+endif
+endif
+endif
 ARCH    ?= $(shell $(CC) -dumpmachine | sed 's/-.*//')
 ARCH_DIR := lib/common/arch/$(ARCH)
 ifeq ($(wildcard $(ARCH_DIR)/arch.c),)
@@ -31,7 +43,11 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Ilib/common -I$(ARCH_DIR) $(CFLAGS_EXTRA)
 LDLIBS_COMMON = -lcap -lpthread
 
-BUILD   := build
+ifeq ($(ARCH),$(HOST_ARCH))
+BUILD   ?= build
+else
+BUILD   ?= build-$(ARCH)
+endif
 TOOLS   := lc-maps lc-precopy lc-freeze lc-elfwrite
 
 LIB_SRC := $(wildcard lib/common/*.c $(ARCH_DIR)/*.c)
@@ -99,7 +115,8 @@ $(BUILD)/demo/lc-demo: demo/lc-demo.c
 # every function a frame of its own for dlv.
 GO      ?= go
 GO_ENV   = GOCACHE="$(abspath $(BUILD))/go/cache" GOPATH="$(abspath $(BUILD))/go/path" \
-	   GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on CGO_ENABLED=0
+	   GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on CGO_ENABLED=0 \
+	   GOARCH=$(if $(filter aarch64,$(ARCH)),arm64,amd64)
 ifneq ($(shell command -v $(GO) 2>/dev/null),)
 all: go-target
 endif

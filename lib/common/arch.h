@@ -89,6 +89,12 @@ int arch_call_save(pid_t tid, struct arch_call_saved *saved);
 int arch_call_start(pid_t tid, const struct arch_call_saved *saved, uint64_t pc, long nr,
 		    const uint64_t args[6]);
 
+/* At the call's entry stop: where the architecture enters the thread's
+ * own system call instead (aarch64, a thread stopped on its `svc`), makes
+ * it nr(args) and keeps in saved what the kernel changed as the stop
+ * ended; elsewhere nothing. -1 with errno from ptrace. */
+int arch_call_enter(pid_t tid, struct arch_call_saved *saved, long nr, const uint64_t args[6]);
+
 /* The injected call's return value (a negative errno when the call
  * failed), read at its exit stop. -1 with errno from ptrace. */
 int arch_call_result(pid_t tid, int64_t *ret);

@@ -164,7 +164,8 @@ static int inject_call(struct ptrace_thread *t, uint64_t syscall_addr, long nr, 
 	if (arch_call_start(t->tid, &saved, syscall_addr, nr, args) < 0)
 		goto restore;
 	/* entry, then exit */
-	if (to_syscall_stop(t) < 0 || to_syscall_stop(t) < 0)
+	if (to_syscall_stop(t) < 0 || arch_call_enter(t->tid, &saved, nr, args) < 0 ||
+	    to_syscall_stop(t) < 0)
 		goto restore;
 	if (arch_call_result(t->tid, ret) < 0)
 		goto restore;

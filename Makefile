@@ -8,6 +8,8 @@
 #   make fuzz                 run each parser's fuzz target (FUZZ_SECONDS)
 #   make check-asan           the suite against an ASan+UBSan build (build-asan/)
 #   make ARCH=aarch64         cross-build for arm64 into build-aarch64/
+#   make check-vm             the soft-dirty tests in an x86-64 6.1 guest (QEMU)
+#   make check-vm-arm64       the arm64 tests in an arm64 6.12 guest (QEMU TCG)
 #   make install              PREFIX=/usr/local DESTDIR= BINDIR= MANDIR=
 #   make install-caps         install with file capabilities (permitted set
 #                             only), executable by group $(LIVECORE_GROUP)
@@ -169,6 +171,17 @@ check-vm: all
 	sh tests/deps.sh vm
 	LIVECORE_BUILD=$(CURDIR)/$(BUILD) bash tests/vm/run-guest.sh
 
+# The same toolkit on arm64: the cross build (build-aarch64/) in Debian's
+# arm64 6.12 kernel (bookworm-backports) under qemu-system-aarch64 (TCG);
+# runs the tests tagged vm:arm64 there, then reads the guest's core on
+# this host with gdb-multiarch (tests/vm/run-guest.sh aarch64); then the
+# same kernel with 16 KiB pages, the tests tagged vm:arm64-16k.
+check-vm-arm64:
+	sh tests/deps.sh vm-arm64
+	$(MAKE) ARCH=aarch64 BUILD=build-aarch64 all
+	LIVECORE_BUILD=$(CURDIR)/build-aarch64 bash tests/vm/run-guest.sh aarch64
+	LIVECORE_BUILD=$(CURDIR)/build-aarch64 KERNEL_FLAVOUR=16k bash tests/vm/run-guest.sh aarch64
+
 # Dump a running demo program live and read the core with gdb.
 demo:
 	sh tests/deps.sh
@@ -267,4 +280,4 @@ install-caps: install
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(MAN_OUT)
 
-.PHONY: all man check check-vm test demo install install-caps clean
+.PHONY: all man check check-vm check-vm-arm64 test demo install install-caps clean

@@ -4,15 +4,26 @@
 # (apt-get); otherwise it prints the exact apt-get line and fails.
 #   tests/deps.sh          build + test packages
 #   tests/deps.sh vm       also what `make check-vm` needs
+#   tests/deps.sh vm-arm64 also what `make check-vm-arm64` needs: the cross
+#                          compiler, arm64 libcap and libseccomp (dpkg's
+#                          arm64 architecture added), qemu-system-aarch64,
+#                          gdb-multiarch
 set -u
 
 pkgs="gcc make libc6-dev libcap-dev libseccomp-dev libcap2-bin scdoc man-db
 bats bats-assert bats-support gdb elfutils binutils lldb golang-go delve zstd
 shellcheck procps clang libclang-rt-dev strace redis-server redis-tools postgresql
 jq golang-github-containers-common openjdk-17-jdk-headless dpkg-dev debhelper lintian"
-if [ "${1:-}" = vm ]; then
-	pkgs="$pkgs qemu-system-x86 busybox-static cpio kmod xz-utils"
-fi
+case ${1:-} in
+vm) pkgs="$pkgs qemu-system-x86 busybox-static cpio kmod xz-utils" ;;
+vm-arm64)
+	pkgs="$pkgs qemu-system-arm cpio kmod xz-utils gdb-multiarch gcc-aarch64-linux-gnu
+libc6-dev-arm64-cross libcap-dev:arm64 libseccomp-dev:arm64"
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		[ "$(id -u)" = 0 ] || { echo "tests/deps.sh: as root: dpkg --add-architecture arm64" >&2; exit 1; }
+		dpkg --add-architecture arm64 || exit 1
+	fi ;;
+esac
 
 # coredumpctl (livecore.bats, -J): systemd-coredump's, unpacked under
 # build/coredumpctl and not installed, since installing the package points
@@ -43,7 +54,7 @@ for p in $pkgs; do
 	fi
 done
 if [ -z "$missing" ]; then
-	[ "${1:-}" = vm ] || coredumpctl_unpacked || echo "tests/deps.sh: could not unpack coredumpctl" >&2
+	[ -n "${1:-}" ] || coredumpctl_unpacked || echo "tests/deps.sh: could not unpack coredumpctl" >&2
 	exit 0
 fi
 
@@ -60,4 +71,4 @@ echo "tests/deps.sh: installing:$missing" >&2
 apt-get update -qq || exit 1
 # shellcheck disable=SC2086 # the list is meant to split
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2 || exit 1
-[ "${1:-}" = vm ] || coredumpctl_unpacked || echo "tests/deps.sh: could not unpack coredumpctl" >&2
+[ -n "${1:-}" ] || coredumpctl_unpacked || echo "tests/deps.sh: could not unpack coredumpctl" >&2

@@ -15,6 +15,8 @@
  *  - ARCH_USER_END: the first address that is not user memory; mappings
  *    /proc/PID/maps lists at or above it are the kernel's (x86-64's
  *    [vsyscall], the gate area), never staged or copied;
+ *  - ARCH_SCAN_END: the end of the largest range PAGEMAP_SCAN takes
+ *    (TASK_SIZE at its largest; past it, EFAULT);
  *  - struct arch_regs: a thread's general registers as ptrace reads them
  *    (NT_PRSTATUS's pr_reg, ARCH_PRSTATUS_NREGS 64-bit words);
  *  - struct arch_thread_regs: a thread's registers for its notes, regs

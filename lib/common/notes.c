@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The layouts the kernel writes (include/uapi/linux/elfcore.h): those of
  * every 64-bit architecture but for pr_reg's length. */
@@ -25,7 +26,15 @@ _Static_assert(offsetof(struct notes_prpsinfo, fname) == 40, "pr_fname");
 _Static_assert(offsetof(struct notes_prpsinfo, psargs) == 56, "pr_psargs");
 _Static_assert(sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr) == NOTES_FILE_OFFSET, "header sizes");
 
-#define NOTES_NT_FILE_PAGE 4096u /* NT_FILE counts offsets in 4 KiB pages */
+/* NT_FILE counts file offsets in the kernel's pages (fill_files_note:
+ * PAGE_SIZE, vm_pgoff): 4 KiB on x86-64, 4, 16 or 64 KiB on arm64. The
+ * process dumped runs on the kernel this runs on. */
+static uint64_t nt_file_page(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	return page > 0 ? (uint64_t)page : 4096u;
+}
 
 static size_t pad4(size_t n)
 {
@@ -169,12 +178,12 @@ size_t notes_file_size(const struct notes_file_entry *e, size_t n)
 
 void notes_file_encode(const struct notes_file_entry *e, size_t n, unsigned char *buf)
 {
-	uint64_t head[2] = { n, NOTES_NT_FILE_PAGE };
+	uint64_t page = nt_file_page(), head[2] = { n, page };
 	size_t at = sizeof head;
 
 	memcpy(buf, head, sizeof head);
 	for (size_t i = 0; i < n; i++) {
-		uint64_t triple[3] = { e[i].start, e[i].end, e[i].offset / NOTES_NT_FILE_PAGE };
+		uint64_t triple[3] = { e[i].start, e[i].end, e[i].offset / page };
 
 		memcpy(buf + at, triple, sizeof triple);
 		at += sizeof triple;

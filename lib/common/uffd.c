@@ -38,7 +38,6 @@
  * kernel resolves them itself: writes by read(2) are still reported). */
 #define CREATE_FLAGS (O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)
 #define SCAN_REGIONS 512u
-#define END_OF_USER 0x7ffffffff000ull   /* 1 << 47 is EFAULT */
 
 static int api(int fd)
 {
@@ -137,8 +136,8 @@ int uffd_scan(int pagemap_fd, uint64_t start, uint64_t end, bool reset, struct p
 	struct runs_mark w0 = runs_mark(written), p0 = runs_mark(populated);
 	struct runs_mark r0 = present ? runs_mark(present) : (struct runs_mark){ 0 };
 
-	if (end > END_OF_USER)
-		end = END_OF_USER;
+	if (end > ARCH_SCAN_END)
+		end = ARCH_SCAN_END;
 	while (start < end) {
 		/* Every populated page with its written bit: the generic walk
 		 * (category_anyof_mask), not the fast path that reports only
@@ -198,8 +197,8 @@ static int scan_question(int pagemap_fd, uint64_t start, uint64_t end, uint64_t 
 {
 	struct page_region vec[SCAN_REGIONS];
 
-	if (end > END_OF_USER)
-		end = END_OF_USER;
+	if (end > ARCH_SCAN_END)
+		end = ARCH_SCAN_END;
 	while (start < end) {
 		struct pm_scan_arg arg = {
 			.size = sizeof arg,

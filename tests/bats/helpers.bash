@@ -213,6 +213,20 @@ lc_require_root() {
 	[ "$(id -u)" = 0 ] || skip "needs: root"
 }
 
+# lc_require_x86_64 WHAT - skips a test of x86-64's own WHAT (its XSAVE
+# notes) on another architecture
+lc_require_x86_64() {
+	[ "$(uname -m)" = x86_64 ] || skip "needs: x86-64 ($1)"
+}
+
+# lc_ld_so - the dynamic linker's name on this architecture
+lc_ld_so() {
+	case $(uname -m) in
+	aarch64) echo ld-linux-aarch64.so.1 ;;
+	*) echo ld-linux-x86-64.so.2 ;;
+	esac
+}
+
 # lc_start_program BIN INFO [args...] - starts BIN -o INFO args (behind
 # LC_TARGET_RUNNER, a command line, when set) in the background (the convention of every test program here: it writes INFO
 # when ready), registers it for lc_cleanup_targets, waits at most ~10 s for

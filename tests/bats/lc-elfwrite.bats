@@ -96,12 +96,13 @@ assert_pattern_matches_live() {
 	cmp "$W/from-core" "$W/from-live"
 }
 
-# assert_registers_match CORE REFCORE - rip and rsp of every thread equal
+# assert_registers_match CORE REFCORE - pc and sp of every thread equal
+# (gdb's names on every architecture)
 assert_registers_match() {
-	local cmd='thread apply all info registers rip rsp'
+	local cmd='thread apply all info registers pc sp'
 
-	gdb_core "$1" "$cmd" | grep -E '^(rip|rsp) ' >"$W/regs.core"
-	gdb_core "$2" "$cmd" | grep -E '^(rip|rsp) ' >"$W/regs.ref"
+	gdb_core "$1" "$cmd" | grep -E '^(pc|sp) ' >"$W/regs.core"
+	gdb_core "$2" "$cmd" | grep -E '^(pc|sp) ' >"$W/regs.ref"
 	[ "$(wc -l <"$W/regs.core")" -eq 6 ]
 	diff "$W/regs.core" "$W/regs.ref"
 }
@@ -111,6 +112,7 @@ no_file() {
 	[ ! -e "$1/$2" ] && ! compgen -G "$1/.$2.*" >/dev/null
 }
 
+# bats test_tags=vm:arm64
 @test "lc-elfwrite: the layout unit tests pass (lc-layout-test, no I/O)" {
 	run -0 "$LAYOUT_TEST"
 	refute_output --partial "not ok"
@@ -196,7 +198,7 @@ no_file() {
 	for c in core.stream core.inplace; do
 		run -0 eu-unstrip -n --core "$W/$c"
 		assert_line --partial "$LC_TARGET"
-		assert_line --partial "ld-linux-x86-64.so.2"
+		assert_line --partial "$(lc_ld_so)"
 		assert_line --partial "libc.so.6"
 		assert_line --partial "linux-vdso.so.1"
 		# and the modules are whole: libc's size comes from its program
@@ -372,6 +374,7 @@ segments() {
 	assert_pattern_matches_live "$W/core"
 }
 
+# bats test_tags=vm:arm64
 @test "lc-elfwrite: truncated staging file: exit 5, clear error, no OUT" {
 	target
 	pipeline
@@ -510,6 +513,7 @@ segments() {
 	[ ! -e "$W/S.copy" ]
 }
 
+# bats test_tags=vm:arm64
 @test "lc-elfwrite: the output is 0600 whatever the umask" {
 	target
 	pipeline

@@ -33,24 +33,33 @@ notes_types() {
 	eu-readelf -n "$1" | awk '$1 == "CORE" || $1 == "LINUX" { print $3 }'
 }
 
-# notes_regs FILE - "pid rip rsp fs_base" per NT_PRSTATUS (hex without 0x
-# and leading zeros), from eu-readelf
+# notes_regs FILE - "pid pc sp tp" per thread (hex without 0x and leading
+# zeros), from eu-readelf: x86-64's rip, rsp and fs_base (NT_PRSTATUS),
+# aarch64's pc and sp (NT_PRSTATUS) and tpidr_el0 (NT_ARM_TLS, after it)
 notes_regs() {
-	eu-readelf -n "$1" | awk '
+	eu-readelf -n "$1" | awk -v arch="$(uname -m)" '
 		/^  [A-Z]/ { type = $3 }
 		type == "PRSTATUS" && $1 == "pid:" { pid = $2; sub(",", "", pid) }
-		type == "PRSTATUS" { for (i = 1; i < NF; i++) {
+		arch == "x86_64" && type == "PRSTATUS" { for (i = 1; i < NF; i++) {
 			if ($i == "rip:") rip = $(i + 1)
 			if ($i == "rsp:") rsp = $(i + 1)
 			if ($i == "fs.base:") { print pid, rip, rsp, $(i + 1) }
-		} }' | while read -r pid rip rsp fs; do
-		printf '%d %x %x %x\n' "$pid" "$rip" "$rsp" "$fs"
+		} }
+		arch == "aarch64" && type == "PRSTATUS" { for (i = 1; i < NF; i++) {
+			if ($i == "pc:") rip = $(i + 1)
+			if ($i == "sp:") rsp = $(i + 1)
+		} }
+		arch == "aarch64" && type == "ARM_TLS" && $1 == "tls:" { print pid, rip, rsp, $2 }' |
+	while read -r pid pc sp tp; do
+		printf '%d %x %x %x\n' "$pid" "$pc" "$sp" "$tp"
 	done | sort -n
 }
 
 # notes_pids FILE - the pid of every NT_PRSTATUS, sorted
 notes_pids() {
-	notes_regs "$1" | awk '{ print $1 }' | sort -n
+	eu-readelf -n "$1" | awk '
+		/^  [A-Z]/ { type = $3 }
+		type == "PRSTATUS" && $1 == "pid:" { pid = $2; sub(",", "", pid); print pid }' | sort -n
 }
 
 # task_states PID - the state letter of every thread
@@ -102,6 +111,7 @@ freeze_wait() {
 }
 
 @test "eu-readelf and readelf decode every note, in the kernel's order" {
+	lc_require_x86_64 "its register notes; make check-vm-arm64 compares arm64's with the kernel's core"
 	lc_start_target --threads 3
 	precopy "$LC_TARGET_PID"
 	run -0 --separate-stderr lc-freeze -s "$T/stage" -n "$T/notes" "$LC_TARGET_PID" <"$T/in.m"
@@ -163,7 +173,7 @@ freeze_wait() {
 	grep -qzxP "\\Q$T/new\\E\\nline" "$T/notes"
 }
 
-@test "each thread's rip, rsp and fs_base equal what gdb reports for the same stopped target" {
+@test "each thread's pc, sp and thread pointer (rip, rsp, fs_base; pc, sp, tpidr) equal what gdb reports for the same stopped target" {
 	lc_start_target --threads 4 --tls
 	lc_stop_target "$LC_TARGET_PID"
 	precopy "$LC_TARGET_PID"
@@ -172,21 +182,25 @@ freeze_wait() {
 	lc_wait_state "$LC_TARGET_PID" T
 	notes_regs "$T/notes" >"$T/notes.regs"
 	[ "$(wc -l <"$T/notes.regs")" = 5 ]
+	names="rip rsp fs_base"
+	[ "$(uname -m)" = aarch64 ] && names="pc sp tpidr"
 	timeout 60 gdb -nx -batch -p "$LC_TARGET_PID" \
-		-ex 'thread apply all info registers rip rsp fs_base' >"$T/gdb.out" 2>&1
-	awk '/^Thread .*LWP/ { for (i = 1; i <= NF; i++) if ($i == "(LWP") { tid = $(i + 1); sub(")", "", tid) } }
-		$1 == "rip" { rip = $2 } $1 == "rsp" { rsp = $2 }
-		$1 == "fs_base" { print tid, rip, rsp, $2 }' "$T/gdb.out" |
+		-ex "thread apply all info registers $names" >"$T/gdb.out" 2>&1
+	awk -v names="$names" 'BEGIN { split(names, n, " ") }
+		/^Thread .*LWP/ { for (i = 1; i <= NF; i++) if ($i == "(LWP") { tid = $(i + 1); sub(")", "", tid) } }
+		$1 == n[1] { rip = $2 } $1 == n[2] { rsp = $2 }
+		$1 == n[3] { print tid, rip, rsp, $2 }' "$T/gdb.out" |
 		while read -r tid rip rsp fs; do printf '%d %x %x %x\n' "$tid" "$rip" "$rsp" "$fs"; done |
 		sort -n >"$T/gdb.regs"
 	[ "$(wc -l <"$T/gdb.regs")" = 5 ] || cat "$T/gdb.out" >&2
 	run diff "$T/gdb.regs" "$T/notes.regs"
 	assert_success
-	# fs_base is each thread's TLS block: all different, none zero
+	# the thread pointer is each thread's TLS block: all different, none zero
 	[ "$(awk '{ print $4 }' "$T/notes.regs" | sort -u | grep -vc '^0$')" = 5 ]
 }
 
 @test "every thread's NT_PRFPREG taken from its XSAVE area is the one PTRACE_GETREGSET reads: two dumps of one stopped target, byte for byte" {
+	lc_require_x86_64 "the XSAVE area"
 	lc_start_target --threads 8 --tls
 	lc_stop_target "$LC_TARGET_PID"
 	precopy "$LC_TARGET_PID"
@@ -200,6 +214,7 @@ freeze_wait() {
 	cmp "$T/notes.taken" "$T/notes"
 }
 
+# bats test_tags=vm:arm64
 @test "a target with 50 threads: every thread, the process name and arguments" {
 	lc_start_target --threads 50
 	precopy "$LC_TARGET_PID"
@@ -244,6 +259,7 @@ freeze_wait() {
 	done
 }
 
+# bats test_tags=vm:arm64
 @test "a SIGUSR1 sent during the stop is delivered after the resume" {
 	lc_start_target --sigusr1-count --progress
 	precopy "$LC_TARGET_PID"
@@ -263,6 +279,7 @@ freeze_wait() {
 	assert_running "$LC_TARGET_PID" "$(lc_info progress.file)"
 }
 
+# bats test_tags=vm:arm64
 @test "kill -9 of lc-freeze during the stop: the target keeps running" {
 	lc_start_target --progress
 	precopy "$LC_TARGET_PID"
@@ -572,6 +589,7 @@ stage_matches_memory() {
 	echo "passed back: $(grep -c 'passed back' "$T/loop.err" || true)" >&3
 }
 
+# bats test_tags=vm:arm64
 @test "a thread stopped while delivering a signal gets the signal back at detach" {
 	"$LC_THREADS_TARGET" -o "$T/info" --sigusr1 3>&- &
 	LC_TARGET_PID=$!
@@ -607,7 +625,7 @@ stage_matches_memory() {
 	timeout 120 gcore -o "$T/gcore" "$LC_TARGET_PID" >/dev/null 2>&1
 	gc="$T/gcore.$LC_TARGET_PID"
 	[ -s "$gc" ]
-	# every thread's pid and rip, rsp, fs_base
+	# every thread's pid, pc, sp and thread pointer
 	assert_equal "$(notes_regs "$T/notes")" "$(notes_regs "$gc")"
 	# the whole register set of each thread (gcore writes no ppid, pgrp,
 	# sid, fpvalid or signal masks: those lines are left out)
@@ -615,7 +633,7 @@ stage_matches_memory() {
 		eu-readelf -n "$1" | awk '/PRSTATUS/ { p = 1; next } /^  [A-Z]/ { p = 0 }
 			p && !/ppid|sig|fpvalid|utime/' | sort
 	}
-	[ "$(regs "$T/notes" | grep -c 'rip:')" = 4 ]
+	[ "$(regs "$T/notes" | grep -Ec ' (rip|pc): ')" = 4 ]
 	assert_equal "$(regs "$T/notes")" "$(regs "$gc")"
 	section() {
 		eu-readelf -n "$1" | awk -v n="$2" '$3 == n { p = 1; next } /^  [A-Z]/ { p = 0 } p'

@@ -64,6 +64,7 @@ assert_decision() {
 
 # ---- the records agree with /proc/PID/maps ------------------------------
 
+# bats test_tags=vm:arm64
 @test "lc-maps: one record per maps line, same range, perms, offset, dev, inode and path" {
 	all_regions --tls
 	lc_stop_target "$LC_TARGET_PID"
@@ -90,6 +91,7 @@ assert_decision() {
 	assert_output "end $(wc -l <"$BATS_TEST_TMPDIR/maps")"
 }
 
+# bats test_tags=vm:arm64,vm:arm64-16k
 @test "lc-maps: headers name the target, its starttime (stat field 22), page size, filter and exe" {
 	all_regions
 	run -0 lc-maps "$LC_TARGET_PID"
@@ -370,6 +372,7 @@ assert_decision() {
 
 # ---- privileges -------------------------------------------------------------
 
+# bats test_tags=vm:arm64
 @test "lc-maps: holds no capability after setup, with no_new_privs (LIVECORE_DEBUG_PRIVILEGES)" {
 	all_regions
 	run -0 --separate-stderr env LIVECORE_DEBUG_PRIVILEGES=1 lc-maps "$LC_TARGET_PID"

@@ -19,6 +19,7 @@ assert_no_workdir() {
 	assert_output ''
 }
 
+# bats test_tags=vm:arm64,vm:arm64-16k
 @test "livecore.sh dumps a running target: 0600 core, summary line, target runs on, no work files" {
 	lc_start_target --threads 2 --pattern-mib 8 --progress-file "$BATS_TEST_TMPDIR/progress"
 	run --separate-stderr -0 livecore.sh "$LC_TARGET_PID" "$BATS_TEST_TMPDIR/t.core"
@@ -53,6 +54,7 @@ assert_no_workdir() {
 	assert_output 1
 }
 
+# bats test_tags=vm:arm64
 @test "livecore.sh refuses to replace an existing core without -f (7), replaces it with -f" {
 	lc_start_target
 	echo precious >"$BATS_TEST_TMPDIR/x.core"

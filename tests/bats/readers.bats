@@ -377,7 +377,8 @@ vdso_target_core() {
 	run -0 eu-unstrip -n --core "$CORE"
 	assert_line --regexp "^0x[0-9a-f]+\\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ .* $BIN\$"
 	assert_line --regexp '^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ .* (/[^ ]*/)?libc\.so\.6$'
-	assert_line --regexp '^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ .* (/[^ ]*/)?ld-linux-x86-64\.so\.2$'
+	ld=$(lc_ld_so)
+	assert_line --regexp "^0x[0-9a-f]+\\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ .* (/[^ ]*/)?${ld//./\\.}\$"
 	assert_line --regexp '^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@0x[0-9a-f]+ \. - linux-vdso\.so\.1$'
 }
 

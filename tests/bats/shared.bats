@@ -23,6 +23,7 @@ delta_pages() {
 	sed -n 's/.*delta [0-9.]* ms: \([0-9]*\) pages.*/\1/p' <<<"$1"
 }
 
+# bats test_tags=vm:arm64
 @test "shared memory: the target's own writes to MAP_SHARED|MAP_ANONYMOUS memory are tracked with uffd; 5 dumps, each exact, the stop copies what it wrote" {
 	lc_start_target --pattern-mib 64 --pattern-shared --dirty-set 64 --dirty-rate 6400
 	[ "$(lc_info pattern.shared)" = 1 ]

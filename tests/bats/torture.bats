@@ -97,6 +97,7 @@ dump_and_check() {
 	dump_and_check 20
 }
 
+# bats test_tags=vm:arm64
 @test "torture: under a seccomp filter that kills on userfaultfd, 5 dumps with the default tracker (uffd, its filter suspended) each show one instant" {
 	[ "$(id -u)" = 0 ] || skip "needs: root (CAP_SYS_ADMIN suspends the filter)"
 	LC_TARGET_RUNNER="$LIVECORE_BUILD/targets/lc-seccomp-run kill" start_torture

@@ -106,6 +106,7 @@ stage_offset() {
 	return 1
 }
 
+# bats test_tags=vm:arm64,vm:arm64-16k
 @test "uffd: -T auto picks uffd on a kernel without soft-dirty; LIVECORE_FORCE_TRACKING=none gives none" {
 	"$LIVECORE_BUILD/targets/lc-precopy-target" --probe-soft-dirty && skip "needs: kernel without soft-dirty"
 	start_ut --region 4
@@ -124,6 +125,7 @@ stage_offset() {
 	no_uffd_left "$UT_PID"
 }
 
+# bats test_tags=vm:arm64
 @test "uffd: every 7th page written between two passes: the next pass copies exactly those; reads are not reported" {
 	start_ut --region 16 --on-usr1 every-7th
 	pages=$(lc_info region.pages "$UT_INFO")
@@ -240,6 +242,7 @@ stage_offset() {
 	assert_output reason=converged
 }
 
+# bats test_tags=vm:arm64
 @test "uffd: threads blocked in read, nanosleep, futex, epoll_wait and one in a signal handler resume with correct results" {
 	start_ut --blockers
 	sleep 0.2
@@ -257,6 +260,7 @@ stage_offset() {
 	no_uffd_left "$UT_PID"
 }
 
+# bats test_tags=vm:arm64
 @test "uffd: a target with 64 threads: injection and close, every thread runs on" {
 	start_ut --region 4 --threads 64
 	[ "$(ls /proc/"$UT_PID"/task | wc -l)" -ge 65 ]
@@ -343,6 +347,7 @@ stage_offset() {
 	no_uffd_left "$UT_PID"
 }
 
+# bats test_tags=vm:arm64
 @test "uffd: a target whose seccomp filter kills on userfaultfd: injected into with its filter suspended, it survives; without CAP_SYS_ADMIN never injected into" {
 	start_ut --region 4 --seccomp-kill-uffd
 	run --separate-stderr -0 livecore.sh -w "$BATS_TEST_TMPDIR" "$UT_PID" "$BATS_TEST_TMPDIR/s.core"
@@ -444,6 +449,7 @@ stage_offset() {
 	no_uffd_left "$LC_TARGET_PID"
 }
 
+# bats test_tags=vm:arm64
 @test "uffd: a child forked during pre-copy inherits the fd; lc-freeze closes it there too, and the parent is left untracked" {
 	start_ut --region 4 --on-usr1 fork
 	lc-maps "$UT_PID" >"$M"

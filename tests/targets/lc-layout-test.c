@@ -73,10 +73,10 @@ static void test_stream(void)
 	check(build(&m, 0x5000, false, &l, err, sizeof err) == 0, "stream: simple layout builds");
 	p = l.phdrs;
 	check(l.n_phdrs == 4 && l.ehdr.e_phnum == 4 && !l.xnum, "stream: one PT_NOTE + one PT_LOAD per VMA");
-	check(l.ehdr.e_type == ET_CORE && l.ehdr.e_machine == EM_X86_64 &&
+	check(l.ehdr.e_type == ET_CORE && l.ehdr.e_machine == ARCH_ELF_MACHINE &&
 	      !memcmp(l.ehdr.e_ident, ELFMAG, SELFMAG) && l.ehdr.e_ident[EI_CLASS] == ELFCLASS64 &&
 	      l.ehdr.e_phentsize == sizeof(Elf64_Phdr) && l.ehdr.e_shnum == 0,
-	      "stream: ELF header is an x86-64 ET_CORE without sections");
+	      "stream: ELF header is an " ARCH_NAME " ET_CORE without sections");
 	check(l.ehdr.e_phoff == 64 && l.phdrs_offset == 64, "stream: program headers right after the ELF header");
 	check(p[0].p_type == PT_NOTE && p[0].p_offset == 64 + 4 * 56 && p[0].p_filesz == 100 &&
 	      p[0].p_align == 4, "stream: PT_NOTE first, after the program headers, 4-aligned");
@@ -393,7 +393,7 @@ static size_t make_notes(unsigned char *buf, int prstatus_size)
 	e.e_ident[EI_DATA] = ELFDATA2LSB;
 	e.e_ident[EI_VERSION] = EV_CURRENT;
 	e.e_type = ET_CORE;
-	e.e_machine = EM_X86_64;
+	e.e_machine = ARCH_ELF_MACHINE;
 	e.e_version = EV_CURRENT;
 	e.e_phoff = sizeof e;
 	e.e_ehsize = sizeof e;
@@ -416,7 +416,7 @@ static void test_notes(void)
 	static unsigned char buf[8192];
 	struct notesfile nf;
 	char err[256] = "";
-	size_t size = make_notes(buf, 336);
+	size_t size = make_notes(buf, NOTESFILE_PRSTATUS_SIZE);
 	Elf64_Ehdr *e = (Elf64_Ehdr *)buf;
 	Elf64_Phdr *p = (Elf64_Phdr *)(buf + 64);
 	Elf64_Nhdr *n = (Elf64_Nhdr *)(buf + 120);
@@ -454,7 +454,7 @@ static void test_notes(void)
 	n->n_descsz = 0x7ffffff0;
 	check(notesfile_parse(buf, size, &nf, err, sizeof err) < 0 && strstr(err, "runs past"),
 	      "notes: descriptor size past the segment refused (%s)", err);
-	n->n_descsz = 336;
+	n->n_descsz = NOTESFILE_PRSTATUS_SIZE;
 	n->n_namesz = 0xfffffffe;
 	check(notesfile_parse(buf, size, &nf, err, sizeof err) < 0 && strstr(err, "runs past"),
 	      "notes: name size past the segment (and overflowing) refused (%s)", err);

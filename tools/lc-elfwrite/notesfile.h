@@ -1,15 +1,18 @@
-/* notesfile - the notes file lc-freeze writes (an ELF64 ET_CORE for x86-64
- * holding exactly one PT_NOTE program header), checked as hostile input
+/* notesfile - the notes file lc-freeze writes (an ELF64 ET_CORE for the
+ * architecture of the build (arch.h) holding exactly one PT_NOTE program header), checked as hostile input
  * before its PT_NOTE segment is copied verbatim into the core. No I/O: it
  * works on the file's bytes, so lc-layout-test checks it too. */
 #ifndef LC_ELFWRITE_NOTESFILE_H
 #define LC_ELFWRITE_NOTESFILE_H
 
+#include "notes.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-/* struct elf_prstatus on x86-64: what NT_PRSTATUS must hold */
-#define NOTESFILE_PRSTATUS_SIZE 336
+/* struct elf_prstatus of the architecture (336 bytes on x86-64, 392 on
+ * aarch64): what NT_PRSTATUS must hold */
+#define NOTESFILE_PRSTATUS_SIZE ((uint32_t)sizeof(struct notes_prstatus))
 /* A notes file larger than this is refused (about 64 KiB per thread: far
  * more than any real thread needs, even with AVX-512 state). */
 #define NOTESFILE_MAX_SIZE (1ull << 30)

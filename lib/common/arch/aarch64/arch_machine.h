@@ -14,6 +14,9 @@
  * never maps user memory that high). arm64 has no gate area: [vdso] and
  * [vvar] are user mappings, dumped as the kernel's own core dumps them. */
 #define ARCH_USER_END (1ull << 52)
+/* TASK_SIZE_64: 1 << 48, or 1 << 52 on hardware with 52-bit addresses;
+ * no mapping ends past the smaller where it is the smaller */
+#define ARCH_SCAN_END (1ull << 52)
 
 /* struct user_pt_regs: x0-x30, sp, pc, pstate */
 struct arch_regs {

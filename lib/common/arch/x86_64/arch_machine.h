@@ -16,6 +16,8 @@
  * bits): such mappings are taken for the kernel's and not dumped, as
  * before this file. */
 #define ARCH_USER_END 0x800000000000ull
+/* TASK_SIZE: 1 << 47 less the guard page */
+#define ARCH_SCAN_END 0x7ffffffff000ull
 
 struct arch_regs {
 	struct user_regs_struct r;
